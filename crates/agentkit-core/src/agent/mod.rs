@@ -1,0 +1,364 @@
+//! The async driver: an [`Agent`] runs the [`Engine`] against real IO.
+//!
+//! ```no_run
+//! # async fn demo(sandbox: std::sync::Arc<dyn agentkit_core::sandbox::Sandbox>) {
+//! use std::sync::Arc;
+//! use agentkit_core::prelude::*;
+//!
+//! let model = ScriptedModel::from_json(
+//!     r#"[{"tool_calls":[{"name":"finish","arguments":{"summary":"nothing to do"}}]}]"#,
+//!     "inline",
+//! ).unwrap();
+//! let agent = Agent::builder(Arc::new(model)).build();
+//! let task = Task::new("T-1", "Say hello", "Nothing to change.", RepoRef::new("."));
+//! let outcome = agent.run(task, sandbox, CancellationToken::new()).await;
+//! assert!(outcome.stop_reason.is_success());
+//! # }
+//! ```
+
+mod builder;
+mod publish;
+mod tools;
+
+pub use builder::{AgentBuilder, AgentConfig};
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::checkpoint::Checkpoint;
+use crate::context::ContextEngine;
+use crate::engine::{Engine, EngineConfig, RunState, Step};
+use crate::event::{Event, EventBus};
+use crate::forge::Forge;
+use crate::hook::{Hook, ModelCallAction};
+use crate::model::{Model, ModelRequest};
+use crate::outcome::{Outcome, StopReason};
+use crate::redact::Redactor;
+use crate::sandbox::Sandbox;
+use crate::task::Task;
+use crate::tool::ToolSet;
+use crate::verify::Verifier;
+
+/// A configured agent: model, tools, policies, verification and publishing.
+/// Cheap to share; one agent can run many tasks.
+pub struct Agent {
+    model: Arc<dyn Model>,
+    tools: ToolSet,
+    hooks: Vec<Arc<dyn Hook>>,
+    events: EventBus,
+    verifier: Option<Arc<dyn Verifier>>,
+    forge: Option<Arc<dyn Forge>>,
+    context: Option<ContextEngine>,
+    checkpoint: Option<Arc<dyn Checkpoint>>,
+    redactor: Redactor,
+    config: AgentConfig,
+}
+
+impl Agent {
+    /// Starts building an agent around `model`.
+    pub fn builder(model: Arc<dyn Model>) -> AgentBuilder {
+        AgentBuilder::new(model)
+    }
+
+    fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            system_prompt: self.config.system_prompt.clone(),
+            tools: self.tools.specs(),
+            budgets: self.config.budgets.clone(),
+            verify: self.verifier.is_some(),
+            max_verify_attempts: self.config.max_verify_attempts,
+            publish: self.forge.is_some(),
+            max_replies_without_tools: self.config.max_replies_without_tools,
+            max_output_tokens: self.config.max_output_tokens,
+            pricing: self.model.info().pricing,
+        }
+    }
+
+    /// Runs `task` in `sandbox` until it stops. Never panics on bad input:
+    /// every failure ends as a [`StopReason`] in the outcome.
+    pub async fn run(
+        &self,
+        task: Task,
+        sandbox: Arc<dyn Sandbox>,
+        cancel: CancellationToken,
+    ) -> Outcome {
+        let span = tracing::info_span!(
+            "invoke_agent",
+            gen_ai.operation.name = "invoke_agent",
+            gen_ai.agent.name = "agentkit",
+            gen_ai.request.model = %self.model.info().name,
+            task.id = %task.id,
+        );
+        async {
+            let opening = self.config.opening_message(&task);
+            let mut engine = Engine::new(self.engine_config(), task, opening);
+            self.events.emit(Event::RunStarted {
+                task_id: engine.state().task.id.clone(),
+                title: engine.state().task.title.clone(),
+                model: self.model.info().name.clone(),
+                resumed: false,
+            });
+            match crate::handover::current_base(sandbox.as_ref()).await {
+                Ok((commit, branch)) => engine.set_base(commit, branch),
+                Err(err) if self.forge.is_some() => {
+                    engine.stop(StopReason::EnvironmentFailed {
+                        message: format!(
+                            "cannot publish: the workspace is not a usable git repository: {err}"
+                        ),
+                    });
+                }
+                Err(err) => tracing::debug!(error = %err, "workspace has no git base"),
+            }
+            if let Some(context) = &self.context {
+                let packed = context
+                    .assemble(
+                        &engine.state().task,
+                        sandbox.as_ref(),
+                        &engine.state().messages,
+                    )
+                    .await;
+                self.events.emit(Event::ContextAssembled {
+                    items: packed.items.iter().map(|i| i.title.clone()).collect(),
+                    tokens: packed.tokens,
+                    dropped: packed.dropped.clone(),
+                });
+                engine.set_context(packed.render());
+            }
+            self.drive(engine, sandbox, cancel).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Continues a stored run (see [`Engine::resume`]).
+    pub async fn resume(
+        &self,
+        state: RunState,
+        sandbox: Arc<dyn Sandbox>,
+        cancel: CancellationToken,
+    ) -> Outcome {
+        let span = tracing::info_span!(
+            "invoke_agent",
+            gen_ai.operation.name = "invoke_agent",
+            gen_ai.agent.name = "agentkit",
+            gen_ai.request.model = %self.model.info().name,
+            task.id = %state.task.id,
+            resumed = true,
+        );
+        async {
+            let engine = Engine::resume(self.engine_config(), state);
+            self.events.emit(Event::RunStarted {
+                task_id: engine.state().task.id.clone(),
+                title: engine.state().task.title.clone(),
+                model: self.model.info().name.clone(),
+                resumed: true,
+            });
+            self.drive(engine, sandbox, cancel).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn drive(
+        &self,
+        mut engine: Engine,
+        sandbox: Arc<dyn Sandbox>,
+        cancel: CancellationToken,
+    ) -> Outcome {
+        let mut mark = Instant::now();
+        loop {
+            engine.add_elapsed(mark.elapsed());
+            mark = Instant::now();
+            if cancel.is_cancelled() && !engine.state().is_done() {
+                engine.stop(StopReason::Cancelled);
+            }
+            let deadline = self.deadline(&engine);
+            match engine.next_step() {
+                Step::Done(_) => break,
+                Step::CallModel(request) => {
+                    self.call_model(&mut engine, *request, &cancel, deadline)
+                        .await;
+                }
+                Step::CallTools(plan) => {
+                    tools::run_plan(self, &mut engine, plan, &sandbox, &cancel, deadline).await;
+                }
+                Step::Verify => self.verify(&mut engine, sandbox.as_ref(), &cancel).await,
+                Step::Publish { summary } => {
+                    publish::publish(self, &mut engine, sandbox.as_ref(), summary).await;
+                }
+            }
+            self.save_checkpoint(&engine).await;
+        }
+        engine.add_elapsed(mark.elapsed());
+        self.save_checkpoint(&engine).await;
+        let outcome = outcome_of(engine.state());
+        self.events.emit(Event::RunFinished {
+            outcome: Box::new(outcome.clone()),
+        });
+        outcome
+    }
+
+    fn deadline(&self, engine: &Engine) -> Option<tokio::time::Instant> {
+        let limit = self.config.budgets.max_wall_time?;
+        let left = limit.saturating_sub(engine.state().elapsed);
+        Some(tokio::time::Instant::now() + left)
+    }
+
+    async fn save_checkpoint(&self, engine: &Engine) {
+        if let Some(store) = &self.checkpoint {
+            match store.save(engine.state()).await {
+                Ok(()) => self.events.emit(Event::Checkpointed {
+                    step: engine.state().steps,
+                }),
+                Err(err) => tracing::warn!(error = %err, "checkpoint failed; the run goes on"),
+            }
+        }
+    }
+
+    async fn call_model(
+        &self,
+        engine: &mut Engine,
+        mut request: ModelRequest,
+        cancel: &CancellationToken,
+        deadline: Option<tokio::time::Instant>,
+    ) {
+        for hook in &self.hooks {
+            match hook.before_model_call(&engine.state().task, &request).await {
+                ModelCallAction::Run => {}
+                ModelCallAction::Rewrite(rewritten) => {
+                    self.hook_decision("before_model_call", "rewrite");
+                    request = *rewritten;
+                }
+                ModelCallAction::Stop { reason } => {
+                    self.hook_decision("before_model_call", &format!("stop: {reason}"));
+                    engine.stop(StopReason::HookStopped { reason });
+                    return;
+                }
+            }
+        }
+        let step = engine.state().steps + 1;
+        self.events.emit(Event::ModelCallStarted {
+            step,
+            messages: request.messages.len(),
+        });
+        let info = self.model.info();
+        let span = tracing::info_span!(
+            "chat",
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = %info.provider,
+            gen_ai.request.model = %info.name,
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+            gen_ai.response.finish_reasons = tracing::field::Empty,
+        );
+        let call = self.model.complete(request).instrument(span.clone());
+        let result = tokio::select! {
+            r = call => r,
+            _ = cancel.cancelled() => { engine.stop(StopReason::Cancelled); return; }
+            _ = sleep_until(deadline) => { self.wall_time_stop(engine); return; }
+        };
+        match result {
+            Ok(response) => {
+                span.record("gen_ai.usage.input_tokens", response.usage.input_tokens);
+                span.record("gen_ai.usage.output_tokens", response.usage.output_tokens);
+                span.record(
+                    "gen_ai.response.finish_reasons",
+                    tracing::field::debug(&response.finish_reason),
+                );
+                let event_text = response.message.text();
+                let calls = response.message.tool_calls().cloned().collect();
+                let usage = response.usage;
+                let finish_reason = response.finish_reason.clone();
+                let replies_before = engine.state().replies_without_tools;
+                let cost = engine.on_model_response(response);
+                self.events.emit(Event::ModelCallFinished {
+                    step,
+                    text: event_text,
+                    tool_calls: calls,
+                    usage,
+                    cost,
+                    finish_reason,
+                });
+                if engine.state().replies_without_tools > replies_before
+                    && !engine.state().is_done()
+                {
+                    if let Some(nudge) = engine.state().messages.last() {
+                        self.events.emit(Event::Nudged {
+                            message: nudge.text(),
+                        });
+                    }
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, kind = ?err.kind(), "model call failed");
+                engine.on_model_error(&err);
+            }
+        }
+    }
+
+    fn wall_time_stop(&self, engine: &mut Engine) {
+        let limit = self.config.budgets.max_wall_time.unwrap_or_default();
+        engine.stop(StopReason::WallTime { limit });
+    }
+
+    async fn verify(&self, engine: &mut Engine, sandbox: &dyn Sandbox, cancel: &CancellationToken) {
+        let Some(verifier) = &self.verifier else {
+            engine.on_verification_error(
+                "verification was requested but no verifier is configured".into(),
+            );
+            return;
+        };
+        let attempt = engine.state().verify_attempts + 1;
+        self.events.emit(Event::VerificationStarted { attempt });
+        let result = tokio::select! {
+            r = verifier.verify(sandbox) => r,
+            _ = cancel.cancelled() => { engine.stop(StopReason::Cancelled); return; }
+        };
+        match result {
+            Ok(verification) => {
+                self.events.emit(Event::VerificationFinished {
+                    attempt,
+                    verification: verification.clone(),
+                });
+                engine.on_verification(verification);
+            }
+            Err(err) => engine.on_verification_error(err.to_string()),
+        }
+    }
+
+    fn hook_decision(&self, point: &str, decision: &str) {
+        self.events.emit(Event::HookDecision {
+            point: point.to_string(),
+            decision: decision.to_string(),
+        });
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn outcome_of(state: &RunState) -> Outcome {
+    let stop_reason = match &state.phase {
+        crate::engine::Phase::Done(reason) => reason.clone(),
+        _ => StopReason::EnvironmentFailed {
+            message: "the run ended before reaching a stop".into(),
+        },
+    };
+    Outcome {
+        task_id: state.task.id.clone(),
+        stop_reason,
+        steps: state.steps,
+        usage: state.usage,
+        cost: state.cost,
+        duration: state.elapsed,
+        verification: state.last_verification.clone(),
+        pull_request: state.pull_request.clone(),
+    }
+}

@@ -1,0 +1,341 @@
+//! Events: what happened during a run, for any number of observers.
+//!
+//! Events only observe (hooks decide). Each is wrapped in an [`EventRecord`]
+//! with a sequence number and a timestamp and handed to every [`EventSink`].
+//! Built-in sinks: [`TracingSink`] (structured `tracing` events),
+//! [`JsonlSink`] (a transcript file, secrets redacted), [`MemorySink`] (tests)
+//! and [`FnSink`] (a closure, e.g. for progress printing).
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::forge::PullRequest;
+use crate::message::ToolCall;
+use crate::model::FinishReason;
+use crate::outcome::Outcome;
+use crate::redact::Redactor;
+use crate::task::TaskId;
+use crate::usage::{Cost, Usage};
+use crate::verify::Verification;
+
+/// Something that happened during a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A run began (or resumed).
+    RunStarted {
+        /// The task.
+        task_id: TaskId,
+        /// The task's title.
+        title: String,
+        /// The model's name.
+        model: String,
+        /// Whether this continues a stored run.
+        resumed: bool,
+    },
+    /// Context was assembled for the system prompt.
+    ContextAssembled {
+        /// Titles of the items included.
+        items: Vec<String>,
+        /// Tokens they cost.
+        tokens: usize,
+        /// What was left out, and why.
+        dropped: Vec<String>,
+    },
+    /// A model call is about to be made.
+    ModelCallStarted {
+        /// The step number (1-based).
+        step: u32,
+        /// Messages in the request.
+        messages: usize,
+    },
+    /// A model call returned.
+    ModelCallFinished {
+        /// The step number.
+        step: u32,
+        /// The reply's text.
+        text: String,
+        /// The tool calls the model asked for.
+        tool_calls: Vec<ToolCall>,
+        /// Tokens used by this call.
+        usage: Usage,
+        /// What it cost.
+        cost: Cost,
+        /// Why the model stopped.
+        finish_reason: FinishReason,
+    },
+    /// A tool call is about to run.
+    ToolCallStarted {
+        /// The call id.
+        call_id: String,
+        /// The tool.
+        name: String,
+        /// The arguments as run (after hook rewrites).
+        arguments: String,
+    },
+    /// A tool call ended.
+    ToolCallFinished {
+        /// The call id.
+        call_id: String,
+        /// The tool.
+        name: String,
+        /// Whether it failed.
+        is_error: bool,
+        /// What the model is shown.
+        content: String,
+        /// Operator-only detail of a failure.
+        operator_detail: Option<String>,
+        /// How long it took, in milliseconds.
+        duration_ms: u64,
+    },
+    /// A hook changed the course of the run.
+    HookDecision {
+        /// Where (`before_tool_call`, ...).
+        point: String,
+        /// What it decided.
+        decision: String,
+    },
+    /// The model called a tool without saying anything useful, or said
+    /// something without calling a tool, and was reminded how to proceed.
+    Nudged {
+        /// The reminder sent.
+        message: String,
+    },
+    /// Verification started.
+    VerificationStarted {
+        /// 1-based attempt number.
+        attempt: u32,
+    },
+    /// Verification ended.
+    VerificationFinished {
+        /// 1-based attempt number.
+        attempt: u32,
+        /// The result.
+        verification: Verification,
+    },
+    /// The work was published.
+    Published {
+        /// The pull request.
+        pull_request: PullRequest,
+    },
+    /// Publishing was skipped.
+    PublishSkipped {
+        /// Why.
+        reason: String,
+    },
+    /// The run state was checkpointed.
+    Checkpointed {
+        /// The step it was taken after.
+        step: u32,
+    },
+    /// The run ended.
+    RunFinished {
+        /// The outcome.
+        outcome: Box<Outcome>,
+    },
+}
+
+/// An event with its place in the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Position in the run (0-based, strictly increasing).
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Observes events. Sinks must be cheap and must not fail the run: a sink
+/// that cannot write logs a warning and drops the event.
+pub trait EventSink: Send + Sync {
+    /// Receives one event.
+    fn emit(&self, record: &EventRecord);
+}
+
+/// Fans events out to sinks, numbering them.
+#[derive(Clone, Default)]
+pub struct EventBus {
+    sinks: Vec<Arc<dyn EventSink>>,
+    seq: Arc<AtomicU64>,
+}
+
+impl EventBus {
+    /// A bus with no sinks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a sink.
+    pub fn add(&mut self, sink: Arc<dyn EventSink>) {
+        self.sinks.push(sink);
+    }
+
+    /// Sends `event` to every sink.
+    pub fn emit(&self, event: Event) {
+        let record = EventRecord {
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            at_ms: now_ms(),
+            event,
+        };
+        for sink in &self.sinks {
+            sink.emit(&record);
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Emits each event as a `tracing` event at INFO (DEBUG for chatty ones),
+/// with `gen_ai.*` attributes where they apply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingSink;
+
+impl EventSink for TracingSink {
+    fn emit(&self, record: &EventRecord) {
+        match &record.event {
+            Event::ModelCallFinished {
+                step,
+                usage,
+                finish_reason,
+                tool_calls,
+                ..
+            } => tracing::info!(
+                target: "agentkit::event",
+                step,
+                gen_ai.usage.input_tokens = usage.input_tokens,
+                gen_ai.usage.output_tokens = usage.output_tokens,
+                gen_ai.response.finish_reasons = ?finish_reason,
+                tool_calls = tool_calls.len(),
+                "model call finished"
+            ),
+            Event::ToolCallFinished {
+                call_id,
+                name: tool_name,
+                is_error,
+                duration_ms,
+                ..
+            } => tracing::info!(
+                target: "agentkit::event",
+                is_error,
+                duration_ms,
+                gen_ai.tool.call.id = %call_id,
+                "gen_ai.tool.name" = %tool_name,
+                "tool call finished"
+            ),
+            Event::RunFinished { outcome } => tracing::info!(
+                target: "agentkit::event",
+                task_id = %outcome.task_id,
+                stop_reason = %outcome.stop_reason,
+                steps = outcome.steps,
+                gen_ai.usage.input_tokens = outcome.usage.input_tokens,
+                gen_ai.usage.output_tokens = outcome.usage.output_tokens,
+                cost_usd = outcome.cost.usd,
+                "run finished"
+            ),
+            other => {
+                let json = serde_json::to_string(other).unwrap_or_default();
+                tracing::debug!(target: "agentkit::event", event = %json, "event");
+            }
+        }
+    }
+}
+
+/// Writes one JSON object per line, secrets redacted, flushed per event.
+pub struct JsonlSink {
+    writer: Mutex<Box<dyn Write + Send>>,
+    redactor: Redactor,
+}
+
+impl JsonlSink {
+    /// Writes to `writer`.
+    pub fn new(writer: impl Write + Send + 'static, redactor: Redactor) -> Self {
+        Self {
+            writer: Mutex::new(Box::new(writer)),
+            redactor,
+        }
+    }
+
+    /// Creates (or truncates) the file at `path`, creating parent directories.
+    pub fn create(path: &Path, redactor: Redactor) -> std::io::Result<Self> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let file = std::fs::File::create(path)?;
+        Ok(Self::new(std::io::BufWriter::new(file), redactor))
+    }
+}
+
+impl EventSink for JsonlSink {
+    fn emit(&self, record: &EventRecord) {
+        let line = match serde_json::to_string(record) {
+            Ok(line) => line,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not serialize an event for the transcript");
+                return;
+            }
+        };
+        let line = self.redactor.redact(&line);
+        let Ok(mut writer) = self.writer.lock() else {
+            return;
+        };
+        if let Err(err) = writeln!(writer, "{line}").and_then(|_| writer.flush()) {
+            tracing::warn!(error = %err, "could not write the transcript");
+        }
+    }
+}
+
+/// Keeps every event in memory.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    records: Mutex<Vec<EventRecord>>,
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of the events received so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.records()
+            .into_iter()
+            .map(|record| record.event)
+            .collect()
+    }
+
+    /// A copy of the records received so far.
+    pub fn records(&self) -> Vec<EventRecord> {
+        self.records.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+impl EventSink for MemorySink {
+    fn emit(&self, record: &EventRecord) {
+        if let Ok(mut records) = self.records.lock() {
+            records.push(record.clone());
+        }
+    }
+}
+
+/// Calls a closure for every event.
+pub struct FnSink<F>(pub F);
+
+impl<F: Fn(&EventRecord) + Send + Sync> EventSink for FnSink<F> {
+    fn emit(&self, record: &EventRecord) {
+        (self.0)(record)
+    }
+}

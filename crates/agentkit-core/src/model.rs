@@ -1,0 +1,487 @@
+//! The `Model` trait: one streaming call, normalized events, classified errors.
+//!
+//! A backend implements [`Model::stream`]; [`Model::complete`] folds the stream
+//! into a [`ModelResponse`]. Wrappers (retry, fallback, routing, metering,
+//! record/replay) are themselves `Model`s.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::message::{Message, Part, Role, ToolCall};
+use crate::tool::ToolSpec;
+use crate::usage::{Pricing, Usage};
+
+/// What a model is and what it can do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// The model's name as the provider knows it, e.g. `gpt-5`.
+    pub name: String,
+    /// The provider or backend, e.g. `openai`, `scripted`.
+    pub provider: String,
+    /// Maximum prompt + completion tokens.
+    pub context_window: u64,
+    /// Maximum completion tokens per call.
+    pub max_output_tokens: u64,
+    /// Prices, when known. Without them cost budgets cannot be enforced.
+    pub pricing: Option<Pricing>,
+    /// What the model supports.
+    pub capabilities: Capabilities,
+}
+
+/// Features a model supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Tool calling.
+    pub tools: bool,
+    /// Several tool calls in one reply.
+    pub parallel_tool_calls: bool,
+    /// Reasoning output.
+    pub reasoning: bool,
+    /// Image inputs.
+    pub images: bool,
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self {
+            tools: true,
+            parallel_tool_calls: true,
+            reasoning: false,
+            images: false,
+        }
+    }
+}
+
+/// Whether and how the model must call tools.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum ToolChoice {
+    /// The model decides.
+    #[default]
+    Auto,
+    /// The model must call some tool.
+    Required,
+    /// The model must not call tools.
+    None,
+    /// The model must call this tool.
+    Tool {
+        /// The tool's name.
+        name: String,
+    },
+}
+
+/// One call to a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRequest {
+    /// The system prompt.
+    pub system: String,
+    /// The conversation so far.
+    pub messages: Vec<Message>,
+    /// Tools the model may call.
+    pub tools: Vec<ToolSpec>,
+    /// Tool-calling mode.
+    #[serde(default)]
+    pub tool_choice: ToolChoice,
+    /// Cap on completion tokens for this call.
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
+    /// Sampling temperature, when the caller wants one.
+    #[serde(default)]
+    pub temperature: Option<f32>,
+}
+
+/// Why the model stopped producing output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// A natural end of the turn.
+    Stop,
+    /// The model wants tools to run.
+    ToolCalls,
+    /// The output limit cut the reply short.
+    Length,
+    /// The provider filtered the reply.
+    ContentFilter,
+    /// Something else the provider reported.
+    Other(String),
+}
+
+/// A normalized streaming event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// More assistant text.
+    TextDelta {
+        /// The text.
+        text: String,
+    },
+    /// More reasoning text.
+    ReasoningDelta {
+        /// The text.
+        text: String,
+        /// Opaque signature to pass back, when the provider sends one.
+        #[serde(default)]
+        signature: Option<String>,
+    },
+    /// A tool call begins. `index` identifies it in later deltas.
+    ToolCallStart {
+        /// Position of the call within this reply.
+        index: usize,
+        /// The provider's call id.
+        id: String,
+        /// The tool's name.
+        name: String,
+    },
+    /// More argument JSON text for the call at `index`.
+    ToolCallDelta {
+        /// Position of the call within this reply.
+        index: usize,
+        /// A fragment of the JSON arguments.
+        arguments: String,
+    },
+    /// The call at `index` is complete.
+    ToolCallEnd {
+        /// Position of the call within this reply.
+        index: usize,
+    },
+    /// Token usage (may arrive more than once; the last one wins per field).
+    Usage(Usage),
+    /// The reply is over.
+    Finish {
+        /// Why.
+        reason: FinishReason,
+    },
+}
+
+/// A whole model reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelResponse {
+    /// The assistant message (text, reasoning and tool calls).
+    pub message: Message,
+    /// Tokens used by this call.
+    pub usage: Usage,
+    /// Why the model stopped.
+    pub finish_reason: FinishReason,
+}
+
+/// The stream a backend returns.
+pub type ModelStream = BoxStream<'static, Result<StreamEvent, ModelError>>;
+
+/// A language model.
+#[async_trait]
+pub trait Model: Send + Sync {
+    /// What this model is.
+    fn info(&self) -> &ModelInfo;
+
+    /// Starts a call and returns its events.
+    async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError>;
+
+    /// Runs a call to its end and returns the whole reply.
+    async fn complete(&self, request: ModelRequest) -> Result<ModelResponse, ModelError> {
+        let mut stream = self.stream(request).await?;
+        let mut folder = ResponseFolder::default();
+        while let Some(event) = stream.next().await {
+            folder.push(event?);
+        }
+        folder.finish()
+    }
+}
+
+/// Folds [`StreamEvent`]s into a [`ModelResponse`].
+///
+/// Tool calls are kept in the order they started. Text and reasoning deltas
+/// are concatenated. A stream that ends without a `Finish` event is treated as
+/// a `Stop` when it produced something and an error when it produced nothing.
+#[derive(Debug, Default)]
+pub struct ResponseFolder {
+    text: String,
+    reasoning: String,
+    signature: Option<String>,
+    calls: BTreeMap<usize, ToolCall>,
+    usage: Usage,
+    finish: Option<FinishReason>,
+    saw_any: bool,
+}
+
+impl ResponseFolder {
+    /// Adds one event.
+    pub fn push(&mut self, event: StreamEvent) {
+        self.saw_any = true;
+        match event {
+            StreamEvent::TextDelta { text } => self.text.push_str(&text),
+            StreamEvent::ReasoningDelta { text, signature } => {
+                self.reasoning.push_str(&text);
+                if signature.is_some() {
+                    self.signature = signature;
+                }
+            }
+            StreamEvent::ToolCallStart { index, id, name } => {
+                self.calls.insert(
+                    index,
+                    ToolCall {
+                        id,
+                        name,
+                        arguments: String::new(),
+                    },
+                );
+            }
+            StreamEvent::ToolCallDelta { index, arguments } => {
+                if let Some(call) = self.calls.get_mut(&index) {
+                    call.arguments.push_str(&arguments);
+                }
+            }
+            StreamEvent::ToolCallEnd { .. } => {}
+            StreamEvent::Usage(usage) => self.usage = usage,
+            StreamEvent::Finish { reason } => self.finish = Some(reason),
+        }
+    }
+
+    /// The folded reply.
+    pub fn finish(self) -> Result<ModelResponse, ModelError> {
+        if !self.saw_any {
+            return Err(ModelError::Transient {
+                detail: ErrorDetail::message("the model's stream ended before any event"),
+            });
+        }
+        let mut parts = Vec::new();
+        if !self.reasoning.is_empty() || self.signature.is_some() {
+            parts.push(Part::Reasoning {
+                text: self.reasoning,
+                signature: self.signature,
+            });
+        }
+        if !self.text.is_empty() {
+            parts.push(Part::Text { text: self.text });
+        }
+        let has_calls = !self.calls.is_empty();
+        parts.extend(self.calls.into_values().map(Part::ToolCall));
+        let finish_reason = self.finish.unwrap_or(if has_calls {
+            FinishReason::ToolCalls
+        } else {
+            FinishReason::Stop
+        });
+        Ok(ModelResponse {
+            message: Message {
+                role: Role::Assistant,
+                parts,
+            },
+            usage: self.usage,
+            finish_reason,
+        })
+    }
+}
+
+/// What the provider said when a call failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// HTTP status, when there was a response.
+    pub status: Option<u16>,
+    /// The raw response body (may be empty).
+    pub body: String,
+    /// A human explanation of what went wrong.
+    pub message: String,
+}
+
+impl ErrorDetail {
+    /// A detail with only an explanation.
+    pub fn message(message: impl Into<String>) -> Self {
+        Self {
+            status: None,
+            body: String::new(),
+            message: message.into(),
+        }
+    }
+
+    /// A detail from an HTTP response.
+    pub fn http(status: u16, body: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status: Some(status),
+            body: body.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorDetail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(status) = self.status {
+            write!(f, " (HTTP {status})")?;
+        }
+        Ok(())
+    }
+}
+
+/// A failed model call, classified at the provider boundary.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelError {
+    /// The prompt does not fit the context window: compact or shorten it.
+    #[error("the prompt is longer than the model's context window: {detail}")]
+    ContextLength {
+        /// What the provider said.
+        detail: ErrorDetail,
+    },
+    /// Too many requests: wait and try again.
+    #[error("rate limited by the provider: {detail}")]
+    RateLimited {
+        /// How long the provider asked us to wait.
+        retry_after: Option<Duration>,
+        /// What the provider said.
+        detail: ErrorDetail,
+    },
+    /// The account is out of credit or quota: an operator must act.
+    #[error("the provider account's quota is exhausted (add credit or raise the limit): {detail}")]
+    Quota {
+        /// What the provider said.
+        detail: ErrorDetail,
+    },
+    /// A passing fault (connection reset, 5xx, overloaded): retrying may work.
+    #[error("transient provider error: {detail}")]
+    Transient {
+        /// What the provider said.
+        detail: ErrorDetail,
+    },
+    /// The credentials were refused: check the API key.
+    #[error("the provider refused the credentials (check the API key): {detail}")]
+    Auth {
+        /// What the provider said.
+        detail: ErrorDetail,
+    },
+    /// The request was malformed: retrying the same request will fail again.
+    #[error("the provider rejected the request as invalid: {detail}")]
+    InvalidRequest {
+        /// What the provider said.
+        detail: ErrorDetail,
+    },
+    /// Any other failure that will not go away by retrying.
+    #[error("model call failed: {detail}")]
+    Permanent {
+        /// What the provider said.
+        detail: ErrorDetail,
+    },
+}
+
+/// The class of a [`ModelError`], without its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelErrorKind {
+    /// See [`ModelError::ContextLength`].
+    ContextLength,
+    /// See [`ModelError::RateLimited`].
+    RateLimited,
+    /// See [`ModelError::Quota`].
+    Quota,
+    /// See [`ModelError::Transient`].
+    Transient,
+    /// See [`ModelError::Auth`].
+    Auth,
+    /// See [`ModelError::InvalidRequest`].
+    InvalidRequest,
+    /// See [`ModelError::Permanent`].
+    Permanent,
+}
+
+impl ModelError {
+    /// The error's class.
+    pub fn kind(&self) -> ModelErrorKind {
+        match self {
+            ModelError::ContextLength { .. } => ModelErrorKind::ContextLength,
+            ModelError::RateLimited { .. } => ModelErrorKind::RateLimited,
+            ModelError::Quota { .. } => ModelErrorKind::Quota,
+            ModelError::Transient { .. } => ModelErrorKind::Transient,
+            ModelError::Auth { .. } => ModelErrorKind::Auth,
+            ModelError::InvalidRequest { .. } => ModelErrorKind::InvalidRequest,
+            ModelError::Permanent { .. } => ModelErrorKind::Permanent,
+        }
+    }
+
+    /// What the provider said.
+    pub fn detail(&self) -> &ErrorDetail {
+        match self {
+            ModelError::ContextLength { detail }
+            | ModelError::RateLimited { detail, .. }
+            | ModelError::Quota { detail }
+            | ModelError::Transient { detail }
+            | ModelError::Auth { detail }
+            | ModelError::InvalidRequest { detail }
+            | ModelError::Permanent { detail } => detail,
+        }
+    }
+
+    /// Whether retrying the same request may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ModelError::RateLimited { .. } | ModelError::Transient { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_assembles_interleaved_tool_calls_in_start_order() {
+        let mut f = ResponseFolder::default();
+        f.push(StreamEvent::TextDelta {
+            text: "Let me ".into(),
+        });
+        f.push(StreamEvent::TextDelta {
+            text: "look.".into(),
+        });
+        f.push(StreamEvent::ToolCallStart {
+            index: 1,
+            id: "b".into(),
+            name: "grep".into(),
+        });
+        f.push(StreamEvent::ToolCallStart {
+            index: 0,
+            id: "a".into(),
+            name: "read_file".into(),
+        });
+        f.push(StreamEvent::ToolCallDelta {
+            index: 0,
+            arguments: "{\"path\":".into(),
+        });
+        f.push(StreamEvent::ToolCallDelta {
+            index: 1,
+            arguments: "{}".into(),
+        });
+        f.push(StreamEvent::ToolCallDelta {
+            index: 0,
+            arguments: "\"a.rs\"}".into(),
+        });
+        let r = f.finish().unwrap();
+        assert_eq!(r.finish_reason, FinishReason::ToolCalls);
+        let calls: Vec<_> = r.message.tool_calls().cloned().collect();
+        assert_eq!(
+            calls,
+            vec![
+                ToolCall {
+                    id: "a".into(),
+                    name: "read_file".into(),
+                    arguments: "{\"path\":\"a.rs\"}".into()
+                },
+                ToolCall {
+                    id: "b".into(),
+                    name: "grep".into(),
+                    arguments: "{}".into()
+                },
+            ]
+        );
+        assert_eq!(r.message.text(), "Let me look.");
+    }
+
+    #[test]
+    fn empty_stream_is_a_transient_error() {
+        let err = ResponseFolder::default().finish().unwrap_err();
+        assert_eq!(err.kind(), ModelErrorKind::Transient);
+    }
+}
