@@ -1,1 +1,7 @@
-//! sandbox
+//! # agentkit-sandbox
+//!
+//! Sandbox backends for agentkit.
+
+#![warn(missing_docs)]
+
+pub mod local;
