@@ -1,1 +1,20 @@
-//! llm
+//! # agentkit-llm
+//!
+//! Model backends for agentkit and the *model spec* strings that pick one.
+//!
+//! A spec names a backend and its model: `scripted:PATH` replays a JSON
+//! script of replies (see [`agentkit_core::scripted`]), for offline demos and
+//! tests. Network backends (OpenAI, Anthropic, OpenAI-compatible servers)
+//! plug in here under their own spec prefixes.
+//!
+//! ```no_run
+//! let model = agentkit_llm::from_spec("scripted:examples/demo/trajectory.json")?;
+//! println!("using {}", model.info().name);
+//! # Ok::<(), agentkit_llm::SpecError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod spec;
+
+pub use spec::{ModelSpec, SpecError, from_spec};
