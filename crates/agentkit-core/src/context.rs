@@ -161,7 +161,7 @@ impl ContextEngine {
                     self.tokenizer.count(&item.title) + self.tokenizer.count(&item.body) + 4;
             }
         }
-        items.sort_by(|a, b| b.priority.cmp(&a.priority));
+        items.sort_by_key(|item| std::cmp::Reverse(item.priority));
         let mut packed = PackedContext::default();
         for item in items {
             if packed.tokens + item.tokens <= self.budget_tokens {

@@ -14,12 +14,16 @@ use crate::sandbox::{
 };
 use crate::task::{Task, TaskId};
 
+/// How a [`MemorySandbox`] answers `exec`.
+pub type ExecResponder =
+    Box<dyn Fn(&ExecRequest) -> Result<ExecOutput, SandboxError> + Send + Sync>;
+
 /// A sandbox whose files live in a map and whose `exec` answers from a
 /// caller-supplied function (default: exit 0, no output). For engine and tool
 /// tests that need no real processes.
 pub struct MemorySandbox {
     files: Mutex<BTreeMap<String, Vec<u8>>>,
-    exec: Box<dyn Fn(&ExecRequest) -> Result<ExecOutput, SandboxError> + Send + Sync>,
+    exec: ExecResponder,
     executed: Mutex<Vec<ExecRequest>>,
     closed: AtomicBool,
 }

@@ -282,14 +282,12 @@ impl Agent {
                     cost,
                     finish_reason,
                 });
-                if engine.state().replies_without_tools > replies_before
-                    && !engine.state().is_done()
-                {
-                    if let Some(nudge) = engine.state().messages.last() {
-                        self.events.emit(Event::Nudged {
-                            message: nudge.text(),
-                        });
-                    }
+                let nudged = engine.state().replies_without_tools > replies_before
+                    && !engine.state().is_done();
+                if let Some(nudge) = engine.state().messages.last().filter(|_| nudged) {
+                    self.events.emit(Event::Nudged {
+                        message: nudge.text(),
+                    });
                 }
             }
             Err(err) => {
