@@ -1,1 +1,236 @@
-fn main() {}
+//! A complete background agent for a local repository.
+//!
+//! ```text
+//! # work on a ticket: sandbox, tools, verification, pull request
+//! cargo run --example fix_issue -- run --repo PATH --ticket TICKET.json|.md \
+//!     --model scripted:PATH --check "tests=cargo test"
+//! cargo run --example fix_issue -- run --repo PATH --title "..." --body "..." --model ...
+//!
+//! # read the pull requests the agent opened
+//! cargo run --example fix_issue -- prs list --repo PATH
+//! cargo run --example fix_issue -- prs show 1 --repo PATH [--diff]
+//! ```
+//!
+//! `--repo` is a local git repository (with a work tree, or bare). It plays
+//! the remote: the agent's commits are pushed to `agent/<task-id>` in it, and
+//! pull-request records are kept in its git directory (`agentkit-forge/`)
+//! unless `--forge-dir` says otherwise.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentkit::core::CancellationToken;
+use agentkit::core::engine::Budgets;
+use agentkit::core::forge::Forge;
+use agentkit::core::task::{RepoRef, Task};
+use agentkit::job::{FixIssue, local_forge};
+use agentkit::progress::ConsoleProgress;
+use agentkit::tools::forge::{load_ticket, render_pull_request};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "A complete background coding agent for a local repository")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Work on a ticket and open a pull request.
+    Run(Box<RunArgs>),
+    /// Read the pull requests the agent opened.
+    Prs {
+        #[command(subcommand)]
+        command: PrCmd,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The repository (a local git repository, with a work tree or bare).
+    #[arg(long)]
+    repo: PathBuf,
+    /// A ticket file: JSON {id, title, body, labels?} or Markdown (`# Title` then the body).
+    #[arg(long, conflicts_with_all = ["title", "body"])]
+    ticket: Option<PathBuf>,
+    /// The ticket's title (instead of --ticket).
+    #[arg(long, requires = "body")]
+    title: Option<String>,
+    /// The ticket's body (instead of --ticket).
+    #[arg(long, requires = "title")]
+    body: Option<String>,
+    /// The ticket's id with --title/--body (the branch is `agent/<id>`).
+    #[arg(long, default_value = "cli-task")]
+    id: String,
+    /// The branch to start from and open the pull request against (default: the repository's HEAD).
+    #[arg(long)]
+    base: Option<String>,
+    /// The model spec, e.g. `scripted:trajectory.json`.
+    #[arg(long)]
+    model: String,
+    /// A verification check, `NAME=COMMAND` (repeatable), e.g. `tests=cargo test`.
+    #[arg(long = "check", value_parser = parse_check)]
+    checks: Vec<(String, String)>,
+    /// A setup script run once in the fresh sandbox.
+    #[arg(long)]
+    setup: Option<String>,
+    /// Where to keep pull-request records (default: inside the repository's git directory).
+    #[arg(long)]
+    forge_dir: Option<PathBuf>,
+    /// Write a JSONL transcript (secrets redacted) here.
+    #[arg(long)]
+    transcript: Option<PathBuf>,
+    /// Maximum model calls.
+    #[arg(long, default_value_t = 50)]
+    max_steps: u32,
+    /// Maximum minutes of wall time.
+    #[arg(long, default_value_t = 30)]
+    max_minutes: u64,
+    /// Maximum spend in US dollars (needs model pricing).
+    #[arg(long)]
+    max_cost: Option<f64>,
+    /// Print whole tool outputs.
+    #[arg(long)]
+    verbose: bool,
+}
+
+#[derive(Subcommand)]
+enum PrCmd {
+    /// List pull requests.
+    List {
+        /// The repository.
+        #[arg(long)]
+        repo: PathBuf,
+        /// Where the records are (default: inside the repository's git directory).
+        #[arg(long)]
+        forge_dir: Option<PathBuf>,
+    },
+    /// Show one pull request.
+    Show {
+        /// The pull request's id.
+        id: String,
+        /// The repository.
+        #[arg(long)]
+        repo: PathBuf,
+        /// Where the records are (default: inside the repository's git directory).
+        #[arg(long)]
+        forge_dir: Option<PathBuf>,
+        /// Also print the diff.
+        #[arg(long)]
+        diff: bool,
+    },
+}
+
+fn parse_check(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, cmd)) if !name.trim().is_empty() && !cmd.trim().is_empty() => {
+            Ok((name.trim().to_string(), cmd.trim().to_string()))
+        }
+        _ => Err(format!(
+            "expected NAME=COMMAND, e.g. `tests=cargo test`, got `{s}`"
+        )),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Run(args) => run(*args).await,
+        Cmd::Prs { command } => prs(command).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> Result<ExitCode, String> {
+    let repo_ref = RepoRef {
+        url: args.repo.display().to_string(),
+        base: args.base.clone(),
+    };
+    let task = match (&args.ticket, &args.title, &args.body) {
+        (Some(path), _, _) => load_ticket(path, &repo_ref).map_err(|e| e.to_string())?,
+        (None, Some(title), Some(body)) => Task::new(args.id.clone(), title, body, repo_ref),
+        _ => return Err("give a ticket: --ticket FILE, or --title and --body".into()),
+    };
+    let model = agentkit::llm::from_spec(&args.model).map_err(|e| e.to_string())?;
+    let mut job = FixIssue::new(&args.repo, task, model);
+    job.checks = args.checks;
+    job.setup_script = args.setup;
+    job.forge_dir = args.forge_dir;
+    job.transcript = args.transcript;
+    job.budgets = Budgets {
+        max_steps: args.max_steps,
+        max_tokens: None,
+        max_cost_usd: args.max_cost,
+        max_wall_time: Some(Duration::from_secs(args.max_minutes * 60)),
+    };
+    job.sinks.push(Arc::new(ConsoleProgress {
+        verbose: args.verbose,
+    }));
+    let cancel = CancellationToken::new();
+    let ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            ctrl_c.cancel();
+        }
+    });
+    let outcome = job.run(cancel).await.map_err(|e| e.to_string())?;
+    match &outcome.pull_request {
+        Some(pr) => println!("\n{}", render_pull_request(pr)),
+        None => println!("\nNo pull request: {}", outcome.stop_reason),
+    }
+    Ok(if outcome.stop_reason.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn prs(command: PrCmd) -> Result<ExitCode, String> {
+    match command {
+        PrCmd::List { repo, forge_dir } => {
+            let forge = local_forge(&repo, forge_dir.as_deref()).map_err(|e| e.to_string())?;
+            let pulls = forge
+                .list_pull_requests()
+                .await
+                .map_err(|e| e.to_string())?;
+            if pulls.is_empty() {
+                println!("no pull requests");
+            }
+            for pr in pulls {
+                println!(
+                    "#{:<4} {:<8} {:<28} rev {}  {}",
+                    pr.id,
+                    format!("{:?}", pr.state).to_lowercase(),
+                    pr.branch,
+                    pr.revisions,
+                    pr.title
+                );
+            }
+        }
+        PrCmd::Show {
+            id,
+            repo,
+            forge_dir,
+            diff,
+        } => {
+            let forge = local_forge(&repo, forge_dir.as_deref()).map_err(|e| e.to_string())?;
+            let pr = forge.pull_request(&id).await.map_err(|e| e.to_string())?;
+            println!("{}", render_pull_request(&pr));
+            if diff {
+                let text = forge.diff(&pr).await.map_err(|e| e.to_string())?;
+                println!("```diff\n{text}```");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

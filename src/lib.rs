@@ -1,1 +1,57 @@
-//! agentkit
+//! # agentkit
+//!
+//! A framework for building *background coding agents*: a ticket comes in,
+//! an agent works on it alone in a sandbox — reads the code, edits it, runs
+//! the tests, reads the failures, tries again — and hands back a pull request
+//! for a human to review.
+//!
+//! This crate is the facade. It re-exports the workspace crates behind cargo
+//! features and offers [`job::FixIssue`], a complete agent assembled from the
+//! default parts (local sandbox, standard tools, rule-file context, command
+//! verifier, local forge).
+//!
+//! | feature | crate | default |
+//! | --- | --- | --- |
+//! | (always) | [`core`] — types, traits, engine, driver | yes |
+//! | `llm` | [`llm`] — model backends and model specs | yes |
+//! | `sandbox-local` | [`sandbox`] — the `local` sandbox backend | yes |
+//! | `tools` | [`tools`] — tools, context, verifiers, forges | yes |
+//!
+//! The smallest complete agent, assembled by hand:
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "llm", feature = "sandbox-local", feature = "tools"))]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use agentkit::core::prelude::*;
+//! use agentkit::core::worker::run_task;
+//!
+//! let model = agentkit::llm::from_spec("scripted:examples/data/roman-trajectory.json")?;
+//! let agent = Agent::builder(model)
+//!     .tools(agentkit::tools::tools::standard_tools())
+//!     .verifier(agentkit::tools::verify::CommandVerifier::new().check("tests", "cargo test --offline"))
+//!     .sink(TracingSink)
+//!     .build();
+//! let task = Task::new("ROMAN-1", "to_roman(4) is IIII", "It should be IV.", RepoRef::new("/path/to/repo"));
+//! let provider = agentkit::sandbox::local::LocalProvider::new();
+//! let spec = SandboxSpec::new("/path/to/repo");
+//! let outcome = run_task(&agent, &provider, &spec, task, CancellationToken::new()).await?;
+//! println!("{}", outcome.stop_reason);
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub use agentkit_core as core;
+#[cfg(feature = "llm")]
+pub use agentkit_llm as llm;
+#[cfg(feature = "sandbox-local")]
+pub use agentkit_sandbox as sandbox;
+#[cfg(feature = "tools")]
+pub use agentkit_tools as tools;
+
+#[cfg(all(feature = "sandbox-local", feature = "tools"))]
+pub mod demo;
+#[cfg(all(feature = "sandbox-local", feature = "tools"))]
+pub mod job;
+pub mod progress;

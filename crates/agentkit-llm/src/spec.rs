@@ -104,13 +104,22 @@ mod tests {
             err,
             "unknown model spec `gpt-5`; accepted forms:\n  scripted:PATH  (replay a JSON script of replies; offline)"
         );
-        assert!(matches!(ModelSpec::parse("nope:x"), Err(SpecError::Unknown { .. })));
-        assert!(matches!(ModelSpec::parse("scripted:"), Err(SpecError::Incomplete { .. })));
+        assert!(matches!(
+            ModelSpec::parse("nope:x"),
+            Err(SpecError::Unknown { .. })
+        ));
+        assert!(matches!(
+            ModelSpec::parse("scripted:"),
+            Err(SpecError::Incomplete { .. })
+        ));
     }
 
     #[test]
     fn a_missing_script_is_a_build_error_naming_the_file() {
-        let err = from_spec("scripted:/nonexistent/script.json").err().unwrap().to_string();
+        let err = from_spec("scripted:/nonexistent/script.json")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.starts_with("could not build the model for `scripted:/nonexistent/script.json`: could not read the model script"), "{err}");
     }
 }

@@ -1,0 +1,82 @@
+//! The `local` sandbox's start-up cost: `LocalProvider::create` (temp dir,
+//! host `git clone` of a small local repository, no setup script) followed by
+//! the first command (`true`), then `close` (deleting the temp dir).
+//!
+//! The repository has 20 small files in two commits, so the figure is
+//! dominated by the fixed costs: spawning git, writing the checkout, spawning
+//! the first command.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::process::Command;
+
+use agentkit_core::sandbox::{ExecRequest, SandboxProvider, SandboxSpec};
+use agentkit_sandbox::local::LocalProvider;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+/// Runs host git with a fixed identity and no user or system config.
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.invalid",
+        ])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?} failed");
+}
+
+/// A small repository: 20 files of ~1 KiB in `src/`, two commits.
+fn small_repo(dir: &Path) {
+    git(dir, &["init", "--quiet"]);
+    std::fs::create_dir_all(dir.join("src")).expect("mkdir");
+    for i in 0..20 {
+        let body = format!("pub fn f{i}() -> u32 {{ {i} }}\n").repeat(40);
+        std::fs::write(dir.join(format!("src/f{i}.rs")), body).expect("write");
+    }
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "--quiet", "-m", "first"]);
+    std::fs::write(dir.join("README.md"), "bench\n").expect("write");
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "--quiet", "-m", "second"]);
+}
+
+fn create_then_first_command(c: &mut Criterion) {
+    let repo = tempfile::tempdir().expect("tempdir");
+    small_repo(repo.path());
+    let temp_root = tempfile::tempdir().expect("tempdir");
+    let provider = LocalProvider::new().with_temp_root(temp_root.path());
+    let spec = SandboxSpec::new(repo.path().display().to_string());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+
+    c.bench_function("local: create + first command (`true`) + close", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let sandbox = provider.create(&spec).await.expect("create");
+                let out = sandbox
+                    .exec(ExecRequest::argv(["true"]))
+                    .await
+                    .expect("exec");
+                assert!(out.success());
+                sandbox.close().await.expect("close");
+                black_box(out)
+            })
+        })
+    });
+}
+
+criterion_group!(benches, create_then_first_command);
+criterion_main!(benches);

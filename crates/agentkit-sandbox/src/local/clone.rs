@@ -1,0 +1,173 @@
+//! Cloning the task's repository into a fresh workspace, host side.
+//!
+//! Git runs on the host by argv (never through a shell), with hooks disabled
+//! (`core.hooksPath=/dev/null`), the `ext::` transport refused (it runs
+//! arbitrary commands), and `GIT_TERMINAL_PROMPT=0` so a missing credential
+//! fails instead of waiting for a password nobody will type. The host's own
+//! git configuration (credential helpers, SSH setup) still applies.
+//!
+//! A revision is resolved in this order: as given (`main`, a tag, a commit
+//! id), as a branch of `origin` (`origin/<rev>`), and finally by fetching it
+//! from `origin` (a pull-request ref or an unadvertised commit, where the
+//! server allows it). The workspace is left on a detached `HEAD` at that
+//! commit.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use agentkit_core::sandbox::SandboxError;
+
+/// Options that make host-side git safe to run on untrusted repositories.
+const SAFE_CONFIG: [&str; 4] = [
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "protocol.ext.allow=never",
+];
+
+/// How many bytes of git's stderr an error keeps.
+const ERROR_TAIL: usize = 2000;
+
+/// Clones `repo` into `dest` (which must not exist) and checks out `rev`.
+pub(crate) async fn clone_repo(
+    repo: &str,
+    rev: Option<&str>,
+    dest: &Path,
+    limit: Duration,
+) -> Result<(), SandboxError> {
+    if repo.is_empty() {
+        return Err(SandboxError::Setup {
+            reason: "the spec names no repository; set `SandboxSpec::repo` to a path or URL".into(),
+        });
+    }
+    let args: Vec<&OsStr> = ["clone", "--quiet", "--"]
+        .iter()
+        .map(OsStr::new)
+        .chain([OsStr::new(repo), dest.as_os_str()])
+        .collect();
+    let out = git(&args, None, limit).await?;
+    if !out.status.success() {
+        return Err(failed(&format!("`git clone` of `{repo}`"), &out));
+    }
+    let Some(rev) = rev else {
+        return Ok(());
+    };
+    if rev.starts_with('-') || rev.is_empty() {
+        return Err(SandboxError::Setup {
+            reason: format!("`{rev}` is not a revision; give a branch, tag or commit id"),
+        });
+    }
+    let commit = resolve_rev(rev, dest, limit).await?;
+    let out = git(
+        &["checkout", "--quiet", "--detach", commit.as_str()].map(OsStr::new),
+        Some(dest),
+        limit,
+    )
+    .await?;
+    if !out.status.success() {
+        return Err(failed(
+            &format!("`git checkout {commit}` (for `{rev}`)"),
+            &out,
+        ));
+    }
+    Ok(())
+}
+
+/// The commit id `rev` names in the clone at `dest`.
+async fn resolve_rev(rev: &str, dest: &Path, limit: Duration) -> Result<String, SandboxError> {
+    for candidate in [rev.to_string(), format!("origin/{rev}")] {
+        if let Some(commit) = rev_parse(&candidate, dest, limit).await? {
+            return Ok(commit);
+        }
+    }
+    let out = git(
+        &["fetch", "--quiet", "origin", rev].map(OsStr::new),
+        Some(dest),
+        limit,
+    )
+    .await?;
+    if out.status.success()
+        && let Some(commit) = rev_parse("FETCH_HEAD", dest, limit).await?
+    {
+        return Ok(commit);
+    }
+    Err(SandboxError::Setup {
+        reason: format!(
+            "revision `{rev}` was not found in the repository (not a local or remote branch, tag or commit, and `git fetch origin {rev}` failed: {}); check the spelling",
+            tail(&out.stderr).trim()
+        ),
+    })
+}
+
+async fn rev_parse(
+    rev: &str,
+    dest: &Path,
+    limit: Duration,
+) -> Result<Option<String>, SandboxError> {
+    let spec = format!("{rev}^{{commit}}");
+    let out = git(
+        &["rev-parse", "--verify", "--quiet", spec.as_str()].map(OsStr::new),
+        Some(dest),
+        limit,
+    )
+    .await?;
+    let commit = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Ok((out.status.success() && !commit.is_empty()).then_some(commit))
+}
+
+/// Runs host git with the safe options, no stdin, no prompts, within `limit`.
+async fn git(args: &[&OsStr], cwd: Option<&Path>, limit: Duration) -> Result<Output, SandboxError> {
+    let mut cmd = tokio::process::Command::new("git");
+    if let Some(cwd) = cwd {
+        cmd.arg("-C").arg(cwd);
+    }
+    cmd.args(SAFE_CONFIG)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let what = args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match tokio::time::timeout(limit, cmd.output()).await {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::NotFound => {
+            Err(SandboxError::Unsupported {
+                what: "git".into(),
+                hint:
+                    "the local sandbox clones with the host's git; install git and put it on PATH"
+                        .into(),
+            })
+        }
+        Ok(Err(err)) => Err(SandboxError::Setup {
+            reason: format!("could not run `git {what}`: {err}"),
+        }),
+        Err(_) => Err(SandboxError::Setup {
+            reason: format!(
+                "`git {what}` did not finish within {}s; raise the clone timeout or use a smaller repository",
+                limit.as_secs()
+            ),
+        }),
+    }
+}
+
+fn failed(what: &str, out: &Output) -> SandboxError {
+    let status = match out.status.code() {
+        Some(code) => format!("exit {code}"),
+        None => "killed".to_string(),
+    };
+    SandboxError::Setup {
+        reason: format!("{what} failed ({status}): {}", tail(&out.stderr).trim()),
+    }
+}
+
+/// The last [`ERROR_TAIL`] bytes of `bytes`, as text.
+fn tail(bytes: &[u8]) -> String {
+    let start = bytes.len().saturating_sub(ERROR_TAIL);
+    String::from_utf8_lossy(&bytes[start..]).into_owned()
+}

@@ -1,0 +1,140 @@
+//! [`LocalProvider`]: clones the repository into a fresh temp directory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentkit_core::sandbox::{
+    CapturedOutput, ExecRequest, Sandbox, SandboxError, SandboxProvider, SandboxSpec,
+};
+use async_trait::async_trait;
+
+use super::LocalSandbox;
+use super::clone::clone_repo;
+
+/// How much of each output stream a setup failure reports.
+const SETUP_TAIL_CHARS: usize = 2000;
+
+/// Creates [`LocalSandbox`]es: a temp directory, a clone of the spec's
+/// repository in `<temp>/workspace`, then the setup script.
+///
+/// Accepts every policy; what it cannot enforce (network, disk) is logged
+/// with `tracing::warn!` for each sandbox. See the [module docs](super).
+#[derive(Debug, Clone)]
+pub struct LocalProvider {
+    temp_root: Option<PathBuf>,
+    clone_timeout: Duration,
+}
+
+impl Default for LocalProvider {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LocalProvider {
+    /// Default time allowed for cloning and checking out: ten minutes.
+    pub const DEFAULT_CLONE_TIMEOUT: Duration = Duration::from_secs(600);
+
+    /// A provider creating workspaces under the system temp directory.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            temp_root: None,
+            clone_timeout: Self::DEFAULT_CLONE_TIMEOUT,
+        }
+    }
+
+    /// Creates workspaces under `root` instead (it must exist).
+    #[must_use]
+    pub fn with_temp_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.temp_root = Some(root.into());
+        self
+    }
+
+    /// Sets the limit for each git step of the clone (default
+    /// [`DEFAULT_CLONE_TIMEOUT`](Self::DEFAULT_CLONE_TIMEOUT)).
+    #[must_use]
+    pub fn with_clone_timeout(mut self, limit: Duration) -> Self {
+        self.clone_timeout = limit;
+        self
+    }
+
+    fn temp_dir(&self) -> Result<tempfile::TempDir, SandboxError> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("agentkit-local-");
+        let made = match &self.temp_root {
+            Some(root) => builder.tempdir_in(root),
+            None => builder.tempdir(),
+        };
+        made.map_err(|source| SandboxError::Io {
+            path: self
+                .temp_root
+                .clone()
+                .unwrap_or_else(std::env::temp_dir)
+                .display()
+                .to_string(),
+            source,
+        })
+    }
+}
+
+#[async_trait]
+impl SandboxProvider for LocalProvider {
+    fn name(&self) -> &str {
+        "local"
+    }
+
+    async fn create(&self, spec: &SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
+        let temp = self.temp_dir()?;
+        let workspace = temp.path().join("workspace");
+        clone_repo(
+            &spec.repo,
+            spec.rev.as_deref(),
+            &workspace,
+            self.clone_timeout,
+        )
+        .await?;
+        let sandbox =
+            LocalSandbox::open(workspace, spec.policy.clone(), spec.env.clone(), Some(temp))?;
+        if let Some(script) = &spec.setup_script {
+            run_setup(&sandbox, script, spec).await?;
+        }
+        tracing::info!(sandbox = sandbox.id(), repo = %spec.repo, "local sandbox ready");
+        Ok(Arc::new(sandbox))
+    }
+}
+
+/// Runs the setup script; a failure carries the tail of its output.
+async fn run_setup(
+    sandbox: &LocalSandbox,
+    script: &str,
+    spec: &SandboxSpec,
+) -> Result<(), SandboxError> {
+    let request = ExecRequest::script(script).timeout(spec.setup_timeout);
+    let out = sandbox
+        .exec(request)
+        .await
+        .map_err(|err| SandboxError::Setup {
+            reason: format!("the setup script could not run: {err}"),
+        })?;
+    if out.success() {
+        return Ok(());
+    }
+    Err(SandboxError::Setup {
+        reason: format!(
+            "the setup script failed ({}); fix the script or the repository.\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
+            out.status_line(),
+            tail(&out.stdout),
+            tail(&out.stderr)
+        ),
+    })
+}
+
+fn tail(output: &CapturedOutput) -> String {
+    let text = output.text.trim_end();
+    let count = text.chars().count();
+    text.chars()
+        .skip(count.saturating_sub(SETUP_TAIL_CHARS))
+        .collect()
+}

@@ -1,0 +1,110 @@
+//! A human-readable progress printer for terminals.
+
+use std::io::Write;
+
+use agentkit_core::event::{Event, EventRecord, EventSink};
+
+/// Prints one or two lines per event to standard error (tool calls, model
+/// replies, verification, the pull request). Long text is shortened.
+#[derive(Debug, Clone, Default)]
+pub struct ConsoleProgress {
+    /// Print whole tool outputs instead of their first lines.
+    pub verbose: bool,
+}
+
+fn shorten(text: &str, max_lines: usize, max_chars: usize) -> String {
+    let mut out: String = text
+        .lines()
+        .take(max_lines)
+        .collect::<Vec<_>>()
+        .join("\n      ");
+    if out.chars().count() > max_chars {
+        out = out.chars().take(max_chars).collect::<String>() + "…";
+    } else if text.lines().count() > max_lines {
+        out.push_str(&format!(
+            "\n      … ({} more lines)",
+            text.lines().count() - max_lines
+        ));
+    }
+    out
+}
+
+impl EventSink for ConsoleProgress {
+    fn emit(&self, record: &EventRecord) {
+        let (lines, chars) = if self.verbose {
+            (10_000, 1_000_000)
+        } else {
+            (6, 600)
+        };
+        let line = match &record.event {
+            Event::RunStarted {
+                task_id,
+                title,
+                model,
+                resumed,
+            } => format!(
+                "▶ {} task {task_id}: {title}\n  model: {model}",
+                if *resumed { "resuming" } else { "starting" }
+            ),
+            Event::ContextAssembled { items, tokens, .. } => {
+                format!(
+                    "  context: {} ({tokens} tokens)",
+                    if items.is_empty() {
+                        "none".into()
+                    } else {
+                        items.join(", ")
+                    }
+                )
+            }
+            Event::ModelCallFinished { step, text, .. } if !text.is_empty() => {
+                format!("\n[{step}] {}", shorten(text, lines, chars))
+            }
+            Event::ToolCallStarted {
+                name, arguments, ..
+            } => {
+                format!("  → {name} {}", shorten(arguments, 3, 160))
+            }
+            Event::ToolCallFinished {
+                name,
+                is_error,
+                content,
+                duration_ms,
+                ..
+            } => format!(
+                "    {} {name} ({duration_ms} ms)\n      {}",
+                if *is_error { "✗" } else { "✓" },
+                shorten(content, lines, chars)
+            ),
+            Event::Nudged { message } => format!("  ! {message}"),
+            Event::VerificationStarted { attempt } => {
+                format!("\n◆ verification, attempt {attempt}")
+            }
+            Event::VerificationFinished { verification, .. } => format!(
+                "  {}\n{}",
+                if verification.passed {
+                    "passed"
+                } else {
+                    "FAILED"
+                },
+                verification.summary()
+            ),
+            Event::Published { pull_request } => format!(
+                "\n✔ pull request #{} on {} (revision {})",
+                pull_request.id, pull_request.branch, pull_request.revisions
+            ),
+            Event::PublishSkipped { reason } => format!("  publish skipped: {reason}"),
+            Event::HookDecision { point, decision } => format!("  policy at {point}: {decision}"),
+            Event::RunFinished { outcome } => format!(
+                "\n■ {} after {} steps, {:.1}s, {} tokens in / {} out, {}",
+                outcome.stop_reason,
+                outcome.steps,
+                outcome.duration.as_secs_f64(),
+                outcome.usage.input_tokens,
+                outcome.usage.output_tokens,
+                outcome.cost
+            ),
+            _ => return,
+        };
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
