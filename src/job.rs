@@ -16,8 +16,10 @@ use agentkit_core::checkpoint::FileCheckpoint;
 use agentkit_core::context::ContextEngine;
 use agentkit_core::engine::Budgets;
 use agentkit_core::event::{EventSink, JsonlSink};
+use agentkit_core::hook::Hook;
 use agentkit_core::model::Model;
 use agentkit_core::outcome::Outcome;
+use agentkit_core::policy::{CommandPolicy, PathPolicy};
 use agentkit_core::redact::Redactor;
 use agentkit_core::sandbox::{SandboxError, SandboxSpec};
 use agentkit_core::task::Task;
@@ -81,6 +83,10 @@ pub struct FixIssue {
     pub budgets: Budgets,
     /// Extra event sinks (progress printers, metrics).
     pub sinks: Vec<Arc<dyn EventSink>>,
+    /// Policy hooks, in order. Default: [`CommandPolicy::default`] (no
+    /// pushing, no remote/config changes, no `curl | sh`, no sudo) and
+    /// [`PathPolicy::default`] (no writes under `.git`).
+    pub policies: Vec<Arc<dyn Hook>>,
 }
 
 impl FixIssue {
@@ -96,6 +102,10 @@ impl FixIssue {
             transcript: None,
             budgets: Budgets::default(),
             sinks: Vec::new(),
+            policies: vec![
+                Arc::new(CommandPolicy::default()),
+                Arc::new(PathPolicy::default()),
+            ],
         }
     }
 
@@ -142,6 +152,9 @@ impl FixIssue {
                     }
                 })?;
             builder = builder.sink(sink);
+        }
+        for policy in &self.policies {
+            builder = builder.shared_hook(policy.clone());
         }
         for sink in &self.sinks {
             builder = builder.shared_sink(sink.clone());

@@ -55,3 +55,8 @@ pub mod demo;
 #[cfg(all(feature = "sandbox-local", feature = "tools"))]
 pub mod job;
 pub mod progress;
+
+/// The README's code blocks, compiled as doctests so the README cannot rot.
+#[cfg(all(doctest, feature = "llm", feature = "sandbox-local", feature = "tools"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

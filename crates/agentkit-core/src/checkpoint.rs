@@ -111,3 +111,36 @@ impl Checkpoint for FileCheckpoint {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Engine, EngineConfig};
+    use crate::task::{RepoRef, Task};
+
+    fn state() -> RunState {
+        let task = Task::new("gh/7", "t", "b", RepoRef::new("."));
+        Engine::new(EngineConfig::default(), task, "go".into())
+            .state()
+            .clone()
+    }
+
+    #[tokio::test]
+    async fn file_checkpoints_round_trip_and_report_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileCheckpoint::new(dir.path().join("runs"));
+        let state = state();
+        assert_eq!(store.load(&state.task.id).await.unwrap(), None);
+        store.save(&state).await.unwrap();
+        assert_eq!(
+            store.load(&state.task.id).await.unwrap(),
+            Some(state.clone())
+        );
+        // The file name comes from the slug, never from the raw id.
+        let file = dir.path().join("runs/gh-7.json");
+        assert!(file.is_file());
+        std::fs::write(&file, "{ not json").unwrap();
+        let err = store.load(&state.task.id).await.unwrap_err().to_string();
+        assert!(err.contains("gh-7.json is not a valid run state"), "{err}");
+    }
+}

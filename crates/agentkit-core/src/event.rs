@@ -339,3 +339,51 @@ impl<F: Fn(&EventRecord) + Send + Sync> EventSink for FnSink<F> {
         (self.0)(record)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// A `Write` that appends to a shared buffer.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn jsonl_transcript_numbers_events_one_per_line_and_redacts_secrets() {
+        let buffer = Shared::default();
+        let mut bus = EventBus::new();
+        bus.add(Arc::new(JsonlSink::new(
+            buffer.clone(),
+            Redactor::new().with_secret("s3cr3t-token-value"),
+        )));
+        bus.emit(Event::Nudged {
+            message: "the key is s3cr3t-token-value".into(),
+        });
+        bus.emit(Event::PublishSkipped {
+            reason: "no changes".into(),
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["seq"], 0);
+        assert_eq!(lines[0]["type"], "nudged");
+        assert_eq!(lines[0]["message"], "the key is [REDACTED]");
+        assert_eq!(lines[1]["seq"], 1);
+        assert_eq!(lines[1]["reason"], "no changes");
+        assert!(!text.contains("s3cr3t"));
+    }
+}

@@ -88,6 +88,41 @@ pub struct PullRequest {
     pub merged_at_ms: Option<u64>,
 }
 
+impl PullRequest {
+    /// A new open pull request for `request`, at revision 1.
+    pub fn opened(id: String, url: String, request: PublishRequest, now_ms: u64) -> Self {
+        Self {
+            id,
+            url,
+            task_id: request.task.id,
+            branch: request.branch,
+            base_branch: request.base_branch,
+            title: request.title,
+            body: request.body,
+            head_commit: request.changes.head_commit,
+            state: PullRequestState::Open,
+            revisions: 1,
+            review_rounds: 0,
+            created_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            merged_at_ms: None,
+        }
+    }
+
+    /// This pull request after the agent pushed `request` to it again:
+    /// new title, body and head, one more revision.
+    pub fn revised(&self, request: PublishRequest, now_ms: u64) -> Self {
+        Self {
+            title: request.title,
+            body: request.body,
+            head_commit: request.changes.head_commit,
+            revisions: self.revisions.saturating_add(1),
+            updated_at_ms: now_ms,
+            ..self.clone()
+        }
+    }
+}
+
 /// Errors from a forge.
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {

@@ -9,7 +9,7 @@
 //! - the traits: [`Model`](model::Model), [`Tool`](tool::Tool),
 //!   [`Sandbox`](sandbox::Sandbox) / [`SandboxProvider`](sandbox::SandboxProvider),
 //!   [`ContextProvider`](context::ContextProvider), [`Forge`](forge::Forge),
-//!   [`Verifier`](verify::Verifier), [`Hook`](hook::Hook),
+//!   [`Verifier`](verify::Verifier), [`Hook`](hook::Hook) (with ready-made [`policy`] hooks),
 //!   [`Checkpoint`](checkpoint::Checkpoint);
 //! - the loop [`engine`] (a state machine without IO) and its async driver,
 //!   [`Agent`](agent::Agent);
@@ -64,6 +64,7 @@ pub mod hook;
 pub mod message;
 pub mod model;
 pub mod outcome;
+pub mod policy;
 pub mod redact;
 pub mod sandbox;
 pub mod scripted;

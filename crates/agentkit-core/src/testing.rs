@@ -275,30 +275,15 @@ impl Forge for MemoryForge {
             message: "state poisoned".into(),
         })?;
         let now = crate::event::now_ms();
-        if let Some(pr) = pulls.iter_mut().find(|p| p.branch == request.branch) {
-            pr.title = request.title;
-            pr.body = request.body;
-            pr.head_commit = request.changes.head_commit;
-            pr.revisions += 1;
-            pr.updated_at_ms = now;
+        if let Some(pr) = pulls
+            .iter_mut()
+            .find(|p| p.branch == request.branch && p.state == PullRequestState::Open)
+        {
+            *pr = pr.revised(request, now);
             return Ok(pr.clone());
         }
-        let pr = PullRequest {
-            id: (pulls.len() + 1).to_string(),
-            url: format!("memory://pulls/{}", pulls.len() + 1),
-            task_id: request.task.id,
-            branch: request.branch,
-            base_branch: request.base_branch,
-            title: request.title,
-            body: request.body,
-            head_commit: request.changes.head_commit,
-            state: PullRequestState::Open,
-            revisions: 1,
-            review_rounds: 0,
-            created_at_ms: now,
-            updated_at_ms: now,
-            merged_at_ms: None,
-        };
+        let id = (pulls.len() + 1).to_string();
+        let pr = PullRequest::opened(id.clone(), format!("memory://pulls/{id}"), request, now);
         pulls.push(pr.clone());
         Ok(pr)
     }
@@ -317,5 +302,51 @@ impl Forge for MemoryForge {
             .ok_or(ForgeError::NotFound {
                 what: format!("pull request `{id}`"),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forge::ChangeSet;
+    use crate::task::RepoRef;
+
+    fn request(head: &str) -> PublishRequest {
+        PublishRequest {
+            task: Task::new("T-1", "t", "b", RepoRef::new(".")),
+            branch: "agent/T-1".into(),
+            base_branch: "main".into(),
+            title: format!("title {head}"),
+            body: "body".into(),
+            changes: ChangeSet {
+                bundle: Vec::new(),
+                base_commit: "base".into(),
+                head_commit: head.into(),
+                diff_stat: String::new(),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn memory_forge_updates_the_open_pull_request_of_a_branch() {
+        let forge = MemoryForge::new();
+        let first = forge.publish(request("a")).await.unwrap();
+        let second = forge.publish(request("b")).await.unwrap();
+        assert_eq!((first.id.as_str(), first.revisions), ("1", 1));
+        assert_eq!(
+            (
+                second.id.as_str(),
+                second.revisions,
+                second.head_commit.as_str()
+            ),
+            ("1", 2, "b")
+        );
+        assert_eq!(forge.pull_requests().len(), 1);
+        let mut bad = request("c");
+        bad.branch = "main".into();
+        assert!(matches!(
+            forge.publish(bad).await,
+            Err(ForgeError::Refused { .. })
+        ));
     }
 }

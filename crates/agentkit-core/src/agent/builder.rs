@@ -125,6 +125,12 @@ impl AgentBuilder {
         self
     }
 
+    /// Adds a shared policy hook.
+    pub fn shared_hook(mut self, hook: Arc<dyn Hook>) -> Self {
+        self.hooks.push(hook);
+        self
+    }
+
     /// Adds an event sink.
     pub fn sink(mut self, sink: impl EventSink + 'static) -> Self {
         self.events.add(Arc::new(sink));

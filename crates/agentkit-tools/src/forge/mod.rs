@@ -261,32 +261,11 @@ impl LocalForge {
             .iter()
             .find(|p| p.branch == request.branch && p.state == PullRequestState::Open);
         let pull = match existing {
-            Some(open) => PullRequest {
-                title: request.title,
-                body: request.body,
-                head_commit: request.changes.head_commit,
-                revisions: open.revisions.saturating_add(1),
-                updated_at_ms: now,
-                ..open.clone()
-            },
+            Some(open) => open.revised(request, now),
             None => {
                 let id = store::next_number(&pulls).to_string();
-                PullRequest {
-                    url: store::record_path(state_dir, &id).display().to_string(),
-                    id,
-                    task_id: request.task.id,
-                    branch: request.branch,
-                    base_branch: request.base_branch,
-                    title: request.title,
-                    body: request.body,
-                    head_commit: request.changes.head_commit,
-                    state: PullRequestState::Open,
-                    revisions: 1,
-                    review_rounds: 0,
-                    created_at_ms: now,
-                    updated_at_ms: now,
-                    merged_at_ms: None,
-                }
+                let url = store::record_path(state_dir, &id).display().to_string();
+                PullRequest::opened(id, url, request, now)
             }
         };
         store::write_pull(state_dir, &pull)?;
