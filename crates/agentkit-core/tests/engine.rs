@@ -580,3 +580,33 @@ impl Specs for AgentBuilder {
             .specs()
     }
 }
+
+#[test]
+fn empty_and_repeated_call_ids_are_replaced_so_results_pair_by_id() {
+    let config = EngineConfig {
+        tools: ToolSet::new().with(Echo).specs(),
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(config, task(), "go".into());
+    let call = |id: &str| {
+        Part::ToolCall(ToolCall {
+            id: id.into(),
+            name: "echo".into(),
+            arguments: r#"{"text":"x"}"#.into(),
+        })
+    };
+    engine.next_step();
+    engine.on_model_response(ModelResponse {
+        message: Message {
+            role: Role::Assistant,
+            parts: vec![call("a"), call("a"), call("")],
+        },
+        usage: Usage::default(),
+        finish_reason: agentkit_core::model::FinishReason::ToolCalls,
+    });
+    let ids: Vec<String> = engine.state().messages[1]
+        .tool_calls()
+        .map(|c| c.id.clone())
+        .collect();
+    assert_eq!(ids, vec!["a", "call_1_2", "call_1_3"]);
+}

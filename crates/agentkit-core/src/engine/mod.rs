@@ -321,6 +321,7 @@ impl Engine {
         self.state.cost += cost;
         let mut message = response.message;
         message.role = Role::Assistant;
+        self.ensure_unique_call_ids(&mut message);
         let calls: Vec<ToolCall> = message.tool_calls().cloned().collect();
         self.state.messages.push(message);
         if calls.is_empty() {
@@ -347,6 +348,27 @@ impl Engine {
             .collect();
         self.state.phase = Phase::AwaitingTools { calls, results };
         cost
+    }
+
+    /// Gives calls with an empty or repeated id a fresh one (`call_<step>_<n>`),
+    /// so every result can be matched to its call by id.
+    fn ensure_unique_call_ids(&self, message: &mut Message) {
+        let mut seen: std::collections::HashSet<String> = self
+            .state
+            .messages
+            .iter()
+            .flat_map(|m| m.tool_calls().map(|c| c.id.clone()))
+            .collect();
+        for (n, part) in message.parts.iter_mut().enumerate() {
+            if let Part::ToolCall(call) = part
+                && (call.id.is_empty() || !seen.insert(call.id.clone()))
+            {
+                call.id = format!("call_{}_{}", self.state.steps, n + 1);
+                while !seen.insert(call.id.clone()) {
+                    call.id.push('_');
+                }
+            }
+        }
     }
 
     /// Errors the engine can detect without running the tool.
