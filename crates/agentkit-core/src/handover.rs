@@ -18,6 +18,12 @@ pub const AGENT_NAME: &str = "agentkit";
 /// The e-mail used for commits the agent makes.
 pub const AGENT_EMAIL: &str = "agentkit@localhost";
 
+/// Changes larger than this many files are refused (usually build output
+/// that the repository does not ignore).
+pub const MAX_CHANGED_FILES: usize = 2_000;
+/// Bundles larger than this are refused.
+pub const MAX_BUNDLE_BYTES: usize = 100 * 1024 * 1024;
+
 /// A handover failure.
 #[derive(Debug, thiserror::Error)]
 pub enum HandoverError {
@@ -34,6 +40,14 @@ pub enum HandoverError {
         /// What it printed.
         stderr: String,
     },
+    /// The change is too large to be a reviewable pull request.
+    #[error(
+        "the change is too large to publish: {what}; if build output or dependencies are not ignored, add them to .gitignore"
+    )]
+    TooLarge {
+        /// What exceeded the limit.
+        what: String,
+    },
 }
 
 async fn git(
@@ -49,6 +63,10 @@ async fn git(
         "commit.gpgsign=false",
         "-c",
         "core.pager=cat",
+        "-c",
+        "core.fsmonitor=false",
+        "-c",
+        "diff.external=",
     ];
     argv.extend_from_slice(args);
     let mut request = ExecRequest::argv(argv)
@@ -91,8 +109,22 @@ pub async fn export_changes(
     message: &str,
 ) -> Result<Option<ChangeSet>, HandoverError> {
     git(sandbox, &["add", "-A"], None).await?;
-    let status = git(sandbox, &["status", "--porcelain"], None).await?;
-    if !status.stdout.text.trim().is_empty() {
+    let staged = git(sandbox, &["diff", "--cached", "--name-only", "-z"], None).await?;
+    let staged_files = staged
+        .stdout
+        .text
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .count();
+    if staged_files > MAX_CHANGED_FILES || staged.stdout.truncated {
+        git(sandbox, &["reset", "-q"], None).await?;
+        return Err(HandoverError::TooLarge {
+            what: format!(
+                "{staged_files} or more changed files (the limit is {MAX_CHANGED_FILES})"
+            ),
+        });
+    }
+    if staged_files > 0 {
         git(
             sandbox,
             &["commit", "-q", "--no-verify", "-F", "-"],
@@ -106,13 +138,25 @@ pub async fn export_changes(
         return Ok(None);
     }
     let range = format!("{base_commit}..HEAD");
-    let stat = git(sandbox, &["diff", "--stat", base_commit, "HEAD"], None).await?;
+    let stat = git(
+        sandbox,
+        &["diff", "--no-ext-diff", "--stat", base_commit, "HEAD"],
+        None,
+    )
+    .await?;
     git(
         sandbox,
         &["bundle", "create", "-q", BUNDLE_PATH, &range],
         None,
     )
     .await?;
+    let size = sandbox.stat(BUNDLE_PATH).await?.size;
+    if size > MAX_BUNDLE_BYTES as u64 {
+        sandbox.remove(BUNDLE_PATH).await?;
+        return Err(HandoverError::TooLarge {
+            what: format!("a {size}-byte git bundle (the limit is {MAX_BUNDLE_BYTES} bytes)"),
+        });
+    }
     let bundle = sandbox.read(BUNDLE_PATH).await?;
     sandbox.remove(BUNDLE_PATH).await?;
     Ok(Some(ChangeSet {
