@@ -47,6 +47,14 @@ pub enum Event {
         /// What was left out, and why.
         dropped: Vec<String>,
     },
+    /// The prompt a new run starts from (system prompt with context, and the
+    /// opening user message), for transcripts and debugging.
+    PromptPrepared {
+        /// The system prompt, context included.
+        system: String,
+        /// The first user message (the ticket).
+        opening: String,
+    },
     /// A model call is about to be made.
     ModelCallStarted {
         /// The step number (1-based).

@@ -68,6 +68,7 @@ pub mod policy;
 pub mod redact;
 pub mod sandbox;
 pub mod scripted;
+pub mod store;
 pub mod task;
 pub mod testing;
 pub mod tokenizer;
@@ -97,6 +98,7 @@ pub mod prelude {
         ExecOutput, ExecRequest, Sandbox, SandboxError, SandboxProvider, SandboxSpec,
     };
     pub use crate::scripted::ScriptedModel;
+    pub use crate::store::{MemoryTaskStore, TaskStore};
     pub use crate::task::{RepoRef, Task, TaskId};
     pub use crate::tool::{
         DynTool, Tool, ToolAnnotations, ToolContext, ToolError, ToolOutput, ToolSet,

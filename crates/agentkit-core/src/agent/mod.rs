@@ -127,6 +127,17 @@ impl Agent {
                 });
                 engine.set_context(packed.render());
             }
+            if let Step::CallModel(request) = engine.next_step() {
+                self.events.emit(Event::PromptPrepared {
+                    system: request.system.clone(),
+                    opening: engine
+                        .state()
+                        .messages
+                        .first()
+                        .map(|m| m.text())
+                        .unwrap_or_default(),
+                });
+            }
             self.drive(engine, sandbox, cancel).await
         }
         .instrument(span)

@@ -161,6 +161,8 @@ pub mod prompts {
     pub const NOT_RUN: &str = "Not run: the run stopped before this call.";
     /// The result of a call interrupted by a crash or restart.
     pub const INTERRUPTED: &str = "Interrupted: the run was restarted while this call was in progress; its effects are unknown. Inspect the workspace before repeating it.";
+    /// Introduces the assembled context in the system prompt.
+    pub const CONTEXT_HEADING: &str = "# Context from the repository\n\nThe project's own instructions (follow them) and other context:\n\n";
     /// The result of a `finish` call.
     pub const FINISH_ACK: &str = "Finish recorded.";
 }
@@ -267,6 +269,7 @@ impl Engine {
             if !system.is_empty() {
                 system.push_str("\n\n");
             }
+            system.push_str(prompts::CONTEXT_HEADING);
             system.push_str(context);
         }
         ModelRequest {
