@@ -10,7 +10,7 @@
 //!   [`Sandbox`](sandbox::Sandbox) / [`SandboxProvider`](sandbox::SandboxProvider),
 //!   [`ContextProvider`](context::ContextProvider), [`Forge`](forge::Forge),
 //!   [`Verifier`](verify::Verifier), [`Hook`](hook::Hook) (with ready-made [`policy`] hooks),
-//!   [`Checkpoint`](checkpoint::Checkpoint);
+//!   [`Checkpoint`](checkpoint::Checkpoint), [`TaskStore`](store::TaskStore) (the durable queue);
 //! - the loop [`engine`] (a state machine without IO) and its async driver,
 //!   [`Agent`](agent::Agent);
 //! - [`event`]s and sinks (tracing, JSONL transcripts);

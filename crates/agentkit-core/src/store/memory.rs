@@ -325,3 +325,25 @@ impl TaskStore for MemoryTaskStore {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::task::{RepoRef, Task};
+
+    #[tokio::test]
+    async fn a_poisoned_lock_is_a_backend_error_not_a_panic() {
+        let store = std::sync::Arc::new(MemoryTaskStore::new());
+        let poisoner = std::sync::Arc::clone(&store);
+        let _ = std::thread::spawn(move || {
+            let _guard = poisoner.inner.lock();
+            panic!("poison the lock");
+        })
+        .join();
+        let task = Task::new("T-1", "t", "b", RepoRef::new("."));
+        let err = store.enqueue(NewTask::new(task)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Backend { .. }), "{err}");
+        assert!(!err.ownership_lost());
+        assert!(err.to_string().contains("lock is poisoned"), "{err}");
+    }
+}

@@ -55,23 +55,21 @@
 //! # States
 //!
 //! ```text
-//!   enqueue
-//!      │
-//!      ▼
-//!   Queued ◄──────────── fail(retry_at: Some), attempts left ─────┐
-//!      │  │                                                        │
-//!      │  └── cancel ──────────────────────────► Cancelled         │
-//!      │                                             ▲             │
-//!    lease (ready)                                 cancel          │
-//!      ▼                                             │             │
-//!   Leased ─────────────────────────────────────────┴─────────────┘
-//!      │  ▲
-//!      │  └── lease: expired, attempts left (new owner, new token)
-//!      │
-//!      ├── complete ────────────────────────────► Succeeded
-//!      ├── fail(retry_at: None), or no attempts left ──► Failed
-//!      └── lease expired with no attempts left ────────► Failed
+//!                   fail(retry_at: Some), attempts left
+//!             ┌───────────────────────────────────────────┐
+//!             ▼                                           │
+//! enqueue ──► Queued ───── lease (run_at <= now) ────► Leased ──┬── complete ──► Succeeded
+//!             │                                        │  ▲     ├── fail ──────► Failed
+//!             │                                        └──┘     └── expire ────► Failed
+//!             │                            lease after expiry,
+//!             │                            attempts left: new token
+//!             │
+//!             └── cancel ──► Cancelled ◄── cancel ── Leased
 //! ```
+//!
+//! `fail` ends in `Failed` without `retry_at_ms` or with no attempts left;
+//! `expire` is a lease that expired on the last attempt, found by the next
+//! [`TaskStore::lease`].
 //!
 //! # Example
 //!
