@@ -225,7 +225,7 @@ impl EventSink for TracingSink {
                 step,
                 gen_ai.usage.input_tokens = usage.input_tokens,
                 gen_ai.usage.output_tokens = usage.output_tokens,
-                gen_ai.response.finish_reasons = ?finish_reason,
+                gen_ai.response.finish_reasons = finish_reason.as_str(),
                 tool_calls = tool_calls.len(),
                 "model call finished"
             ),

@@ -277,7 +277,7 @@ impl Agent {
                 span.record("gen_ai.usage.output_tokens", response.usage.output_tokens);
                 span.record(
                     "gen_ai.response.finish_reasons",
-                    tracing::field::debug(&response.finish_reason),
+                    response.finish_reason.as_str(),
                 );
                 let event_text = response.message.text();
                 let calls = response.message.tool_calls().cloned().collect();
