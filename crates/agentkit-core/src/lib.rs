@@ -12,7 +12,7 @@
 //!   [`Verifier`](verify::Verifier), [`Hook`](hook::Hook) (with ready-made [`policy`] hooks),
 //!   [`Checkpoint`](checkpoint::Checkpoint), [`TaskStore`](store::TaskStore) (the durable queue);
 //! - the loop [`engine`] (a state machine without IO) and its async driver,
-//!   [`Agent`](agent::Agent);
+//!   [`Agent`](agent::Agent); the [`worker`] that runs queued tasks;
 //! - [`event`]s and sinks (tracing, JSONL transcripts);
 //! - test doubles: [`ScriptedModel`](scripted::ScriptedModel),
 //!   [`MemorySandbox`](testing::MemorySandbox), [`MemoryForge`](testing::MemoryForge).

@@ -350,3 +350,50 @@ mod tests {
         ));
     }
 }
+
+/// A provider of [`MemorySandbox`]es, optionally failing every creation.
+#[derive(Debug, Default)]
+pub struct MemoryProvider {
+    failure: Option<String>,
+    created: std::sync::atomic::AtomicUsize,
+}
+
+impl MemoryProvider {
+    /// A provider whose sandboxes are empty `MemorySandbox`es.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A provider whose `create` always fails with `reason` (as a setup failure).
+    pub fn failing(reason: impl Into<String>) -> Self {
+        Self {
+            failure: Some(reason.into()),
+            ..Self::default()
+        }
+    }
+
+    /// How many sandboxes were created.
+    pub fn created(&self) -> usize {
+        self.created.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl crate::sandbox::SandboxProvider for MemoryProvider {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    async fn create(
+        &self,
+        _spec: &crate::sandbox::SandboxSpec,
+    ) -> Result<std::sync::Arc<dyn Sandbox>, SandboxError> {
+        if let Some(reason) = &self.failure {
+            return Err(SandboxError::Setup {
+                reason: reason.clone(),
+            });
+        }
+        self.created.fetch_add(1, Ordering::SeqCst);
+        Ok(std::sync::Arc::new(MemorySandbox::new()))
+    }
+}

@@ -1,4 +1,7 @@
-//! Running one task end to end: create the sandbox, run the agent, close the sandbox.
+//! Running tasks: [`run_task`] runs one task end to end (create the sandbox,
+//! run the agent, close the sandbox); a [`Worker`] takes tasks from a
+//! [`TaskStore`](crate::store::TaskStore) one lease at a time and records how
+//! each ended.
 
 use std::sync::Arc;
 
@@ -25,3 +28,9 @@ pub async fn run_task(
     }
     Ok(outcome)
 }
+
+mod disposition;
+mod queue;
+
+pub use disposition::{Disposition, disposition};
+pub use queue::{Worker, WorkerError};
