@@ -151,8 +151,12 @@ pub enum Event {
 /// An event with its place in the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventRecord {
-    /// Position in the run (0-based, strictly increasing).
+    /// Position in the bus's stream (0-based, strictly increasing; one
+    /// agent's bus carries all its runs).
     pub seq: u64,
+    /// The task whose run emitted it (absent for events outside a run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<TaskId>,
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,
     /// The event.
@@ -185,11 +189,21 @@ impl EventBus {
         self.sinks.push(sink);
     }
 
-    /// Sends `event` to every sink.
+    /// Sends `event`, not tied to a run, to every sink.
     pub fn emit(&self, event: Event) {
+        self.send(None, event);
+    }
+
+    /// Sends `event` from the run of `task` to every sink.
+    pub fn emit_for(&self, task: &TaskId, event: Event) {
+        self.send(Some(task.clone()), event);
+    }
+
+    fn send(&self, task_id: Option<TaskId>, event: Event) {
         let record = EventRecord {
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
             at_ms: now_ms(),
+            task_id,
             event,
         };
         for sink in &self.sinks {
@@ -375,9 +389,12 @@ mod tests {
             buffer.clone(),
             Redactor::new().with_secret("s3cr3t-token-value"),
         )));
-        bus.emit(Event::Nudged {
-            message: "the key is s3cr3t-token-value".into(),
-        });
+        bus.emit_for(
+            &TaskId("T-9".into()),
+            Event::Nudged {
+                message: "the key is s3cr3t-token-value".into(),
+            },
+        );
         bus.emit(Event::PublishSkipped {
             reason: "no changes".into(),
         });
@@ -389,6 +406,8 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["seq"], 0);
         assert_eq!(lines[0]["type"], "nudged");
+        assert_eq!(lines[0]["task_id"], "T-9");
+        assert!(lines[1].get("task_id").is_none());
         assert_eq!(lines[0]["message"], "the key is [REDACTED]");
         assert_eq!(lines[1]["seq"], 1);
         assert_eq!(lines[1]["reason"], "no changes");

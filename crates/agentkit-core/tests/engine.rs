@@ -610,3 +610,26 @@ fn empty_and_repeated_call_ids_are_replaced_so_results_pair_by_id() {
         .collect();
     assert_eq!(ids, vec!["a", "call_1_2", "call_1_3"]);
 }
+
+#[tokio::test]
+async fn every_event_of_a_run_names_its_task() {
+    let sink = Arc::new(MemorySink::new());
+    let agent = agent(script(
+        r#"[{"tool_calls":[{"name":"echo","arguments":{"text":"a"}}]},
+            {"tool_calls":[{"name":"finish","arguments":{"summary":"ok"}}]}]"#,
+    ))
+    .shared_sink(sink.clone())
+    .build();
+    agent
+        .run(
+            task(),
+            Arc::new(MemorySandbox::new()),
+            CancellationToken::new(),
+        )
+        .await;
+    let records = sink.records();
+    assert!(records.len() > 5);
+    assert!(records.iter().all(|r| r.task_id == Some(task().id)));
+    let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (0..records.len() as u64).collect::<Vec<_>>());
+}

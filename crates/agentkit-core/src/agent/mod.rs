@@ -38,7 +38,7 @@ use crate::model::{Model, ModelRequest};
 use crate::outcome::{Outcome, StopReason};
 use crate::redact::Redactor;
 use crate::sandbox::Sandbox;
-use crate::task::Task;
+use crate::task::{Task, TaskId};
 use crate::tool::ToolSet;
 use crate::verify::Verifier;
 
@@ -95,12 +95,15 @@ impl Agent {
         async {
             let opening = self.config.opening_message(&task);
             let mut engine = Engine::new(self.engine_config(), task, opening);
-            self.events.emit(Event::RunStarted {
-                task_id: engine.state().task.id.clone(),
-                title: engine.state().task.title.clone(),
-                model: self.model.info().name.clone(),
-                resumed: false,
-            });
+            self.events.emit_for(
+                &engine.state().task.id,
+                Event::RunStarted {
+                    task_id: engine.state().task.id.clone(),
+                    title: engine.state().task.title.clone(),
+                    model: self.model.info().name.clone(),
+                    resumed: false,
+                },
+            );
             match crate::handover::current_base(sandbox.as_ref()).await {
                 Ok((commit, branch)) => engine.set_base(commit, branch),
                 Err(err) if self.forge.is_some() => {
@@ -120,23 +123,29 @@ impl Agent {
                         &engine.state().messages,
                     )
                     .await;
-                self.events.emit(Event::ContextAssembled {
-                    items: packed.items.iter().map(|i| i.title.clone()).collect(),
-                    tokens: packed.tokens,
-                    dropped: packed.dropped.clone(),
-                });
+                self.events.emit_for(
+                    &engine.state().task.id,
+                    Event::ContextAssembled {
+                        items: packed.items.iter().map(|i| i.title.clone()).collect(),
+                        tokens: packed.tokens,
+                        dropped: packed.dropped.clone(),
+                    },
+                );
                 engine.set_context(packed.render());
             }
             if let Step::CallModel(request) = engine.next_step() {
-                self.events.emit(Event::PromptPrepared {
-                    system: request.system.clone(),
-                    opening: engine
-                        .state()
-                        .messages
-                        .first()
-                        .map(|m| m.text())
-                        .unwrap_or_default(),
-                });
+                self.events.emit_for(
+                    &engine.state().task.id,
+                    Event::PromptPrepared {
+                        system: request.system.clone(),
+                        opening: engine
+                            .state()
+                            .messages
+                            .first()
+                            .map(|m| m.text())
+                            .unwrap_or_default(),
+                    },
+                );
             }
             self.drive(engine, sandbox, cancel).await
         }
@@ -161,12 +170,15 @@ impl Agent {
         );
         async {
             let engine = Engine::resume(self.engine_config(), state);
-            self.events.emit(Event::RunStarted {
-                task_id: engine.state().task.id.clone(),
-                title: engine.state().task.title.clone(),
-                model: self.model.info().name.clone(),
-                resumed: true,
-            });
+            self.events.emit_for(
+                &engine.state().task.id,
+                Event::RunStarted {
+                    task_id: engine.state().task.id.clone(),
+                    title: engine.state().task.title.clone(),
+                    model: self.model.info().name.clone(),
+                    resumed: true,
+                },
+            );
             self.drive(engine, sandbox, cancel).await
         }
         .instrument(span)
@@ -206,9 +218,12 @@ impl Agent {
         engine.add_elapsed(mark.elapsed());
         self.save_checkpoint(&engine).await;
         let outcome = outcome_of(engine.state());
-        self.events.emit(Event::RunFinished {
-            outcome: Box::new(outcome.clone()),
-        });
+        self.events.emit_for(
+            &engine.state().task.id,
+            Event::RunFinished {
+                outcome: Box::new(outcome.clone()),
+            },
+        );
         outcome
     }
 
@@ -221,9 +236,12 @@ impl Agent {
     async fn save_checkpoint(&self, engine: &Engine) {
         if let Some(store) = &self.checkpoint {
             match store.save(engine.state()).await {
-                Ok(()) => self.events.emit(Event::Checkpointed {
-                    step: engine.state().steps,
-                }),
+                Ok(()) => self.events.emit_for(
+                    &engine.state().task.id,
+                    Event::Checkpointed {
+                        step: engine.state().steps,
+                    },
+                ),
                 Err(err) => tracing::warn!(error = %err, "checkpoint failed; the run goes on"),
             }
         }
@@ -240,21 +258,28 @@ impl Agent {
             match hook.before_model_call(&engine.state().task, &request).await {
                 ModelCallAction::Run => {}
                 ModelCallAction::Rewrite(rewritten) => {
-                    self.hook_decision("before_model_call", "rewrite");
+                    self.hook_decision(&engine.state().task.id, "before_model_call", "rewrite");
                     request = *rewritten;
                 }
                 ModelCallAction::Stop { reason } => {
-                    self.hook_decision("before_model_call", &format!("stop: {reason}"));
+                    self.hook_decision(
+                        &engine.state().task.id,
+                        "before_model_call",
+                        &format!("stop: {reason}"),
+                    );
                     engine.stop(StopReason::HookStopped { reason });
                     return;
                 }
             }
         }
         let step = engine.state().steps + 1;
-        self.events.emit(Event::ModelCallStarted {
-            step,
-            messages: request.messages.len(),
-        });
+        self.events.emit_for(
+            &engine.state().task.id,
+            Event::ModelCallStarted {
+                step,
+                messages: request.messages.len(),
+            },
+        );
         let info = self.model.info();
         let span = tracing::info_span!(
             "chat",
@@ -285,20 +310,26 @@ impl Agent {
                 let finish_reason = response.finish_reason.clone();
                 let replies_before = engine.state().replies_without_tools;
                 let cost = engine.on_model_response(response);
-                self.events.emit(Event::ModelCallFinished {
-                    step,
-                    text: event_text,
-                    tool_calls: calls,
-                    usage,
-                    cost,
-                    finish_reason,
-                });
+                self.events.emit_for(
+                    &engine.state().task.id,
+                    Event::ModelCallFinished {
+                        step,
+                        text: event_text,
+                        tool_calls: calls,
+                        usage,
+                        cost,
+                        finish_reason,
+                    },
+                );
                 let nudged = engine.state().replies_without_tools > replies_before
                     && !engine.state().is_done();
                 if let Some(nudge) = engine.state().messages.last().filter(|_| nudged) {
-                    self.events.emit(Event::Nudged {
-                        message: nudge.text(),
-                    });
+                    self.events.emit_for(
+                        &engine.state().task.id,
+                        Event::Nudged {
+                            message: nudge.text(),
+                        },
+                    );
                 }
             }
             Err(err) => {
@@ -321,28 +352,37 @@ impl Agent {
             return;
         };
         let attempt = engine.state().verify_attempts + 1;
-        self.events.emit(Event::VerificationStarted { attempt });
+        self.events.emit_for(
+            &engine.state().task.id,
+            Event::VerificationStarted { attempt },
+        );
         let result = tokio::select! {
             r = verifier.verify(sandbox) => r,
             _ = cancel.cancelled() => { engine.stop(StopReason::Cancelled); return; }
         };
         match result {
             Ok(verification) => {
-                self.events.emit(Event::VerificationFinished {
-                    attempt,
-                    verification: verification.clone(),
-                });
+                self.events.emit_for(
+                    &engine.state().task.id,
+                    Event::VerificationFinished {
+                        attempt,
+                        verification: verification.clone(),
+                    },
+                );
                 engine.on_verification(verification);
             }
             Err(err) => engine.on_verification_error(err.to_string()),
         }
     }
 
-    fn hook_decision(&self, point: &str, decision: &str) {
-        self.events.emit(Event::HookDecision {
-            point: point.to_string(),
-            decision: decision.to_string(),
-        });
+    fn hook_decision(&self, task: &TaskId, point: &str, decision: &str) {
+        self.events.emit_for(
+            task,
+            Event::HookDecision {
+                point: point.to_string(),
+                decision: decision.to_string(),
+            },
+        );
     }
 }
 

@@ -39,9 +39,12 @@ pub(super) async fn publish(
     let changes = match export_changes(sandbox, &base_commit, &message).await {
         Ok(Some(changes)) => changes,
         Ok(None) => {
-            agent.events.emit(Event::PublishSkipped {
-                reason: "the agent made no changes".into(),
-            });
+            agent.events.emit_for(
+                &engine.state().task.id,
+                Event::PublishSkipped {
+                    reason: "the agent made no changes".into(),
+                },
+            );
             engine.on_publish_skipped();
             return;
         }
@@ -74,13 +77,23 @@ pub(super) async fn publish(
         match hook.before_publish(&request).await {
             PublishAction::Run => {}
             PublishAction::Skip { reason } => {
-                agent.hook_decision("before_publish", &format!("skip: {reason}"));
-                agent.events.emit(Event::PublishSkipped { reason });
+                agent.hook_decision(
+                    &engine.state().task.id,
+                    "before_publish",
+                    &format!("skip: {reason}"),
+                );
+                agent
+                    .events
+                    .emit_for(&engine.state().task.id, Event::PublishSkipped { reason });
                 engine.on_publish_skipped();
                 return;
             }
             PublishAction::Stop { reason } => {
-                agent.hook_decision("before_publish", &format!("stop: {reason}"));
+                agent.hook_decision(
+                    &engine.state().task.id,
+                    "before_publish",
+                    &format!("stop: {reason}"),
+                );
                 engine.stop(crate::outcome::StopReason::HookStopped { reason });
                 return;
             }
@@ -88,9 +101,12 @@ pub(super) async fn publish(
     }
     match forge.publish(request).await {
         Ok(pull_request) => {
-            agent.events.emit(Event::Published {
-                pull_request: pull_request.clone(),
-            });
+            agent.events.emit_for(
+                &engine.state().task.id,
+                Event::Published {
+                    pull_request: pull_request.clone(),
+                },
+            );
             engine.on_published(pull_request);
         }
         Err(err) => engine.on_publish_failed(err.to_string()),

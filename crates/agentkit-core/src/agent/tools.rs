@@ -81,13 +81,21 @@ async fn run_call(
         match hook.before_tool_call(task, call).await {
             ToolCallAction::Run => {}
             ToolCallAction::Rewrite { arguments: new } => {
-                agent.hook_decision("before_tool_call", &format!("rewrite {}", call.name));
+                agent.hook_decision(
+                    &task.id,
+                    "before_tool_call",
+                    &format!("rewrite {}", call.name),
+                );
                 arguments = new;
             }
             ToolCallAction::Skip { reason } => {
-                agent.hook_decision("before_tool_call", &format!("skip {}: {reason}", call.name));
+                agent.hook_decision(
+                    &task.id,
+                    "before_tool_call",
+                    &format!("skip {}: {reason}", call.name),
+                );
                 let content = format!("Not run: {reason}");
-                emit_finished(agent, call, &content, true, None, Instant::now());
+                emit_finished(agent, task, call, &content, true, None, Instant::now());
                 return ToolCallOutcome::Output {
                     content,
                     is_error: true,
@@ -95,6 +103,7 @@ async fn run_call(
             }
             ToolCallAction::Stop { reason } => {
                 agent.hook_decision(
+                    &task.id,
                     "before_tool_call",
                     &format!("stop at {}: {reason}", call.name),
                 );
@@ -102,15 +111,18 @@ async fn run_call(
             }
         }
     }
-    agent.events.emit(Event::ToolCallStarted {
-        call_id: call.id.clone(),
-        name: call.name.clone(),
-        arguments: arguments.clone(),
-    });
+    agent.events.emit_for(
+        &task.id,
+        Event::ToolCallStarted {
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            arguments: arguments.clone(),
+        },
+    );
     let started = Instant::now();
     let Some(tool) = agent.tools.get(&call.name) else {
         let content = format!("Unknown tool `{}`.", call.name);
-        emit_finished(agent, call, &content, true, None, started);
+        emit_finished(agent, task, call, &content, true, None, started);
         return ToolCallOutcome::Output {
             content,
             is_error: true,
@@ -169,7 +181,15 @@ async fn run_call(
         ToolCallOutcome::Fatal { message } => (format!("fatal: {message}"), true),
         ToolCallOutcome::Stopped { reason } => (format!("stopped: {reason}"), true),
     };
-    emit_finished(agent, call, &content, is_error, operator_detail, started);
+    emit_finished(
+        agent,
+        task,
+        call,
+        &content,
+        is_error,
+        operator_detail,
+        started,
+    );
     outcome
 }
 
@@ -192,11 +212,16 @@ async fn after_result(
         match hook.after_tool_result(task, &result).await {
             ToolResultAction::Keep => {}
             ToolResultAction::Rewrite { content } => {
-                agent.hook_decision("after_tool_result", &format!("rewrite {}", call.name));
+                agent.hook_decision(
+                    &task.id,
+                    "after_tool_result",
+                    &format!("rewrite {}", call.name),
+                );
                 result.content = content;
             }
             ToolResultAction::Stop { reason } => {
                 agent.hook_decision(
+                    &task.id,
                     "after_tool_result",
                     &format!("stop after {}: {reason}", call.name),
                 );
@@ -212,18 +237,22 @@ async fn after_result(
 
 fn emit_finished(
     agent: &Agent,
+    task: &Task,
     call: &ToolCall,
     content: &str,
     is_error: bool,
     operator_detail: Option<String>,
     started: Instant,
 ) {
-    agent.events.emit(Event::ToolCallFinished {
-        call_id: call.id.clone(),
-        name: call.name.clone(),
-        is_error,
-        content: content.to_string(),
-        operator_detail,
-        duration_ms: started.elapsed().as_millis() as u64,
-    });
+    agent.events.emit_for(
+        &task.id,
+        Event::ToolCallFinished {
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            is_error,
+            content: content.to_string(),
+            operator_detail,
+            duration_ms: started.elapsed().as_millis() as u64,
+        },
+    );
 }
