@@ -195,6 +195,7 @@ impl AgentBuilder {
     pub fn build(self) -> Agent {
         Agent {
             model: self.model,
+            tool_specs: self.tools.specs(),
             tools: self.tools,
             hooks: self.hooks,
             events: self.events,

@@ -47,6 +47,8 @@ use crate::verify::Verifier;
 pub struct Agent {
     model: Arc<dyn Model>,
     tools: ToolSet,
+    /// The tools' specs, generated once at build time (schemas do not change).
+    tool_specs: Vec<crate::tool::ToolSpec>,
     hooks: Vec<Arc<dyn Hook>>,
     events: EventBus,
     verifier: Option<Arc<dyn Verifier>>,
@@ -66,7 +68,7 @@ impl Agent {
     fn engine_config(&self) -> EngineConfig {
         EngineConfig {
             system_prompt: self.config.system_prompt.clone(),
-            tools: self.tools.specs(),
+            tools: self.tool_specs.clone(),
             budgets: self.config.budgets.clone(),
             verify: self.verifier.is_some(),
             max_verify_attempts: self.config.max_verify_attempts,
@@ -85,68 +87,12 @@ impl Agent {
         sandbox: Arc<dyn Sandbox>,
         cancel: CancellationToken,
     ) -> Outcome {
-        let span = tracing::info_span!(
-            "invoke_agent",
-            gen_ai.operation.name = "invoke_agent",
-            gen_ai.agent.name = "agentkit",
-            gen_ai.request.model = %self.model.info().name,
-            task.id = %task.id,
-        );
+        let span = self.run_span(&task.id, false);
         async {
             let opening = self.config.opening_message(&task);
             let mut engine = Engine::new(self.engine_config(), task, opening);
-            self.events.emit_for(
-                &engine.state().task.id,
-                Event::RunStarted {
-                    task_id: engine.state().task.id.clone(),
-                    title: engine.state().task.title.clone(),
-                    model: self.model.info().name.clone(),
-                    resumed: false,
-                },
-            );
-            match crate::handover::current_base(sandbox.as_ref()).await {
-                Ok((commit, branch)) => engine.set_base(commit, branch),
-                Err(err) if self.forge.is_some() => {
-                    engine.stop(StopReason::EnvironmentFailed {
-                        message: format!(
-                            "cannot publish: the workspace is not a usable git repository: {err}"
-                        ),
-                    });
-                }
-                Err(err) => tracing::debug!(error = %err, "workspace has no git base"),
-            }
-            if let Some(context) = &self.context {
-                let packed = context
-                    .assemble(
-                        &engine.state().task,
-                        sandbox.as_ref(),
-                        &engine.state().messages,
-                    )
-                    .await;
-                self.events.emit_for(
-                    &engine.state().task.id,
-                    Event::ContextAssembled {
-                        items: packed.items.iter().map(|i| i.title.clone()).collect(),
-                        tokens: packed.tokens,
-                        dropped: packed.dropped.clone(),
-                    },
-                );
-                engine.set_context(packed.render());
-            }
-            if let Step::CallModel(request) = engine.next_step() {
-                self.events.emit_for(
-                    &engine.state().task.id,
-                    Event::PromptPrepared {
-                        system: request.system.clone(),
-                        opening: engine
-                            .state()
-                            .messages
-                            .first()
-                            .map(|m| m.text())
-                            .unwrap_or_default(),
-                    },
-                );
-            }
+            self.emit_started(&engine, false);
+            self.prepare(&mut engine, sandbox.as_ref()).await;
             self.drive(engine, sandbox, cancel).await
         }
         .instrument(span)
@@ -160,29 +106,81 @@ impl Agent {
         sandbox: Arc<dyn Sandbox>,
         cancel: CancellationToken,
     ) -> Outcome {
-        let span = tracing::info_span!(
-            "invoke_agent",
-            gen_ai.operation.name = "invoke_agent",
-            gen_ai.agent.name = "agentkit",
-            gen_ai.request.model = %self.model.info().name,
-            task.id = %state.task.id,
-            resumed = true,
-        );
+        let span = self.run_span(&state.task.id, true);
         async {
             let engine = Engine::resume(self.engine_config(), state);
-            self.events.emit_for(
-                &engine.state().task.id,
-                Event::RunStarted {
-                    task_id: engine.state().task.id.clone(),
-                    title: engine.state().task.title.clone(),
-                    model: self.model.info().name.clone(),
-                    resumed: true,
-                },
-            );
+            self.emit_started(&engine, true);
             self.drive(engine, sandbox, cancel).await
         }
         .instrument(span)
         .await
+    }
+
+    /// The `invoke_agent` span of one run.
+    fn run_span(&self, task: &TaskId, resumed: bool) -> tracing::Span {
+        tracing::info_span!(
+            "invoke_agent",
+            gen_ai.operation.name = "invoke_agent",
+            gen_ai.agent.name = "agentkit",
+            gen_ai.request.model = %self.model.info().name,
+            task.id = %task,
+            resumed,
+        )
+    }
+
+    fn emit_started(&self, engine: &Engine, resumed: bool) {
+        let task = &engine.state().task;
+        self.events.emit_for(
+            &task.id,
+            Event::RunStarted {
+                task_id: task.id.clone(),
+                title: task.title.clone(),
+                model: self.model.info().name.clone(),
+                resumed,
+            },
+        );
+    }
+
+    /// Before the first model call of a new run: record the base commit,
+    /// assemble context, and put the prepared prompt in the transcript.
+    async fn prepare(&self, engine: &mut Engine, sandbox: &dyn Sandbox) {
+        match crate::handover::current_base(sandbox).await {
+            Ok((commit, branch)) => engine.set_base(commit, branch),
+            Err(err) if self.forge.is_some() => {
+                engine.stop(StopReason::EnvironmentFailed {
+                    message: format!(
+                        "cannot publish: the workspace is not a usable git repository: {err}"
+                    ),
+                });
+            }
+            Err(err) => tracing::debug!(error = %err, "workspace has no git base"),
+        }
+        let task_id = engine.state().task.id.clone();
+        if let Some(context) = &self.context {
+            let state = engine.state();
+            let packed = context
+                .assemble(&state.task, sandbox, &state.messages)
+                .await;
+            self.events.emit_for(
+                &task_id,
+                Event::ContextAssembled {
+                    items: packed.items.iter().map(|i| i.title.clone()).collect(),
+                    tokens: packed.tokens,
+                    dropped: packed.dropped.clone(),
+                },
+            );
+            engine.set_context(packed.render());
+        }
+        if let Step::CallModel(request) = engine.next_step() {
+            let opening = engine.state().messages.first().map(|m| m.text());
+            self.events.emit_for(
+                &task_id,
+                Event::PromptPrepared {
+                    system: request.system,
+                    opening: opening.unwrap_or_default(),
+                },
+            );
+        }
     }
 
     async fn drive(
