@@ -134,8 +134,13 @@ impl FixIssue {
         let mut builder = Agent::builder(self.model.clone())
             .tools(standard_tools())
             .context(
-                ContextEngine::new(Arc::new(ApproxTokenizer), CONTEXT_BUDGET_TOKENS)
-                    .with_provider(RuleFiles::new()),
+                ContextEngine::new(
+                    self.model
+                        .tokenizer()
+                        .unwrap_or_else(|| Arc::new(ApproxTokenizer)),
+                    CONTEXT_BUDGET_TOKENS,
+                )
+                .with_provider(RuleFiles::new()),
             )
             .forge(forge)
             .checkpoint(Arc::new(FileCheckpoint::new(self.checkpoint_dir()?)))

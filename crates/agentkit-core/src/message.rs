@@ -89,9 +89,15 @@ pub enum Part {
     Reasoning {
         /// The reasoning text (may be empty when the provider only returns a signature).
         text: String,
-        /// Opaque provider data that must be sent back unchanged.
+        /// Opaque provider data that must be sent back unchanged (a signature,
+        /// an encrypted reasoning item, a redacted block: the backend decides).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signature: Option<String>,
+        /// The wire format `signature` belongs to (e.g. `anthropic`,
+        /// `openai-responses`). A backend of another format drops the part
+        /// instead of sending data its provider would reject.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider: Option<String>,
     },
 }
 

@@ -5,6 +5,7 @@
 //! record/replay) are themselves `Model`s.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,6 +14,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::message::{Message, Part, Role, ToolCall};
+use crate::tokenizer::Tokenizer;
 use crate::tool::ToolSpec;
 use crate::usage::{Pricing, Usage};
 
@@ -93,6 +95,36 @@ pub struct ModelRequest {
     /// Sampling temperature, when the caller wants one.
     #[serde(default)]
     pub temperature: Option<f32>,
+    /// How hard a reasoning model should think; `None` leaves the backend's
+    /// configured default. Backends whose model cannot reason ignore it.
+    #[serde(default)]
+    pub reasoning_effort: Option<ReasoningEffort>,
+}
+
+/// How much reasoning a model should spend on a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasoningEffort {
+    /// As little as the provider allows.
+    Minimal,
+    /// Little.
+    Low,
+    /// The provider's usual default.
+    Medium,
+    /// As much as the provider allows.
+    High,
+}
+
+impl ReasoningEffort {
+    /// The effort as OpenAI spells it (`minimal`, `low`, `medium`, `high`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReasoningEffort::Minimal => "minimal",
+            ReasoningEffort::Low => "low",
+            ReasoningEffort::Medium => "medium",
+            ReasoningEffort::High => "high",
+        }
+    }
 }
 
 /// Why the model stopped producing output.
@@ -133,13 +165,26 @@ pub enum StreamEvent {
         /// The text.
         text: String,
     },
-    /// More reasoning text.
+    /// More reasoning text, for the reasoning block that is open (one opens
+    /// with the first delta after a [`StreamEvent::ReasoningEnd`]).
     ReasoningDelta {
         /// The text.
         text: String,
         /// Opaque signature to pass back, when the provider sends one.
         #[serde(default)]
         signature: Option<String>,
+    },
+    /// The open reasoning block is complete. A reply may hold several blocks;
+    /// each becomes its own [`Part::Reasoning`], in order. A block with no
+    /// text delta (e.g. a redacted block) is still kept when it carries a
+    /// signature.
+    ReasoningEnd {
+        /// Opaque data to pass back unchanged (overrides a delta's signature).
+        #[serde(default)]
+        signature: Option<String>,
+        /// The wire format the signature belongs to, e.g. `anthropic`.
+        #[serde(default)]
+        provider: Option<String>,
     },
     /// A tool call begins. `index` identifies it in later deltas.
     ToolCallStart {
@@ -194,6 +239,12 @@ pub trait Model: Send + Sync {
     /// Starts a call and returns its events.
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError>;
 
+    /// The tokenizer that counts this model's tokens exactly, when the
+    /// backend knows one. Callers fall back to an estimate.
+    fn tokenizer(&self) -> Option<Arc<dyn Tokenizer>> {
+        None
+    }
+
     /// Runs a call to its end and returns the whole reply.
     async fn complete(&self, request: ModelRequest) -> Result<ModelResponse, ModelError> {
         let mut stream = self.stream(request).await?;
@@ -205,6 +256,13 @@ pub trait Model: Send + Sync {
     }
 }
 
+/// A reasoning block being streamed.
+#[derive(Debug, Default)]
+struct ReasoningBlock {
+    text: String,
+    signature: Option<String>,
+}
+
 /// Folds [`StreamEvent`]s into a [`ModelResponse`].
 ///
 /// Tool calls are kept in the order they started. Text and reasoning deltas
@@ -213,8 +271,8 @@ pub trait Model: Send + Sync {
 #[derive(Debug, Default)]
 pub struct ResponseFolder {
     text: String,
-    reasoning: String,
-    signature: Option<String>,
+    reasoning: Vec<Part>,
+    open_reasoning: Option<ReasoningBlock>,
     calls: BTreeMap<usize, ToolCall>,
     usage: Usage,
     finish: Option<FinishReason>,
@@ -228,9 +286,24 @@ impl ResponseFolder {
         match event {
             StreamEvent::TextDelta { text } => self.text.push_str(&text),
             StreamEvent::ReasoningDelta { text, signature } => {
-                self.reasoning.push_str(&text);
+                let block = self.open_reasoning.get_or_insert_with(Default::default);
+                block.text.push_str(&text);
                 if signature.is_some() {
-                    self.signature = signature;
+                    block.signature = signature;
+                }
+            }
+            StreamEvent::ReasoningEnd {
+                signature,
+                provider,
+            } => {
+                let block = self.open_reasoning.take().unwrap_or_default();
+                let signature = signature.or(block.signature);
+                if !block.text.is_empty() || signature.is_some() {
+                    self.reasoning.push(Part::Reasoning {
+                        text: block.text,
+                        signature,
+                        provider,
+                    });
                 }
             }
             StreamEvent::ToolCallStart { index, id, name } => {
@@ -255,19 +328,22 @@ impl ResponseFolder {
     }
 
     /// The folded reply.
-    pub fn finish(self) -> Result<ModelResponse, ModelError> {
+    pub fn finish(mut self) -> Result<ModelResponse, ModelError> {
         if !self.saw_any {
             return Err(ModelError::Transient {
                 detail: ErrorDetail::message("the model's stream ended before any event"),
             });
         }
-        let mut parts = Vec::new();
-        if !self.reasoning.is_empty() || self.signature.is_some() {
-            parts.push(Part::Reasoning {
-                text: self.reasoning,
-                signature: self.signature,
+        if let Some(block) = self.open_reasoning.take()
+            && (!block.text.is_empty() || block.signature.is_some())
+        {
+            self.reasoning.push(Part::Reasoning {
+                text: block.text,
+                signature: block.signature,
+                provider: None,
             });
         }
+        let mut parts = std::mem::take(&mut self.reasoning);
         if !self.text.is_empty() {
             parts.push(Part::Text { text: self.text });
         }
@@ -490,6 +566,58 @@ mod tests {
             ]
         );
         assert_eq!(r.message.text(), "Let me look.");
+    }
+
+    #[test]
+    fn folder_keeps_each_reasoning_block_with_its_signature() {
+        let mut f = ResponseFolder::default();
+        for event in [
+            StreamEvent::ReasoningDelta {
+                text: "first ".into(),
+                signature: None,
+            },
+            StreamEvent::ReasoningDelta {
+                text: "thought".into(),
+                signature: None,
+            },
+            StreamEvent::ReasoningEnd {
+                signature: Some("sig-1".into()),
+                provider: Some("anthropic".into()),
+            },
+            StreamEvent::ReasoningEnd {
+                signature: Some("redacted".into()),
+                provider: Some("anthropic".into()),
+            },
+            StreamEvent::ReasoningDelta {
+                text: "unterminated".into(),
+                signature: None,
+            },
+            StreamEvent::TextDelta { text: "hi".into() },
+        ] {
+            f.push(event);
+        }
+        let r = f.finish().unwrap();
+        assert_eq!(
+            r.message.parts,
+            vec![
+                Part::Reasoning {
+                    text: "first thought".into(),
+                    signature: Some("sig-1".into()),
+                    provider: Some("anthropic".into()),
+                },
+                Part::Reasoning {
+                    text: String::new(),
+                    signature: Some("redacted".into()),
+                    provider: Some("anthropic".into()),
+                },
+                Part::Reasoning {
+                    text: "unterminated".into(),
+                    signature: None,
+                    provider: None,
+                },
+                Part::Text { text: "hi".into() },
+            ]
+        );
     }
 
     #[test]

@@ -279,6 +279,7 @@ mod tests {
             tool_choice: Default::default(),
             max_output_tokens: None,
             temperature: None,
+            reasoning_effort: None,
         }
     }
 

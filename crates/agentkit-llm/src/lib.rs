@@ -15,6 +15,15 @@
 
 #![warn(missing_docs)]
 
+pub mod assemble;
+pub mod catalog;
+pub mod protocol;
+pub mod retry;
 mod spec;
+pub mod sse;
+pub mod transport;
 
+pub use protocol::{Protocol, StreamDecoder};
+pub use retry::RetryPolicy;
 pub use spec::{ModelSpec, SpecError, from_spec};
+pub use transport::{HttpRequest, HttpResponse, Transport, TransportError};

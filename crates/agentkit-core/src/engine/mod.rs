@@ -279,6 +279,7 @@ impl Engine {
             tool_choice: ToolChoice::Auto,
             max_output_tokens: self.config.max_output_tokens,
             temperature: None,
+            reasoning_effort: None,
         }
     }
 

@@ -1,0 +1,203 @@
+//! Assembling streamed tool calls.
+//!
+//! Providers stream a tool call as a start (id and name) and argument
+//! fragments, keyed by a position or an item id, sometimes repeating the id
+//! and name on every chunk, sometimes sending the whole arguments at once.
+//! [`ToolCallAssembler`] turns any of those into well-ordered
+//! `ToolCallStart` / `ToolCallDelta` / `ToolCallEnd` events with dense
+//! indexes.
+//!
+//! Arguments are passed on exactly as the model wrote them. They are checked
+//! when a call ends, and a call whose arguments are not a JSON object is
+//! *not* repaired or replaced with `{}`: the engine parses them strictly and
+//! tells the model what was wrong, so it can correct itself. The one
+//! normalisation is for a call that ended normally with no argument text at
+//! all, which several servers send for tools without parameters: it becomes
+//! `{}`.
+
+use std::collections::HashMap;
+
+use agentkit_core::model::StreamEvent;
+
+/// One call being assembled.
+#[derive(Debug)]
+struct Slot {
+    index: usize,
+    arguments_len: usize,
+    ended: bool,
+}
+
+/// Assembles streamed tool calls keyed by the provider's key (a position,
+/// an item id, a content-block index...).
+#[derive(Debug, Default)]
+pub struct ToolCallAssembler {
+    slots: HashMap<String, Slot>,
+    order: Vec<String>,
+}
+
+impl ToolCallAssembler {
+    /// A fresh assembler.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether a call with `key` has started.
+    pub fn has(&self, key: &str) -> bool {
+        self.slots.contains_key(key)
+    }
+
+    /// How many calls have started.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Whether no call has started.
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Starts call `key` (a repeated start for the same key is ignored).
+    pub fn start(&mut self, key: &str, id: &str, name: &str) -> Vec<StreamEvent> {
+        if self.slots.contains_key(key) {
+            return Vec::new();
+        }
+        let index = self.order.len();
+        self.slots.insert(
+            key.to_owned(),
+            Slot {
+                index,
+                arguments_len: 0,
+                ended: false,
+            },
+        );
+        self.order.push(key.to_owned());
+        vec![StreamEvent::ToolCallStart {
+            index,
+            id: id.to_owned(),
+            name: name.to_owned(),
+        }]
+    }
+
+    /// More argument text for call `key`. Fragments for an unknown or ended
+    /// call are dropped (and logged): they cannot be attributed.
+    pub fn delta(&mut self, key: &str, fragment: &str) -> Vec<StreamEvent> {
+        if fragment.is_empty() {
+            return Vec::new();
+        }
+        match self.slots.get_mut(key) {
+            Some(slot) if !slot.ended => {
+                slot.arguments_len += fragment.len();
+                vec![StreamEvent::ToolCallDelta {
+                    index: slot.index,
+                    arguments: fragment.to_owned(),
+                }]
+            }
+            _ => {
+                tracing::warn!(
+                    key,
+                    "dropping tool-call argument text for a call that is not open"
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// Ends call `key`. A call with no argument text gets `{}`.
+    pub fn end(&mut self, key: &str) -> Vec<StreamEvent> {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return Vec::new();
+        };
+        if slot.ended {
+            return Vec::new();
+        }
+        slot.ended = true;
+        let mut events = Vec::new();
+        if slot.arguments_len == 0 {
+            events.push(StreamEvent::ToolCallDelta {
+                index: slot.index,
+                arguments: "{}".into(),
+            });
+        }
+        events.push(StreamEvent::ToolCallEnd { index: slot.index });
+        events
+    }
+
+    /// Ends every open call, in start order.
+    pub fn end_all(&mut self) -> Vec<StreamEvent> {
+        let keys = self.order.clone();
+        keys.iter().flat_map(|k| self.end(k)).collect()
+    }
+
+    /// Whether some started call has not ended.
+    pub fn any_open(&self) -> bool {
+        self.slots.values().any(|s| !s.ended)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentkit_core::model::ResponseFolder;
+
+    #[test]
+    fn interleaved_calls_keep_their_arguments_apart_and_get_dense_indexes() {
+        let mut a = ToolCallAssembler::new();
+        let mut events = Vec::new();
+        events.extend(a.start("7", "call_a", "read_file"));
+        events.extend(a.start("9", "call_b", "grep"));
+        events.extend(a.start("7", "call_a", "read_file"));
+        events.extend(a.delta("7", "{\"path\""));
+        events.extend(a.delta("9", "{\"pattern\":\"x\"}"));
+        events.extend(a.delta("7", ":\"a\"}"));
+        events.extend(a.end_all());
+        let mut folder = ResponseFolder::default();
+        events.into_iter().for_each(|e| folder.push(e));
+        let calls: Vec<_> = folder
+            .finish()
+            .unwrap()
+            .message
+            .tool_calls()
+            .cloned()
+            .collect();
+        assert_eq!(calls.len(), 2);
+        assert_eq!(calls[0].arguments, "{\"path\":\"a\"}");
+        assert_eq!(calls[1].arguments, "{\"pattern\":\"x\"}");
+    }
+
+    #[test]
+    fn truncated_arguments_are_passed_on_as_written_never_as_empty_object() {
+        let mut a = ToolCallAssembler::new();
+        a.start("0", "c", "write_file");
+        let mut events = a.delta("0", "{\"path\": \"a.rs\", \"content\": \"fn ma");
+        events.extend(a.end("0"));
+        let args: String = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::ToolCallDelta { arguments, .. } => Some(arguments.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(args, "{\"path\": \"a.rs\", \"content\": \"fn ma");
+    }
+
+    #[test]
+    fn a_call_without_argument_text_gets_an_empty_object() {
+        let mut a = ToolCallAssembler::new();
+        a.start("0", "c", "git_diff");
+        assert_eq!(
+            a.end("0"),
+            vec![
+                StreamEvent::ToolCallDelta {
+                    index: 0,
+                    arguments: "{}".into()
+                },
+                StreamEvent::ToolCallEnd { index: 0 }
+            ]
+        );
+        assert!(a.end("0").is_empty(), "a second end is ignored");
+        assert!(
+            a.delta("0", "x").is_empty(),
+            "text after the end is dropped"
+        );
+    }
+}
