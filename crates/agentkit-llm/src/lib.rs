@@ -15,13 +15,18 @@
 
 #![warn(missing_docs)]
 
+pub mod anthropic;
 pub mod assemble;
 pub mod catalog;
+pub mod classify;
+pub mod openai;
 pub mod protocol;
 pub mod retry;
 mod spec;
 pub mod sse;
+pub mod tokenizer;
 pub mod transport;
+pub mod wrap;
 
 pub use protocol::{Protocol, StreamDecoder};
 pub use retry::RetryPolicy;

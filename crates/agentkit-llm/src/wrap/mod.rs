@@ -1,0 +1,1 @@
+//! Models around models: each is itself a [`Model`](agentkit_core::model::Model).
