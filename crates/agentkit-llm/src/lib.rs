@@ -19,6 +19,8 @@ pub mod anthropic;
 pub mod assemble;
 pub mod catalog;
 pub mod classify;
+pub mod client;
+mod http_model;
 pub mod openai;
 pub mod protocol;
 pub mod retry;
@@ -28,6 +30,8 @@ pub mod tokenizer;
 pub mod transport;
 pub mod wrap;
 
+pub use client::{ReqwestTransport, TransportOptions};
+pub use http_model::HttpModel;
 pub use protocol::{Protocol, StreamDecoder};
 pub use retry::RetryPolicy;
 pub use spec::{ModelSpec, SpecError, from_spec};
