@@ -633,3 +633,49 @@ async fn every_event_of_a_run_names_its_task() {
     let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
     assert_eq!(seqs, (0..records.len() as u64).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn the_first_tool_choice_applies_to_the_first_call_and_the_tool_choice_to_the_rest() {
+    let model = script(&format!(
+        "[{ECHO_FOREVER},{ECHO_FOREVER},{}]",
+        r#"{"tool_calls":[{"name":"finish","arguments":{"summary":"done"}}]}"#
+    ));
+    let forced = agentkit_core::model::ToolChoice::Tool {
+        name: "echo".into(),
+    };
+    let run = run_with(
+        agent(model.clone())
+            .first_tool_choice(forced.clone())
+            .tool_choice(agentkit_core::model::ToolChoice::Required),
+    )
+    .await;
+    assert!(run.outcome.stop_reason.is_success(), "{:?}", run.outcome);
+    let choices: Vec<_> = model
+        .requests()
+        .into_iter()
+        .map(|r| r.tool_choice)
+        .collect();
+    assert_eq!(
+        choices,
+        vec![
+            forced,
+            agentkit_core::model::ToolChoice::Required,
+            agentkit_core::model::ToolChoice::Required
+        ]
+    );
+}
+
+#[tokio::test]
+async fn without_settings_every_call_lets_the_model_choose() {
+    let model = script(&format!(
+        "[{ECHO_FOREVER},{}]",
+        r#"{"tool_calls":[{"name":"finish","arguments":{"summary":"done"}}]}"#
+    ));
+    run_with(agent(model.clone())).await;
+    let choices: Vec<_> = model
+        .requests()
+        .into_iter()
+        .map(|r| r.tool_choice)
+        .collect();
+    assert_eq!(choices, vec![agentkit_core::model::ToolChoice::Auto; 2]);
+}

@@ -8,7 +8,7 @@ use crate::engine::Budgets;
 use crate::event::{EventBus, EventSink};
 use crate::forge::{DEFAULT_BRANCH_PREFIX, Forge};
 use crate::hook::Hook;
-use crate::model::Model;
+use crate::model::{Model, ToolChoice};
 use crate::redact::Redactor;
 use crate::task::Task;
 use crate::tool::{DynTool, ToolSet};
@@ -39,6 +39,10 @@ pub struct AgentConfig {
     pub max_output_tokens: Option<u64>,
     /// Branch prefix for published work.
     pub branch_prefix: String,
+    /// The tool choice sent with every model call (see [`crate::engine::EngineConfig::tool_choice`]).
+    pub tool_choice: ToolChoice,
+    /// The tool choice of the first model call (see [`crate::engine::EngineConfig::first_tool_choice`]).
+    pub first_tool_choice: Option<ToolChoice>,
 }
 
 impl Default for AgentConfig {
@@ -50,6 +54,8 @@ impl Default for AgentConfig {
             max_replies_without_tools: 3,
             max_output_tokens: None,
             branch_prefix: DEFAULT_BRANCH_PREFIX.to_string(),
+            tool_choice: ToolChoice::Auto,
+            first_tool_choice: None,
         }
     }
 }
@@ -176,6 +182,21 @@ impl AgentBuilder {
     /// Sets the limits.
     pub fn budgets(mut self, budgets: Budgets) -> Self {
         self.config.budgets = budgets;
+        self
+    }
+
+    /// Sends `choice` as the tool choice of every model call (default
+    /// [`ToolChoice::Auto`]).
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.config.tool_choice = choice;
+        self
+    }
+
+    /// Sends `choice` as the tool choice of the run's first model call only,
+    /// e.g. `ToolChoice::Tool { name: "list_files".into() }` to make a weak
+    /// model start by looking around.
+    pub fn first_tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.config.first_tool_choice = Some(choice);
         self
     }
 

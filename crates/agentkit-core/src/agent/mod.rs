@@ -76,6 +76,8 @@ impl Agent {
             max_replies_without_tools: self.config.max_replies_without_tools,
             max_output_tokens: self.config.max_output_tokens,
             pricing: self.model.info().pricing,
+            tool_choice: self.config.tool_choice.clone(),
+            first_tool_choice: self.config.first_tool_choice.clone(),
         }
     }
 

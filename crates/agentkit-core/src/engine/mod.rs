@@ -83,6 +83,18 @@ pub struct EngineConfig {
     pub max_output_tokens: Option<u64>,
     /// Prices for cost accounting (from the model's info).
     pub pricing: Option<Pricing>,
+    /// The tool choice sent with every model call (default [`ToolChoice::Auto`]).
+    /// `Required` suits agents that must act only through tools, on providers
+    /// that support it.
+    #[serde(default)]
+    pub tool_choice: ToolChoice,
+    /// The tool choice of the run's first model call, overriding
+    /// [`EngineConfig::tool_choice`] there (e.g. make the model start by
+    /// calling a given tool; weak models on grammar-constrained servers need
+    /// this to call a tool at all). A resumed run past its first call never
+    /// uses it.
+    #[serde(default)]
+    pub first_tool_choice: Option<ToolChoice>,
 }
 
 impl Default for EngineConfig {
@@ -97,6 +109,8 @@ impl Default for EngineConfig {
             max_replies_without_tools: 3,
             max_output_tokens: None,
             pricing: None,
+            tool_choice: ToolChoice::Auto,
+            first_tool_choice: None,
         }
     }
 }
@@ -276,10 +290,18 @@ impl Engine {
             system,
             messages: self.state.messages.clone(),
             tools: self.config.tools.clone(),
-            tool_choice: ToolChoice::Auto,
+            tool_choice: self.tool_choice(),
             max_output_tokens: self.config.max_output_tokens,
             temperature: None,
             reasoning_effort: None,
+        }
+    }
+
+    /// The tool choice of the next model call.
+    fn tool_choice(&self) -> ToolChoice {
+        match &self.config.first_tool_choice {
+            Some(first) if self.state.steps == 0 => first.clone(),
+            _ => self.config.tool_choice.clone(),
         }
     }
 

@@ -1,1 +1,72 @@
 //! Models around models: each is itself a [`Model`](agentkit_core::model::Model).
+//!
+//! - [`Retry`] waits and calls again after a retryable failure.
+//! - [`Fallback`] moves on to the next model after selected failures.
+//! - [`Router`] sends each call to a cheap or a capable model.
+//! - [`Metered`] adds up the tokens and dollars that pass through it.
+//!
+//! They compose; a usual stack meters what is really spent, falls back
+//! between providers, and retries each provider on its own:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use agentkit_core::model::Model;
+//! use agentkit_core::scripted::ScriptedModel;
+//! use agentkit_llm::RetryPolicy;
+//! use agentkit_llm::wrap::{Fallback, Metered, Retry};
+//!
+//! let primary = Arc::new(Retry::new(Arc::new(ScriptedModel::new(vec![])), RetryPolicy::default()));
+//! let backup = Arc::new(Retry::new(Arc::new(ScriptedModel::new(vec![])), RetryPolicy::default()));
+//! let model = Metered::new(Arc::new(Fallback::new(primary, [backup as Arc<dyn Model>])));
+//! let meter = model.meter();
+//! assert_eq!(meter.calls(), 0);
+//! ```
+//!
+//! # The first-event rule
+//!
+//! A call is only repeated (by [`Retry`]) or moved to another model (by
+//! [`Fallback`]) while nothing has reached the caller: when
+//! [`Model::stream`](agentkit_core::model::Model::stream) fails, or when the
+//! stream fails (or ends) before its first event. To know that, these
+//! wrappers wait for the first event before returning the stream. Once an
+//! event has been passed on, a later error is passed on too: repeating the
+//! call would duplicate output the caller has already seen.
+
+pub mod fallback;
+pub mod metered;
+pub mod retry;
+pub mod router;
+
+pub use fallback::Fallback;
+pub use metered::{Meter, Metered};
+pub use retry::Retry;
+pub use router::{EscalatingPolicy, Route, RoutePolicy, Router, Tier};
+
+use agentkit_core::model::{ErrorDetail, Model, ModelError, ModelRequest, ModelStream};
+use futures::StreamExt;
+
+/// Starts a call on `model` and waits for its first event.
+///
+/// `Err` means nothing reached the caller, so the call may be repeated: the
+/// call failed, its stream failed before any event, or its stream ended
+/// without any event (a `Transient` error, as
+/// [`ResponseFolder`](agentkit_core::model::ResponseFolder) would report).
+/// `Ok` is the whole stream, first event included.
+pub(crate) async fn first_event(
+    model: &dyn Model,
+    request: ModelRequest,
+) -> Result<ModelStream, ModelError> {
+    let mut stream = model.stream(request).await?;
+    match stream.next().await {
+        Some(Ok(event)) => Ok(futures::stream::once(async move { Ok(event) })
+            .chain(stream)
+            .boxed()),
+        Some(Err(error)) => Err(error),
+        None => Err(ModelError::Transient {
+            detail: ErrorDetail::message(format!(
+                "the stream of model `{}` ended before any event",
+                model.info().name
+            )),
+        }),
+    }
+}
