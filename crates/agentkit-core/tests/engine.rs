@@ -679,3 +679,26 @@ async fn without_settings_every_call_lets_the_model_choose() {
         .collect();
     assert_eq!(choices, vec![agentkit_core::model::ToolChoice::Auto; 2]);
 }
+
+#[tokio::test]
+async fn temperature_and_reasoning_effort_are_sent_with_every_call() {
+    let model = script(&format!(
+        "[{ECHO_FOREVER},{}]",
+        r#"{"tool_calls":[{"name":"finish","arguments":{"summary":"done"}}]}"#
+    ));
+    run_with(
+        agent(model.clone())
+            .temperature(0.0)
+            .reasoning_effort(agentkit_core::model::ReasoningEffort::High),
+    )
+    .await;
+    let sent: Vec<_> = model
+        .requests()
+        .into_iter()
+        .map(|r| (r.temperature, r.reasoning_effort))
+        .collect();
+    assert_eq!(
+        sent,
+        vec![(Some(0.0), Some(agentkit_core::model::ReasoningEffort::High)); 2]
+    );
+}

@@ -7,12 +7,17 @@
 //! 2. The request is sent. A connection error, or a status the protocol
 //!    classifies as retryable (408, 409, 429, 5xx, `x-should-retry: true`),
 //!    is retried by the [`RetryPolicy`], honouring `Retry-After`.
-//! 3. A 2xx body is read and decoded until the first [`StreamEvent`]. A
-//!    stream that fails *before* that (cut connection, error event, idle
-//!    timeout) is retried the same way; nothing has reached the caller yet.
+//! 3. A 2xx body is read and decoded until the reply's first output (a
+//!    [`StreamEvent`] other than a usage report). A stream that fails
+//!    *before* that (cut connection, error event, idle timeout) is retried
+//!    the same way; nothing has reached the caller yet.
 //! 4. The stream is handed to the caller. From here on a failure is passed
 //!    on as an error and never retried: a retry would repeat output the
 //!    caller already has.
+//!
+//! A reply whose server reported no token usage gets an estimate from the
+//! model's tokenizer before its `Finish` (see [`crate::estimate`]), so token
+//! and cost budgets hold against servers that leave usage out.
 //!
 //! Timeouts: connecting is bounded by the transport; waiting for response
 //! headers and every gap between body chunks is bounded by
@@ -32,6 +37,7 @@ use async_trait::async_trait;
 use bytes::BytesMut;
 use futures::StreamExt;
 
+use crate::estimate::UsageEstimate;
 use crate::protocol::{Protocol, StreamDecoder};
 use crate::retry::RetryPolicy;
 use crate::sse::SseParser;
@@ -106,7 +112,11 @@ impl<P: Protocol> HttpModel<P> {
     }
 
     /// One attempt: send, check the status, and read up to the first event.
-    async fn attempt(&self, request: HttpRequest) -> Result<EventReader, ModelError> {
+    async fn attempt(
+        &self,
+        request: HttpRequest,
+        prompt: &Arc<ModelRequest>,
+    ) -> Result<EventReader, ModelError> {
         let header_wait = if self.stream {
             self.idle_timeout
         } else {
@@ -135,13 +145,22 @@ impl<P: Protocol> HttpModel<P> {
         let is_sse = response
             .header("content-type")
             .is_none_or(|ct| ct.contains("text/event-stream"));
+        let estimate = self
+            .protocol
+            .tokenizer()
+            .map(|tokenizer| UsageEstimate::new(tokenizer, Arc::clone(prompt)));
         let mut reader = if self.stream && is_sse {
-            EventReader::streaming(response.body, self.protocol.decoder(), self.idle_timeout)
+            EventReader::streaming(
+                response.body,
+                self.protocol.decoder(),
+                self.idle_timeout,
+                estimate,
+            )
         } else {
             let body = read_body(response.body, self.idle_timeout, MAX_BODY)
                 .await
                 .map_err(transport_error)?;
-            EventReader::whole(self.protocol.decode_body(&body))
+            EventReader::whole(self.protocol.decode_body(&body), estimate)
         };
         reader.fill().await?;
         Ok(reader)
@@ -160,9 +179,10 @@ impl<P: Protocol> Model for HttpModel<P> {
 
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let http = self.protocol.build_request(&request, self.stream)?;
+        let request = Arc::new(request);
         let mut retry = 0;
         loop {
-            match self.attempt(http.clone()).await {
+            match self.attempt(http.clone(), &request).await {
                 Ok(reader) => return Ok(reader.into_stream()),
                 Err(error) => match self.retry.delay_for(retry, &error) {
                     Some(wait) => {
@@ -216,6 +236,10 @@ async fn read_body(
     }
 }
 
+fn is_usage(item: &Result<StreamEvent, ModelError>) -> bool {
+    matches!(item, Ok(StreamEvent::Usage(_)))
+}
+
 /// Reads a response body into decoded events, one chunk at a time.
 struct EventReader {
     body: Option<BodyStream>,
@@ -223,40 +247,66 @@ struct EventReader {
     decoder: Option<Box<dyn StreamDecoder>>,
     idle: Duration,
     pending: VecDeque<Result<StreamEvent, ModelError>>,
+    estimate: Option<UsageEstimate>,
 }
 
 impl EventReader {
-    fn streaming(body: BodyStream, decoder: Box<dyn StreamDecoder>, idle: Duration) -> Self {
+    fn streaming(
+        body: BodyStream,
+        decoder: Box<dyn StreamDecoder>,
+        idle: Duration,
+        estimate: Option<UsageEstimate>,
+    ) -> Self {
         Self {
             body: Some(body),
             parser: SseParser::new(),
             decoder: Some(decoder),
             idle,
             pending: VecDeque::new(),
+            estimate,
         }
     }
 
-    fn whole(events: Result<Vec<StreamEvent>, ModelError>) -> Self {
-        let pending = match events {
-            Ok(events) => events.into_iter().map(Ok).collect(),
-            Err(e) => VecDeque::from([Err(e)]),
-        };
-        Self {
+    fn whole(
+        events: Result<Vec<StreamEvent>, ModelError>,
+        estimate: Option<UsageEstimate>,
+    ) -> Self {
+        let mut reader = Self {
             body: None,
             parser: SseParser::new(),
             decoder: None,
             idle: Duration::ZERO,
-            pending,
+            pending: VecDeque::new(),
+            estimate,
+        };
+        match events {
+            Ok(events) => reader.accept(events),
+            Err(e) => reader.pending.push_back(Err(e)),
+        }
+        reader
+    }
+
+    /// Queues decoded events, with an estimated usage before a `Finish`
+    /// when the server reported none (see [`crate::estimate`]).
+    fn accept(&mut self, events: Vec<StreamEvent>) {
+        for event in events {
+            if let Some(usage) = self.estimate.as_mut().and_then(|e| e.observe(&event)) {
+                self.pending.push_back(Ok(StreamEvent::Usage(usage)));
+            }
+            self.pending.push_back(Ok(event));
         }
     }
 
-    /// Reads until at least one event (or the end) is pending. An error
-    /// before the first event is returned, so the attempt can be retried.
+    /// Reads until the reply's first output (anything but a usage report),
+    /// an error, or the end is pending. An error before any output is
+    /// returned, so the attempt can be retried: a usage report alone (the
+    /// first event of an Anthropic stream) is nothing the caller could
+    /// duplicate, and it is dropped with the failed attempt.
     async fn fill(&mut self) -> Result<(), ModelError> {
-        while self.pending.is_empty() && self.read_more().await {}
-        match self.pending.front() {
-            Some(Err(_)) => match self.pending.pop_front() {
-                Some(Err(e)) => Err(e),
+        while !self.pending.iter().any(|item| !is_usage(item)) && self.read_more().await {}
+        match self.pending.iter().position(|item| !is_usage(item)) {
+            Some(at) if self.pending[at].is_err() => match self.pending.remove(at) {
+                Some(Err(error)) => Err(error),
                 _ => Ok(()),
             },
             _ => Ok(()),
@@ -294,7 +344,7 @@ impl EventReader {
                         Err(e) => result = Err(e),
                     }
                 }
-                self.pending.extend(events.into_iter().map(Ok));
+                self.accept(events);
                 if let Err(e) = result {
                     self.pending.push_back(Err(e));
                 }
@@ -311,23 +361,33 @@ impl EventReader {
                 return false;
             }
         };
+        let mut decoded = Vec::new();
         for event in self.parser.push(&chunk) {
             if decoder.is_done() {
                 break;
             }
             match decoder.event(&event) {
-                Ok(events) => self.pending.extend(events.into_iter().map(Ok)),
+                Ok(events) => decoded.extend(events),
                 Err(e) => {
+                    self.accept(decoded);
                     self.fail(e);
                     return false;
                 }
             }
         }
+        let mut result = Ok(());
         if decoder.is_done() {
             match decoder.end() {
-                Ok(events) => self.pending.extend(events.into_iter().map(Ok)),
-                Err(e) => self.pending.push_back(Err(e)),
+                Ok(events) => decoded.extend(events),
+                Err(e) => result = Err(e),
             }
+        }
+        let done = decoder.is_done();
+        self.accept(decoded);
+        if let Err(e) = result {
+            self.pending.push_back(Err(e));
+        }
+        if done {
             self.body = None;
             return false;
         }

@@ -17,9 +17,11 @@
 
 pub mod anthropic;
 pub mod assemble;
+pub mod cassette;
 pub mod catalog;
 pub mod classify;
 pub mod client;
+mod estimate;
 mod http_model;
 pub mod openai;
 pub mod protocol;
@@ -34,5 +36,5 @@ pub use client::{ReqwestTransport, TransportOptions};
 pub use http_model::HttpModel;
 pub use protocol::{Protocol, StreamDecoder};
 pub use retry::RetryPolicy;
-pub use spec::{ModelSpec, SpecError, from_spec};
+pub use spec::{ACCEPTED_SPECS, BuildOptions, EnvSource, ModelSpec, SpecError, from_spec};
 pub use transport::{HttpRequest, HttpResponse, Transport, TransportError};

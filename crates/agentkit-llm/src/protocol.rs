@@ -39,9 +39,11 @@ pub trait Protocol: Send + Sync + 'static {
     /// Classifies a non-2xx response. `headers` carry `retry-after` and the like.
     fn classify_error(&self, status: u16, headers: &[(String, String)], body: &str) -> ModelError;
 
-    /// The exact tokenizer for this model, when known.
+    /// The tokenizer for this model: by default tiktoken's encoding for
+    /// the model's family, exact for OpenAI models and an estimate for
+    /// others (see [`crate::tokenizer::for_model`]).
     fn tokenizer(&self) -> Option<Arc<dyn Tokenizer>> {
-        None
+        Some(crate::tokenizer::for_model(&self.info().name))
     }
 }
 
@@ -58,4 +60,35 @@ pub trait StreamDecoder: Send {
     /// Whether the provider signalled the end of the reply (`[DONE]`,
     /// `message_stop`, `response.completed`); events after it are ignored.
     fn is_done(&self) -> bool;
+}
+
+/// A protocol chosen at run time (say, from a model spec) is a protocol too.
+impl Protocol for Box<dyn Protocol> {
+    fn info(&self) -> &ModelInfo {
+        (**self).info()
+    }
+
+    fn build_request(
+        &self,
+        request: &ModelRequest,
+        stream: bool,
+    ) -> Result<HttpRequest, ModelError> {
+        (**self).build_request(request, stream)
+    }
+
+    fn decoder(&self) -> Box<dyn StreamDecoder> {
+        (**self).decoder()
+    }
+
+    fn decode_body(&self, body: &[u8]) -> Result<Vec<StreamEvent>, ModelError> {
+        (**self).decode_body(body)
+    }
+
+    fn classify_error(&self, status: u16, headers: &[(String, String)], body: &str) -> ModelError {
+        (**self).classify_error(status, headers, body)
+    }
+
+    fn tokenizer(&self) -> Option<Arc<dyn Tokenizer>> {
+        (**self).tokenizer()
+    }
 }

@@ -8,7 +8,7 @@ use crate::engine::Budgets;
 use crate::event::{EventBus, EventSink};
 use crate::forge::{DEFAULT_BRANCH_PREFIX, Forge};
 use crate::hook::Hook;
-use crate::model::{Model, ToolChoice};
+use crate::model::{Model, ReasoningEffort, ToolChoice};
 use crate::redact::Redactor;
 use crate::task::Task;
 use crate::tool::{DynTool, ToolSet};
@@ -43,6 +43,10 @@ pub struct AgentConfig {
     pub tool_choice: ToolChoice,
     /// The tool choice of the first model call (see [`crate::engine::EngineConfig::first_tool_choice`]).
     pub first_tool_choice: Option<ToolChoice>,
+    /// Sampling temperature of every call (`None`: the provider's default).
+    pub temperature: Option<f32>,
+    /// Reasoning effort of every call (`None`: the backend's default).
+    pub reasoning_effort: Option<ReasoningEffort>,
 }
 
 impl Default for AgentConfig {
@@ -56,6 +60,8 @@ impl Default for AgentConfig {
             branch_prefix: DEFAULT_BRANCH_PREFIX.to_string(),
             tool_choice: ToolChoice::Auto,
             first_tool_choice: None,
+            temperature: None,
+            reasoning_effort: None,
         }
     }
 }
@@ -197,6 +203,24 @@ impl AgentBuilder {
     /// model start by looking around.
     pub fn first_tool_choice(mut self, choice: ToolChoice) -> Self {
         self.config.first_tool_choice = Some(choice);
+        self
+    }
+
+    /// Caps every reply at `tokens` completion tokens.
+    pub fn max_output_tokens(mut self, tokens: u64) -> Self {
+        self.config.max_output_tokens = Some(tokens);
+        self
+    }
+
+    /// Samples every call at `temperature` (0 for the most repeatable runs).
+    pub fn temperature(mut self, temperature: f32) -> Self {
+        self.config.temperature = Some(temperature);
+        self
+    }
+
+    /// Asks reasoning models for `effort` on every call.
+    pub fn reasoning_effort(mut self, effort: ReasoningEffort) -> Self {
+        self.config.reasoning_effort = Some(effort);
         self
     }
 

@@ -78,6 +78,8 @@ impl Agent {
             pricing: self.model.info().pricing,
             tool_choice: self.config.tool_choice.clone(),
             first_tool_choice: self.config.first_tool_choice.clone(),
+            temperature: self.config.temperature,
+            reasoning_effort: self.config.reasoning_effort,
         }
     }
 

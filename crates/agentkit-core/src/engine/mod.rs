@@ -31,7 +31,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::message::{Message, Part, Role, ToolCall, ToolResult};
-use crate::model::{FinishReason, ModelError, ModelRequest, ModelResponse, ToolChoice};
+use crate::model::{
+    FinishReason, ModelError, ModelRequest, ModelResponse, ReasoningEffort, ToolChoice,
+};
 use crate::outcome::StopReason;
 use crate::task::Task;
 use crate::tool::ToolSpec;
@@ -95,6 +97,12 @@ pub struct EngineConfig {
     /// uses it.
     #[serde(default)]
     pub first_tool_choice: Option<ToolChoice>,
+    /// Sampling temperature sent with every call (`None`: the provider's default).
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// Reasoning effort sent with every call (`None`: the backend's default).
+    #[serde(default)]
+    pub reasoning_effort: Option<ReasoningEffort>,
 }
 
 impl Default for EngineConfig {
@@ -111,6 +119,8 @@ impl Default for EngineConfig {
             pricing: None,
             tool_choice: ToolChoice::Auto,
             first_tool_choice: None,
+            temperature: None,
+            reasoning_effort: None,
         }
     }
 }
@@ -292,8 +302,8 @@ impl Engine {
             tools: self.config.tools.clone(),
             tool_choice: self.tool_choice(),
             max_output_tokens: self.config.max_output_tokens,
-            temperature: None,
-            reasoning_effort: None,
+            temperature: self.config.temperature,
+            reasoning_effort: self.config.reasoning_effort,
         }
     }
 

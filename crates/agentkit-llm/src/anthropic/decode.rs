@@ -12,7 +12,7 @@
 //! | `text` block, `text_delta`                | `TextDelta`                              |
 //! | `tool_use` block, `input_json_delta`      | `ToolCallStart`, `ToolCallDelta`, `ToolCallEnd` at the block's stop |
 //! | `thinking` block, `thinking_delta`        | `ReasoningDelta`                         |
-//! | `signature_delta`, then the block's stop  | `ReasoningEnd { signature }`             |
+//! | `signature_delta`, then the block's stop  | `ReasoningEnd { signature }` (an empty signature is none) |
 //! | `redacted_thinking { data }`              | `ReasoningEnd` with the data encoded as in [`super::thinking`] |
 //! | `message_start` / `message_delta` usage   | `Usage`                                  |
 //! | `message_stop`                            | `Finish` (with `message_delta`'s stop reason) |
@@ -177,7 +177,7 @@ impl AnthropicDecoder {
         match open {
             OpenBlock::ToolUse => self.tools.end(&index.to_string()),
             OpenBlock::Thinking { signature } => vec![StreamEvent::ReasoningEnd {
-                signature,
+                signature: signature.filter(|s| !s.is_empty()),
                 provider: Some(PROVIDER.to_owned()),
             }],
             OpenBlock::RedactedThinking { data } => vec![StreamEvent::ReasoningEnd {
@@ -248,6 +248,7 @@ impl StreamDecoder for AnthropicDecoder {
             }
             StreamPayload::MessageStop => self.stop(),
             StreamPayload::Error { error } => {
+                self.done = true;
                 return Err(classify_stream_error(&error, &event.data));
             }
             StreamPayload::Ping | StreamPayload::Unknown => Vec::new(),
@@ -321,7 +322,7 @@ pub(crate) fn decode_body(body: &[u8]) -> Result<Vec<StreamEvent>, ModelError> {
                     });
                 }
                 events.push(StreamEvent::ReasoningEnd {
-                    signature,
+                    signature: signature.filter(|s| !s.is_empty()),
                     provider: Some(PROVIDER.to_owned()),
                 });
             }

@@ -9,13 +9,17 @@
 //! | "prompt is too long", "exceed context limit"       | `ContextLength`  |
 //! | `request_too_large` (413: the body is too big)     | `ContextLength`  |
 //! | `billing_error`, "credit balance", "usage limits"  | `Quota`          |
+//! | `details.error_code` `enforced_spend_limit_reached` | `Quota`         |
 //! | `authentication_error`, `permission_error`         | `Auth`           |
 //! | `rate_limit_error`                                 | `RateLimited`    |
 //! | `overloaded_error` (529), `api_error`, `timeout_error` | `Transient`  |
 //! | `invalid_request_error`, `not_found_error`         | `InvalidRequest` |
 //!
 //! A 413 becomes `ContextLength` rather than `InvalidRequest` because the
-//! cure is the same: compact the conversation and send less.
+//! cure is the same: compact the conversation and send less. A monthly spend
+//! cap arrives as a 429 `rate_limit_error` without `retry-after`; only its
+//! `details.error_code` (and its wording) tell it from a rate limit, and
+//! retrying it fails until the next month, so it is `Quota`.
 //!
 //! Anything else falls back to [`classify_status`] for HTTP errors, and to
 //! `Transient` for stream errors (the request was accepted, so the failure
@@ -85,6 +89,7 @@ fn recognise(error: &ApiError) -> Option<ModelErrorKind> {
         return Some(ModelErrorKind::ContextLength);
     }
     if error.kind == "billing_error"
+        || error.error_code() == Some("enforced_spend_limit_reached")
         || message.contains("credit balance")
         || message.contains("usage limits")
     {

@@ -9,6 +9,9 @@
 //!   requires; other blocks keep their order.
 //! - Empty or whitespace-only text is not sent (the API rejects it), and a
 //!   message left with no blocks is skipped.
+//! - A failed tool result with no content says so in words
+//!   (`EMPTY_ERROR_RESULT`): the API rejects an empty `tool_result` whose
+//!   `is_error` is true, and would then reject every later call of the run.
 //! - In an assistant message, the Anthropic thinking blocks come first, in
 //!   their original order (see [`super::thinking`] for how they are encoded);
 //!   reasoning from other providers is dropped.
@@ -29,6 +32,9 @@ use super::wire::{
     EPHEMERAL, MessagesRequest, RequestBlock, RequestMessage, ThinkingWire, ToolChoiceWire,
     ToolDefinition, WireRole,
 };
+
+/// What a failed tool result with no content is sent as.
+pub(crate) const EMPTY_ERROR_RESULT: &str = "(the tool failed without any output)";
 
 /// The key under which a tool call's unparseable arguments are replayed.
 pub(crate) const INVALID_ARGUMENTS_KEY: &str = "_invalid_arguments";
@@ -130,7 +136,11 @@ fn user_blocks(position: usize, message: &Message) -> Result<Vec<RequestBlock>, 
             Part::Text { .. } | Part::Reasoning { .. } => {}
             Part::ToolResult(result) => results.push(RequestBlock::ToolResult {
                 tool_use_id: result.call_id.clone(),
-                content: result.content.clone(),
+                content: if result.is_error && result.content.trim().is_empty() {
+                    EMPTY_ERROR_RESULT.to_owned()
+                } else {
+                    result.content.clone()
+                },
                 is_error: result.is_error,
                 cache_control: None,
             }),

@@ -35,8 +35,10 @@
 //!   [`REDACTED_THINKING_PREFIX`] followed by `data` as received.
 //!
 //! Signatures are base64, which never contains `:`, so the prefix cannot be
-//! mistaken for one. A thinking part without a signature (a stream cut short
-//! before its `signature_delta`) cannot be verified by the API and is dropped.
+//! mistaken for one. A thinking part without a signature, or with an empty
+//! one (a block that never got its `signature_delta`: streams open thinking
+//! blocks with `"signature": ""`), cannot be verified by the API and is
+//! dropped.
 
 use agentkit_core::message::Part;
 use agentkit_core::model::{ReasoningEffort, ToolChoice};
@@ -152,7 +154,7 @@ pub(crate) fn block_for_reasoning(part: &Part) -> Option<RequestBlock> {
     if provider.as_deref() != Some(PROVIDER) {
         return None;
     }
-    let Some(signature) = signature else {
+    let Some(signature) = signature.as_ref().filter(|s| !s.is_empty()) else {
         tracing::debug!("dropping an unsigned thinking block from the history");
         return None;
     };
@@ -272,6 +274,10 @@ mod tests {
             })
         );
         assert_eq!(block_for_reasoning(&part(None, Some("anthropic"))), None);
+        assert_eq!(
+            block_for_reasoning(&part(Some(""), Some("anthropic"))),
+            None
+        );
         assert_eq!(
             block_for_reasoning(&part(Some("enc"), Some("openai-responses"))),
             None

@@ -267,13 +267,25 @@ pub(crate) struct WireUsage {
     pub cache_read_input_tokens: Option<u64>,
 }
 
-/// `{"type": "...", "message": "..."}` inside an error body or event.
+/// `{"type": "...", "message": "...", "details": {...}}` inside an error
+/// body or event.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct ApiError {
     #[serde(rename = "type", default)]
     pub kind: String,
     #[serde(default)]
     pub message: String,
+    /// Extra detail, e.g. `{"error_code": "enforced_spend_limit_reached"}`.
+    /// Kept loose: an unexpected shape must not hide the type and message.
+    #[serde(default)]
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    /// `details.error_code`, when the error carries one.
+    pub fn error_code(&self) -> Option<&str> {
+        self.details.as_ref()?.get("error_code")?.as_str()
+    }
 }
 
 /// A whole response body: a message, or (on failure) an error.

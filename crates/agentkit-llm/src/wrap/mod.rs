@@ -28,8 +28,8 @@
 //! [`Fallback`]) while nothing has reached the caller: when
 //! [`Model::stream`](agentkit_core::model::Model::stream) fails, or when the
 //! stream fails (or ends) before its first event. To know that, these
-//! wrappers wait for the first event before returning the stream. Once an
-//! event has been passed on, a later error is passed on too: repeating the
+//! wrappers wait for the first output (an event other than a usage report)
+//! before returning the stream. Once output has been passed on, a later error is passed on too: repeating the
 //! call would duplicate output the caller has already seen.
 
 pub mod fallback;
@@ -42,31 +42,41 @@ pub use metered::{Meter, Metered};
 pub use retry::Retry;
 pub use router::{EscalatingPolicy, Route, RoutePolicy, Router, Tier};
 
-use agentkit_core::model::{ErrorDetail, Model, ModelError, ModelRequest, ModelStream};
+use agentkit_core::model::{
+    ErrorDetail, Model, ModelError, ModelRequest, ModelStream, StreamEvent,
+};
 use futures::StreamExt;
 
-/// Starts a call on `model` and waits for its first event.
+/// Starts a call on `model` and waits for its first output: an event other
+/// than a usage report (usage alone is nothing the caller could see twice).
 ///
 /// `Err` means nothing reached the caller, so the call may be repeated: the
-/// call failed, its stream failed before any event, or its stream ended
-/// without any event (a `Transient` error, as
+/// call failed, its stream failed before any output, or its stream ended
+/// without any (a `Transient` error, as
 /// [`ResponseFolder`](agentkit_core::model::ResponseFolder) would report).
-/// `Ok` is the whole stream, first event included.
+/// `Ok` is the whole stream, leading usage reports included.
 pub(crate) async fn first_event(
     model: &dyn Model,
     request: ModelRequest,
 ) -> Result<ModelStream, ModelError> {
     let mut stream = model.stream(request).await?;
-    match stream.next().await {
-        Some(Ok(event)) => Ok(futures::stream::once(async move { Ok(event) })
-            .chain(stream)
-            .boxed()),
-        Some(Err(error)) => Err(error),
-        None => Err(ModelError::Transient {
-            detail: ErrorDetail::message(format!(
-                "the stream of model `{}` ended before any event",
-                model.info().name
-            )),
-        }),
+    let mut leading = Vec::new();
+    loop {
+        match stream.next().await {
+            Some(Ok(event @ StreamEvent::Usage(_))) => leading.push(Ok(event)),
+            Some(Ok(event)) => {
+                leading.push(Ok(event));
+                return Ok(futures::stream::iter(leading).chain(stream).boxed());
+            }
+            Some(Err(error)) => return Err(error),
+            None => {
+                return Err(ModelError::Transient {
+                    detail: ErrorDetail::message(format!(
+                        "the stream of model `{}` ended before any output",
+                        model.info().name
+                    )),
+                });
+            }
+        }
     }
 }

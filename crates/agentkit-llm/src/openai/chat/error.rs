@@ -20,10 +20,12 @@ const QUOTA_CODES: &[&str] = &["insufficient_quota", "billing_hard_limit_reached
 const CONTEXT_CODES: &[&str] = &["context_length_exceeded", "exceed_context_size_error"];
 
 /// Lower-case phrases of context overflows: OpenAI, vLLM ("This model's
-/// maximum context length is…"), llama.cpp ("the request exceeds the
-/// available context size"), and others.
+/// maximum context length is…", "The decoder prompt (length 5000) is longer
+/// than the maximum model length of 4096"), llama.cpp ("the request exceeds
+/// the available context size"), and others.
 const CONTEXT_PHRASES: &[&str] = &[
     "maximum context length",
+    "maximum model length",
     "context length exceeded",
     "context window",
     "too many tokens",
@@ -47,7 +49,8 @@ pub(super) struct ProviderError {
 
 impl ProviderError {
     /// Reads `{"error": {message, type, code, param}}`, `{"error": "text"}`,
-    /// a top-level `{message, type, code}`, or a one-element array of any of
+    /// a top-level `{message, type, code}`, FastAPI's `{"detail": "text"}`
+    /// (vLLM's answer to an unknown path), or a one-element array of any of
     /// those. `None` when `value` holds no error.
     pub(super) fn from_value(value: &Value) -> Option<Self> {
         if let Value::Array(items) = value {
@@ -63,7 +66,13 @@ impl ProviderError {
             Some(Value::Null) | None if object.contains_key("message") => {
                 Some(Self::from_object(object))
             }
-            Some(Value::Null) | None => None,
+            Some(Value::Null) | None => match object.get("detail") {
+                Some(Value::String(text)) => Some(Self {
+                    message: text.clone(),
+                    ..Self::default()
+                }),
+                _ => None,
+            },
             Some(other) => Some(Self {
                 message: other.to_string(),
                 ..Self::default()
@@ -117,8 +126,10 @@ impl ProviderError {
             .any(|c| codes.contains(&c.as_str()))
     }
 
+    /// Out of credit: a quota code, or a numeric code 402 (OpenRouter's
+    /// "Insufficient credits").
     fn is_quota(&self) -> bool {
-        self.has_code(QUOTA_CODES)
+        self.has_code(QUOTA_CODES) || self.status == Some(402)
     }
 
     fn is_context_length(&self, status: u16) -> bool {
@@ -160,19 +171,26 @@ pub(super) fn classify_response(
     headers: &[(String, String)],
     body: &str,
 ) -> ModelError {
-    let parsed = serde_json::from_str::<Value>(body)
-        .ok()
-        .and_then(|v| ProviderError::from_value(&v));
-    let message = match &parsed {
-        Some(error) => error.describe(),
-        None if body.trim().is_empty() => String::new(),
-        None => format!(
+    let json = serde_json::from_str::<Value>(body).ok();
+    let parsed = json.as_ref().and_then(ProviderError::from_value);
+    let message = match (&parsed, &json) {
+        (Some(error), _) => error.describe(),
+        (None, _) if body.trim().is_empty() => String::new(),
+        (None, Some(_)) => format!(
+            "the provider answered with JSON that holds no error message: {}",
+            snippet(body)
+        ),
+        (None, None) => format!(
             "the provider answered with a body that is not JSON: {}",
             snippet(body)
         ),
     };
     let base = classify_status(status, headers, &message, body);
     let error = match &parsed {
+        // 402 Payment Required: OpenRouter's answer to an account without credit.
+        _ if status == 402 => ModelError::Quota {
+            detail: base.detail().clone(),
+        },
         Some(e) if e.is_quota() => ModelError::Quota {
             detail: base.detail().clone(),
         },
