@@ -266,7 +266,10 @@ struct ReasoningBlock {
 /// Folds [`StreamEvent`]s into a [`ModelResponse`].
 ///
 /// Tool calls are kept in the order they started. Text and reasoning deltas
-/// are concatenated. A stream that ends without a `Finish` event is treated as
+/// are concatenated. A call that got no argument text at all gets `{}` (what
+/// servers mean for a tool without parameters), unless the reply was cut off
+/// by the output limit: then its arguments stay empty, so they read as the
+/// incomplete text they are. A stream that ends without a `Finish` event is treated as
 /// a `Stop` when it produced something and an error when it produced nothing.
 #[derive(Debug, Default)]
 pub struct ResponseFolder {
@@ -348,12 +351,21 @@ impl ResponseFolder {
             parts.push(Part::Text { text: self.text });
         }
         let has_calls = !self.calls.is_empty();
-        parts.extend(self.calls.into_values().map(Part::ToolCall));
         let finish_reason = self.finish.unwrap_or(if has_calls {
             FinishReason::ToolCalls
         } else {
             FinishReason::Stop
         });
+        // Servers send no argument text for a tool without parameters: that
+        // is `{}`. Not in a reply cut off by the output limit, though: there
+        // the text is missing because it was cut, and must read as incomplete.
+        let cut_off = finish_reason == FinishReason::Length;
+        parts.extend(self.calls.into_values().map(|mut call| {
+            if call.arguments.trim().is_empty() && !cut_off {
+                call.arguments = "{}".into();
+            }
+            Part::ToolCall(call)
+        }));
         Ok(ModelResponse {
             message: Message {
                 role: Role::Assistant,

@@ -702,3 +702,20 @@ async fn temperature_and_reasoning_effort_are_sent_with_every_call() {
         vec![(Some(0.0), Some(agentkit_core::model::ReasoningEffort::High)); 2]
     );
 }
+
+#[tokio::test]
+async fn a_call_cut_off_by_the_output_limit_is_not_run_and_the_model_is_told() {
+    let run = run_with(agent(script(
+        r#"[{"tool_calls":[
+              {"name":"echo","arguments":{"text":"whole"}},
+              {"name":"echo","arguments_raw":"{\"text\": \"half a li"}],
+             "finish_reason":"length"},
+            {"tool_calls":[{"name":"finish","arguments":{"summary":"ok"}}]}]"#,
+    )))
+    .await;
+    let r = results(&run.state.messages);
+    assert!(!r[0].is_error, "a complete call in a cut reply still runs");
+    assert!(r[1].is_error);
+    assert_eq!(r[1].content, prompts::CALL_CUT_OFF);
+    assert!(run.outcome.stop_reason.is_success());
+}

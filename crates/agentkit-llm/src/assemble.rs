@@ -7,13 +7,13 @@
 //! `ToolCallStart` / `ToolCallDelta` / `ToolCallEnd` events with dense
 //! indexes.
 //!
-//! Arguments are passed on exactly as the model wrote them. They are checked
-//! when a call ends, and a call whose arguments are not a JSON object is
-//! *not* repaired or replaced with `{}`: the engine parses them strictly and
-//! tells the model what was wrong, so it can correct itself. The one
-//! normalisation is for a call that ended normally with no argument text at
-//! all, which several servers send for tools without parameters: it becomes
-//! `{}`.
+//! Arguments are passed on exactly as the model wrote them. A call whose
+//! arguments are not a JSON object is *not* repaired or replaced with `{}`:
+//! the engine parses them strictly and tells the model what was wrong, so it
+//! can correct itself. A call with no argument text at all is passed on with
+//! none; [`ResponseFolder`](agentkit_core::model::ResponseFolder) reads that
+//! as `{}` (a tool without parameters) unless the reply was cut off by the
+//! output limit, which only the end of the reply tells.
 
 use std::collections::HashMap;
 
@@ -23,7 +23,6 @@ use agentkit_core::model::StreamEvent;
 #[derive(Debug)]
 struct Slot {
     index: usize,
-    arguments_len: usize,
     ended: bool,
 }
 
@@ -66,7 +65,6 @@ impl ToolCallAssembler {
             key.to_owned(),
             Slot {
                 index,
-                arguments_len: 0,
                 ended: false,
             },
         );
@@ -86,7 +84,6 @@ impl ToolCallAssembler {
         }
         match self.slots.get_mut(key) {
             Some(slot) if !slot.ended => {
-                slot.arguments_len += fragment.len();
                 vec![StreamEvent::ToolCallDelta {
                     index: slot.index,
                     arguments: fragment.to_owned(),
@@ -102,7 +99,7 @@ impl ToolCallAssembler {
         }
     }
 
-    /// Ends call `key`. A call with no argument text gets `{}`.
+    /// Ends call `key`.
     pub fn end(&mut self, key: &str) -> Vec<StreamEvent> {
         let Some(slot) = self.slots.get_mut(key) else {
             return Vec::new();
@@ -111,15 +108,7 @@ impl ToolCallAssembler {
             return Vec::new();
         }
         slot.ended = true;
-        let mut events = Vec::new();
-        if slot.arguments_len == 0 {
-            events.push(StreamEvent::ToolCallDelta {
-                index: slot.index,
-                arguments: "{}".into(),
-            });
-        }
-        events.push(StreamEvent::ToolCallEnd { index: slot.index });
-        events
+        vec![StreamEvent::ToolCallEnd { index: slot.index }]
     }
 
     /// Ends every open call, in start order.
@@ -137,7 +126,7 @@ impl ToolCallAssembler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agentkit_core::model::ResponseFolder;
+    use agentkit_core::model::{FinishReason, ResponseFolder};
 
     #[test]
     fn interleaved_calls_keep_their_arguments_apart_and_get_dense_indexes() {
@@ -181,23 +170,27 @@ mod tests {
     }
 
     #[test]
-    fn a_call_without_argument_text_gets_an_empty_object() {
-        let mut a = ToolCallAssembler::new();
-        a.start("0", "c", "git_diff");
+    fn a_call_without_argument_text_is_read_as_empty_object_unless_cut_off() {
+        let fold = |reason: FinishReason| {
+            let mut a = ToolCallAssembler::new();
+            let mut events = a.start("0", "c", "git_diff");
+            events.extend(a.end("0"));
+            assert!(a.end("0").is_empty(), "a second end is ignored");
+            assert!(
+                a.delta("0", "x").is_empty(),
+                "text after the end is dropped"
+            );
+            events.push(StreamEvent::Finish { reason });
+            let mut folder = ResponseFolder::default();
+            events.into_iter().for_each(|e| folder.push(e));
+            let reply = folder.finish().unwrap();
+            reply.message.tool_calls().next().unwrap().arguments.clone()
+        };
+        assert_eq!(fold(FinishReason::ToolCalls), "{}");
         assert_eq!(
-            a.end("0"),
-            vec![
-                StreamEvent::ToolCallDelta {
-                    index: 0,
-                    arguments: "{}".into()
-                },
-                StreamEvent::ToolCallEnd { index: 0 }
-            ]
-        );
-        assert!(a.end("0").is_empty(), "a second end is ignored");
-        assert!(
-            a.delta("0", "x").is_empty(),
-            "text after the end is dropped"
+            fold(FinishReason::Length),
+            "",
+            "cut off: incomplete, not empty"
         );
     }
 }

@@ -414,6 +414,7 @@ fn request_goes_to_chat_completions_with_the_key_org_project_and_extra_headers()
         http.headers,
         headers(&[
             ("content-type", "application/json"),
+            ("accept", "text/event-stream"),
             ("authorization", "Bearer sk-test-secret"),
             ("openai-organization", "org-1"),
             ("openai-project", "proj-1"),
@@ -435,7 +436,10 @@ fn no_authorization_header_without_a_key_or_with_an_empty_one() {
     for http in [without, empty] {
         assert_eq!(
             http.headers,
-            headers(&[("content-type", "application/json")])
+            headers(&[
+                ("content-type", "application/json"),
+                ("accept", "text/event-stream")
+            ])
         );
     }
 }
@@ -1752,5 +1756,25 @@ fn json_without_an_error_object_is_described_as_such() {
                 r#"the provider answered with JSON that holds no error message: {"status":"error","reason":42}"#
             ),
         }
+    );
+}
+
+#[test]
+fn a_call_cut_off_before_any_argument_text_reads_as_incomplete_not_as_empty_object() {
+    let start = delta(
+        json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+        "function": {"name": "write_file", "arguments": ""}}]}),
+    );
+    let (events, error) = decode_data(&[&start, &finish("length"), "[DONE]"]);
+    assert_eq!(error, None);
+    let reply = fold(events);
+    assert_eq!(reply.finish_reason, FinishReason::Length);
+    let calls: Vec<_> = reply.message.tool_calls().cloned().collect();
+    assert_eq!(calls[0].arguments, "");
+    // The same call in a reply that ended normally: a tool without parameters.
+    let (events, _) = decode_data(&[&start, &finish("tool_calls"), "[DONE]"]);
+    assert_eq!(
+        fold(events).message.tool_calls().next().unwrap().arguments,
+        "{}"
     );
 }

@@ -181,6 +181,8 @@ pub mod prompts {
     pub const NO_TOOL_CALL: &str = "You replied without calling a tool. Work only through the tools: inspect and change the repository, run the tests, and call `finish` with a summary when the task is done.";
     /// After a reply cut off by the output limit.
     pub const CUT_OFF: &str = "Your reply was cut off by the output limit before it called a tool. Continue with a shorter step.";
+    /// The result of a call whose arguments were cut off by the output limit.
+    pub const CALL_CUT_OFF: &str = "Not run: your reply was cut off by the output limit while you were writing this call's arguments, so they are incomplete. Make the call again with shorter arguments (for a large file, write it in several smaller edits).";
     /// The result of a call that never ran because the run stopped first.
     pub const NOT_RUN: &str = "Not run: the run stopped before this call.";
     /// The result of a call interrupted by a crash or restart.
@@ -378,9 +380,13 @@ impl Engine {
             return cost;
         }
         self.state.replies_without_tools = 0;
+        let cut_off = response.finish_reason == FinishReason::Length;
         let results = calls
             .iter()
-            .map(|call| self.precheck(call).map(|msg| error_result(call, msg)))
+            .map(|call| {
+                self.precheck(call, cut_off)
+                    .map(|msg| error_result(call, msg))
+            })
             .collect();
         self.state.phase = Phase::AwaitingTools { calls, results };
         cost
@@ -407,8 +413,16 @@ impl Engine {
         }
     }
 
-    /// Errors the engine can detect without running the tool.
-    fn precheck(&self, call: &ToolCall) -> Option<String> {
+    /// Errors the engine can detect without running the tool. In a reply cut
+    /// off by the output limit (`cut_off`), a call whose arguments are not a
+    /// whole JSON object was truncated: it is not run, and the model is told.
+    fn precheck(&self, call: &ToolCall, cut_off: bool) -> Option<String> {
+        if cut_off
+            && !serde_json::from_str::<serde_json::Value>(&call.arguments)
+                .is_ok_and(|v| v.is_object())
+        {
+            return Some(prompts::CALL_CUT_OFF.to_string());
+        }
         if !self.config.tools.iter().any(|t| t.name == call.name) {
             let names: Vec<&str> = self.config.tools.iter().map(|t| t.name.as_str()).collect();
             return Some(format!(

@@ -130,7 +130,7 @@ impl SystemRole {
 
 /// Whether `model` names one of OpenAI's reasoning families: `o` followed by
 /// a digit (`o1`, `o3-mini`, `o4-mini`) or `gpt-5` and later point releases.
-fn is_openai_reasoning_model(model: &str) -> bool {
+pub(super) fn is_openai_reasoning_model(model: &str) -> bool {
     let model = model.to_ascii_lowercase();
     let mut chars = model.chars();
     let o_series = chars.next() == Some('o') && chars.next().is_some_and(|c| c.is_ascii_digit());

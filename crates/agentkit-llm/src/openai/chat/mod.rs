@@ -34,7 +34,8 @@
 //!
 //! and on the way out ([`ChatQuirks`]): `max_completion_tokens` for OpenAI but
 //! `max_tokens` for compatible servers, `developer` instead of `system` only
-//! for OpenAI's reasoning models, `stream_options` only when
+//! for OpenAI's reasoning models (which also get no `temperature`: they refuse
+//! any but the default), `stream_options` only when
 //! [`OpenAiChatConfig::include_usage_in_stream`] is on.
 
 mod config;
@@ -88,6 +89,9 @@ impl Protocol for OpenAiChat {
         let config = &self.config;
         let body = request::body(config, self.info.capabilities.reasoning, request, stream)?;
         let mut http = HttpRequest::post_json(config.endpoint(), &body);
+        if stream {
+            http = http.header("accept", "text/event-stream");
+        }
         if let Some(key) = config.api_key.as_deref().filter(|k| !k.is_empty()) {
             http = http.header("authorization", format!("Bearer {key}"));
         }

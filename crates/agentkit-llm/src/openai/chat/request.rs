@@ -21,7 +21,7 @@ use agentkit_core::tool::ToolSpec;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::config::{MaxTokensField, OpenAiChatConfig};
+use super::config::{ChatQuirks, MaxTokensField, OpenAiChatConfig, is_openai_reasoning_model};
 
 /// Builds the JSON body for `request`.
 pub(super) fn body(
@@ -52,7 +52,11 @@ pub(super) fn body(
             .filter(|_| config.quirks.max_tokens_field == MaxTokensField::MaxCompletionTokens),
         max_tokens: max_tokens
             .filter(|_| config.quirks.max_tokens_field == MaxTokensField::MaxTokens),
-        temperature: request.temperature.map(temperature).transpose()?,
+        temperature: request
+            .temperature
+            .filter(|_| !refuses_temperature(config))
+            .map(temperature)
+            .transpose()?,
         reasoning_effort,
         stream: stream.then_some(true),
         stream_options: (stream && config.include_usage_in_stream).then_some(StreamOptions {
@@ -243,6 +247,13 @@ fn tool_choice(choice: &ToolChoice, tools: &[ToolSpec]) -> Result<Option<Value>,
             Some(serde_json::json!({ "type": "function", "function": { "name": name } }))
         }
     })
+}
+
+/// OpenAI's reasoning models (`o1`, `o3`, `gpt-5`, ...) answer 400 to any
+/// temperature but the default, so none is sent to them. Compatible servers
+/// running reasoning models accept one, and get it.
+fn refuses_temperature(config: &OpenAiChatConfig) -> bool {
+    config.quirks == ChatQuirks::openai() && is_openai_reasoning_model(&config.model)
 }
 
 /// The temperature as the decimal the caller wrote: an `f32` widened to

@@ -44,8 +44,9 @@
 //! only when the model is known to reason (its [`ModelInfo`] says so) or
 //! the configuration sets a default effort (which declares that it does);
 //! other models ignore it, as [`ModelRequest`] documents. `tool_choice` and
-//! `parallel_tool_calls` are sent only with tools. `temperature` is passed
-//! on as given (OpenAI's reasoning models refuse it).
+//! `parallel_tool_calls` are sent only with tools. `temperature` is sent
+//! only to models that do not reason (OpenAI's reasoning models refuse any
+//! but the default).
 //!
 //! # Streamed answers
 //!

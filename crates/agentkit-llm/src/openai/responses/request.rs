@@ -61,7 +61,8 @@ pub(super) fn body<'a>(
         tool_choice: has_tools.then(|| tool_choice(&request.tool_choice)),
         parallel_tool_calls: config.parallel_tool_calls.filter(|_| has_tools),
         max_output_tokens: request.max_output_tokens,
-        temperature: request.temperature.map(exact_decimal),
+        // OpenAI's reasoning models refuse any temperature but the default.
+        temperature: request.temperature.filter(|_| !reasons).map(exact_decimal),
         reasoning,
         store: config.store,
         include,
