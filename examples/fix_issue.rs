@@ -6,6 +6,14 @@
 //!     --model scripted:PATH --check "tests=cargo test"
 //! cargo run --example fix_issue -- run --repo PATH --title "..." --body "..." --model ...
 //!
+//! # a real model, a fallback, and a cassette of every exchange
+//! ANTHROPIC_API_KEY=... OPENAI_API_KEY=... cargo run --example fix_issue -- run \
+//!     --repo PATH --ticket T.md --model anthropic:claude-sonnet-4-5 \
+//!     --fallback openai:gpt-5 --check "tests=cargo test"
+//! cargo run --example fix_issue -- run --repo PATH --ticket T.md \
+//!     --model openai-compatible:http://127.0.0.1:8080/v1#qwen3 --record run.json
+//! cargo run --example fix_issue -- models
+//!
 //! # read the pull requests the agent opened
 //! cargo run --example fix_issue -- prs list --repo PATH
 //! cargo run --example fix_issue -- prs show 1 --repo PATH [--diff]
@@ -24,8 +32,11 @@ use std::time::Duration;
 use agentkit::core::CancellationToken;
 use agentkit::core::engine::Budgets;
 use agentkit::core::forge::Forge;
+use agentkit::core::model::{Model, ReasoningEffort};
 use agentkit::core::task::{RepoRef, Task};
 use agentkit::job::{FixIssue, local_forge};
+use agentkit::llm::wrap::Fallback;
+use agentkit::llm::{ACCEPTED_SPECS, BuildOptions, ModelSpec};
 use agentkit::progress::ConsoleProgress;
 use agentkit::tools::forge::{load_ticket, render_pull_request};
 use clap::{Parser, Subcommand};
@@ -41,6 +52,8 @@ struct Cli {
 enum Cmd {
     /// Work on a ticket and open a pull request.
     Run(Box<RunArgs>),
+    /// List the accepted model specs and the environment variables they read.
+    Models,
     /// Read the pull requests the agent opened.
     Prs {
         #[command(subcommand)]
@@ -68,9 +81,26 @@ struct RunArgs {
     /// The branch to start from and open the pull request against (default: the repository's HEAD).
     #[arg(long)]
     base: Option<String>,
-    /// The model spec, e.g. `scripted:trajectory.json`.
+    /// The model spec: `anthropic:claude-sonnet-4-5`, `openai:gpt-5`,
+    /// `openai-compatible:http://127.0.0.1:8080/v1#MODEL`, `ollama:MODEL`,
+    /// `openrouter:MODEL`, `scripted:PATH`, `replay:CASSETTE` (`fix_issue models` lists them).
     #[arg(long)]
     model: String,
+    /// A model to fall back to when the previous one is rate limited, failing
+    /// or out of quota (repeatable, tried in order).
+    #[arg(long = "fallback")]
+    fallbacks: Vec<String>,
+    /// Record every model exchange (real HTTP, secrets redacted) to this
+    /// cassette; replay it later with `--model replay:PATH`.
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Sampling temperature (0 for the most repeatable runs).
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Reasoning effort for reasoning models: minimal, low, medium or high.
+    #[arg(long, value_parser = parse_effort)]
+    effort: Option<ReasoningEffort>,
+
     /// A verification check, `NAME=COMMAND` (repeatable), e.g. `tests=cargo test`.
     #[arg(long = "check", value_parser = parse_check)]
     checks: Vec<(String, String)>,
@@ -124,6 +154,45 @@ enum PrCmd {
     },
 }
 
+fn parse_effort(s: &str) -> Result<ReasoningEffort, String> {
+    match s {
+        "minimal" => Ok(ReasoningEffort::Minimal),
+        "low" => Ok(ReasoningEffort::Low),
+        "medium" => Ok(ReasoningEffort::Medium),
+        "high" => Ok(ReasoningEffort::High),
+        other => Err(format!(
+            "`{other}` is not an effort; use minimal, low, medium or high"
+        )),
+    }
+}
+
+/// The model, its fallbacks, and the recording, from the command line.
+fn build_model(args: &RunArgs) -> Result<Arc<dyn Model>, String> {
+    let spec = &args.model;
+    let mut options = BuildOptions::default();
+    if let Some(path) = &args.record {
+        if !args.fallbacks.is_empty() {
+            return Err("--record records one model; leave out --fallback while recording".into());
+        }
+        options = options.recording(path);
+    }
+    let build = |spec: &str| {
+        ModelSpec::parse(spec)
+            .and_then(|s| s.build_with(&options))
+            .map_err(|e| e.to_string())
+    };
+    let primary = build(spec)?;
+    if args.fallbacks.is_empty() {
+        return Ok(primary);
+    }
+    let fallbacks = args
+        .fallbacks
+        .iter()
+        .map(|spec| build(spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Arc::new(Fallback::new(primary, fallbacks)))
+}
+
 fn parse_check(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((name, cmd)) if !name.trim().is_empty() && !cmd.trim().is_empty() => {
@@ -141,6 +210,10 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Run(args) => run(*args).await,
         Cmd::Prs { command } => prs(command).await,
+        Cmd::Models => {
+            println!("Model specs:\n  {}", ACCEPTED_SPECS.join("\n  "));
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -161,8 +234,10 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
         (None, Some(title), Some(body)) => Task::new(args.id.clone(), title, body, repo_ref),
         _ => return Err("give a ticket: --ticket FILE, or --title and --body".into()),
     };
-    let model = agentkit::llm::from_spec(&args.model).map_err(|e| e.to_string())?;
+    let model = build_model(&args)?;
     let mut job = FixIssue::new(&args.repo, task, model);
+    job.temperature = args.temperature;
+    job.reasoning_effort = args.effort;
     job.checks = args.checks;
     job.setup_script = args.setup;
     job.forge_dir = args.forge_dir;

@@ -17,7 +17,7 @@ use agentkit_core::context::ContextEngine;
 use agentkit_core::engine::Budgets;
 use agentkit_core::event::{EventSink, JsonlSink};
 use agentkit_core::hook::Hook;
-use agentkit_core::model::Model;
+use agentkit_core::model::{Model, ReasoningEffort};
 use agentkit_core::outcome::Outcome;
 use agentkit_core::policy::{CommandPolicy, PathPolicy};
 use agentkit_core::redact::Redactor;
@@ -83,6 +83,10 @@ pub struct FixIssue {
     pub budgets: Budgets,
     /// Extra event sinks (progress printers, metrics).
     pub sinks: Vec<Arc<dyn EventSink>>,
+    /// Sampling temperature of every model call (`None`: the provider's default).
+    pub temperature: Option<f32>,
+    /// Reasoning effort of every model call (`None`: the backend's default).
+    pub reasoning_effort: Option<ReasoningEffort>,
     /// Policy hooks, in order. Default: [`CommandPolicy::default`] (no
     /// pushing, no remote/config changes, no `curl | sh`, no sudo) and
     /// [`PathPolicy::default`] (no writes under `.git`).
@@ -102,6 +106,8 @@ impl FixIssue {
             transcript: None,
             budgets: Budgets::default(),
             sinks: Vec::new(),
+            temperature: None,
+            reasoning_effort: None,
             policies: vec![
                 Arc::new(CommandPolicy::default()),
                 Arc::new(PathPolicy::default()),
@@ -147,6 +153,12 @@ impl FixIssue {
             .budgets(self.budgets.clone());
         if !self.checks.is_empty() {
             builder = builder.verifier(verifier);
+        }
+        if let Some(temperature) = self.temperature {
+            builder = builder.temperature(temperature);
+        }
+        if let Some(effort) = self.reasoning_effort {
+            builder = builder.reasoning_effort(effort);
         }
         if let Some(path) = &self.transcript {
             let sink =

@@ -2,7 +2,7 @@
 //!
 //! Backends build an [`HttpRequest`] and read an [`HttpResponse`] whose body
 //! arrives as a stream of byte chunks. The default [`Transport`] is
-//! [`ReqwestTransport`]; recording and replaying cassettes wrap or replace it,
+//! [`ReqwestTransport`](crate::ReqwestTransport); recording and replaying cassettes wrap or replace it,
 //! so the same backend code runs against a provider, a local server or a file.
 
 use std::time::Duration;

@@ -1338,7 +1338,7 @@ fn an_overloaded_error_event_mid_stream_is_transient_after_the_events_so_far() {
                 status: None,
                 body: r#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#
                     .into(),
-                message: "the reply stream failed with overloaded_error error: Overloaded".into(),
+                message: "the provider reported an error inside its reply (`overloaded_error`): Overloaded".into(),
             },
         })
     );
@@ -1397,7 +1397,9 @@ fn error_events_are_classified_by_type_and_message_and_end_the_stream() {
             detail: ErrorDetail {
                 status: None,
                 body: r#"{"type":"error"}"#.into(),
-                message: "the reply stream failed with an unnamed error: no explanation".into(),
+                message:
+                    "the provider reported an error inside its reply (unnamed): no explanation"
+                        .into(),
             },
         }
     );
@@ -1410,7 +1412,7 @@ fn error_events_are_classified_by_type_and_message_and_end_the_stream() {
             detail: ErrorDetail {
                 status: None,
                 body: limited.into(),
-                message: "the reply stream failed with rate_limit_error error: Slow down.".into(),
+                message: "the provider reported an error inside its reply (`rate_limit_error`): Slow down.".into(),
             },
         }
     );
@@ -1575,7 +1577,7 @@ fn a_whole_error_body_is_classified() {
             detail: ErrorDetail {
                 status: None,
                 body: raw.clone(),
-                message: "the reply stream failed with overloaded_error error: Overloaded".into(),
+                message: "the provider reported an error inside its reply (`overloaded_error`): Overloaded".into(),
             },
         }
     );
@@ -1878,4 +1880,43 @@ fn a_non_json_error_page_is_transient_with_a_bounded_body() {
         error.detail().body,
         format!("{}… ({} bytes in all)", &page[..4096], page.len())
     );
+}
+
+#[test]
+fn one_call_per_reply_is_asked_with_disable_parallel_tool_use_except_with_none() {
+    let config = AnthropicConfig {
+        parallel_tool_calls: Some(false),
+        ..AnthropicConfig::new("claude-sonnet-4-5", "sk-ant-test")
+    };
+    let protocol = with_info(config, false);
+    let mut req = request(vec![Message::user("Fix it.")]);
+    req.tools = tools();
+    let choice = |choice: ToolChoice| {
+        let mut req = req.clone();
+        req.tool_choice = choice;
+        body_of(&protocol, &req, true)["tool_choice"].clone()
+    };
+    assert_eq!(
+        choice(ToolChoice::Auto),
+        json!({"type": "auto", "disable_parallel_tool_use": true})
+    );
+    assert_eq!(
+        choice(ToolChoice::Tool {
+            name: "read_file".into()
+        }),
+        json!({"type": "tool", "name": "read_file", "disable_parallel_tool_use": true})
+    );
+    assert_eq!(choice(ToolChoice::None), json!({"type": "none"}));
+    // By default the API's own default (parallel calls) is left alone.
+    assert_eq!(
+        body_of(&protocol_default(), &req, true)["tool_choice"],
+        json!({"type": "auto"})
+    );
+}
+
+fn protocol_default() -> Anthropic {
+    with_info(
+        AnthropicConfig::new("claude-sonnet-4-5", "sk-ant-test"),
+        false,
+    )
 }

@@ -45,6 +45,10 @@ pub struct AnthropicConfig {
     pub thinking: Option<u64>,
     /// Whether to mark prompt-cache breakpoints (default on).
     pub prompt_caching: bool,
+    /// `Some(false)` asks for at most one tool call per reply
+    /// (`disable_parallel_tool_use`); `None` leaves the API's default
+    /// (parallel calls allowed).
+    pub parallel_tool_calls: Option<bool>,
     /// What the model is, overriding the built-in catalog.
     pub info: Option<ModelInfo>,
 }
@@ -61,6 +65,7 @@ impl AnthropicConfig {
             max_tokens: None,
             thinking: None,
             prompt_caching: true,
+            parallel_tool_calls: None,
             info: None,
         }
     }
@@ -82,6 +87,7 @@ impl std::fmt::Debug for AnthropicConfig {
             .field("max_tokens", &self.max_tokens)
             .field("thinking", &self.thinking)
             .field("prompt_caching", &self.prompt_caching)
+            .field("parallel_tool_calls", &self.parallel_tool_calls)
             .field("info", &self.info)
             .finish()
     }

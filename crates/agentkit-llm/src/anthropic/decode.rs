@@ -212,7 +212,7 @@ impl StreamDecoder for AnthropicDecoder {
             ModelError::Transient {
                 detail: ErrorDetail {
                     status: None,
-                    body: event.data.clone(),
+                    body: event.data.chars().take(4096).collect(),
                     message: format!(
                         "could not decode the Anthropic stream event `{}` ({e}); the stream is corrupt or cut, retry the call",
                         event.event

@@ -55,9 +55,9 @@ pub(crate) fn classify_http(status: u16, headers: &[(String, String)], body: &st
 /// event's data.
 pub(crate) fn classify_stream_error(error: &ApiError, raw: &str) -> ModelError {
     let kind = if error.kind.is_empty() {
-        "an unnamed"
+        "unnamed".to_owned()
     } else {
-        error.kind.as_str()
+        format!("`{}`", error.kind)
     };
     let explanation = if error.message.trim().is_empty() {
         "no explanation"
@@ -66,8 +66,8 @@ pub(crate) fn classify_stream_error(error: &ApiError, raw: &str) -> ModelError {
     };
     let detail = ErrorDetail {
         status: None,
-        body: raw.to_owned(),
-        message: format!("the reply stream failed with {kind} error: {explanation}"),
+        body: raw.chars().take(4096).collect(),
+        message: format!("the provider reported an error inside its reply ({kind}): {explanation}"),
     };
     match recognise(error) {
         Some(ModelErrorKind::RateLimited) => ModelError::RateLimited {

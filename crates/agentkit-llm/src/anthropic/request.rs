@@ -79,7 +79,7 @@ pub(crate) fn build_body(
         system,
         messages,
         tools,
-        tool_choice: tool_choice.map(tool_choice_wire),
+        tool_choice: tool_choice.map(|c| tool_choice_wire(c, config.parallel_tool_calls)),
         thinking: budget.map(|budget_tokens| ThinkingWire {
             kind: "enabled",
             budget_tokens,
@@ -265,12 +265,18 @@ fn tool_definition(spec: &ToolSpec) -> Result<ToolDefinition, ModelError> {
     })
 }
 
-fn tool_choice_wire(choice: &ToolChoice) -> ToolChoiceWire {
-    match choice {
-        ToolChoice::Auto => ToolChoiceWire::Auto,
-        ToolChoice::Required => ToolChoiceWire::Any,
-        ToolChoice::None => ToolChoiceWire::NoTool,
-        ToolChoice::Tool { name } => ToolChoiceWire::Tool { name: name.clone() },
+/// The wire tool choice; `parallel: Some(false)` asks for one call per reply.
+fn tool_choice_wire(choice: &ToolChoice, parallel: Option<bool>) -> ToolChoiceWire {
+    let (kind, name) = match choice {
+        ToolChoice::Auto => ("auto", None),
+        ToolChoice::Required => ("any", None),
+        ToolChoice::None => ("none", None),
+        ToolChoice::Tool { name } => ("tool", Some(name.clone())),
+    };
+    ToolChoiceWire {
+        kind,
+        name,
+        disable_parallel_tool_use: parallel.filter(|p| !p && kind != "none").map(|_| true),
     }
 }
 

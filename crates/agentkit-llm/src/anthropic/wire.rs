@@ -127,17 +127,17 @@ pub(crate) struct ToolDefinition {
     pub cache_control: Option<CacheControl>,
 }
 
-/// `tool_choice`.
+/// `tool_choice`: `{"type": "auto" | "any" | "none" | "tool", "name"?,
+/// "disable_parallel_tool_use"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum ToolChoiceWire {
-    Auto,
-    Any,
-    #[serde(rename = "none")]
-    NoTool,
-    Tool {
-        name: String,
-    },
+pub(crate) struct ToolChoiceWire {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Only with `auto`, `any` and `tool` (the API refuses it with `none`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disable_parallel_tool_use: Option<bool>,
 }
 
 /// `thinking: {"type": "enabled", "budget_tokens": N}`.

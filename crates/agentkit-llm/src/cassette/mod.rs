@@ -44,7 +44,7 @@
 //!
 //! [`ReplayMode::Strict`] serves the first unused exchange whose method, URL
 //! path and body equal the request's (JSON bodies compare as JSON); a request
-//! with no such exchange fails with [`TransportError::NotRecorded`], naming
+//! with no such exchange fails with [`TransportError::NotRecorded`](crate::TransportError::NotRecorded), naming
 //! the first place where it differs from the next unused exchange.
 //! [`ReplayMode::InOrder`] serves the exchanges in recorded order, checking
 //! only method and path: for agent runs whose requests carry output that

@@ -1,4 +1,4 @@
-//! Models around models: each is itself a [`Model`](agentkit_core::model::Model).
+//! Models around models: each is itself a [`Model`].
 //!
 //! - [`Retry`] waits and calls again after a retryable failure.
 //! - [`Fallback`] moves on to the next model after selected failures.
@@ -26,7 +26,7 @@
 //!
 //! A call is only repeated (by [`Retry`]) or moved to another model (by
 //! [`Fallback`]) while nothing has reached the caller: when
-//! [`Model::stream`](agentkit_core::model::Model::stream) fails, or when the
+//! [`Model::stream`] fails, or when the
 //! stream fails (or ends) before its first event. To know that, these
 //! wrappers wait for the first output (an event other than a usage report)
 //! before returning the stream. Once output has been passed on, a later error is passed on too: repeating the
