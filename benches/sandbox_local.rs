@@ -12,6 +12,7 @@ use std::process::Command;
 
 use agentkit_core::sandbox::{ExecRequest, SandboxProvider, SandboxSpec};
 use agentkit_sandbox::local::LocalProvider;
+use agentkit_sandbox::snapshot::SnapshotStore;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// Runs host git with a fixed identity and no user or system config.
@@ -78,5 +79,45 @@ fn create_then_first_command(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, create_then_first_command);
+/// A setup script shaped like a dependency install: 2,000 files, 8 MB, in
+/// `deps/` (what `npm ci` or `pip install -t` leave behind), after 0.3 s of
+/// "resolving".
+const SETUP: &str = "sleep 0.3; mkdir -p deps; for d in $(seq 1 40); do mkdir deps/p$d; \
+    for f in $(seq 1 50); do head -c 4096 /dev/urandom > deps/p$d/f$f; done; done";
+
+fn cold_and_warm_start_with_a_setup_script(c: &mut Criterion) {
+    let repo = tempfile::tempdir().expect("tempdir");
+    small_repo(repo.path());
+    let temp_root = tempfile::tempdir().expect("tempdir");
+    let store_dir = tempfile::tempdir().expect("tempdir");
+    let spec = SandboxSpec::new(repo.path().display().to_string()).setup_script(SETUP);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let run = |provider: &LocalProvider| {
+        runtime.block_on(async {
+            let sandbox = provider.create(&spec).await.expect("create");
+            let out = sandbox
+                .exec(ExecRequest::argv(["test", "-f", "deps/p40/f50"]))
+                .await
+                .expect("exec");
+            assert!(out.success());
+            sandbox.close().await.expect("close");
+        })
+    };
+    let mut group = c.benchmark_group("local setup (2,000 files)");
+    group.sample_size(10);
+    let cold = LocalProvider::new().with_temp_root(temp_root.path());
+    group.bench_function("cold: clone + setup script", |b| b.iter(|| run(&cold)));
+    let warm = LocalProvider::new()
+        .with_temp_root(temp_root.path())
+        .with_snapshots(SnapshotStore::new(store_dir.path()));
+    run(&warm); // takes the snapshot
+    group.bench_function("warm: snapshot restored", |b| b.iter(|| run(&warm)));
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    create_then_first_command,
+    cold_and_warm_start_with_a_setup_script
+);
 criterion_main!(benches);

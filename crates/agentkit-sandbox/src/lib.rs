@@ -10,6 +10,9 @@
 //!   environment and path containment for the file API, but **no
 //!   isolation** (network, filesystem, processes): read the
 //!   [module docs](local) before using it for untrusted work.
+//! - [`snapshot`]: warm starts — the workspace after a successful setup
+//!   script, kept and copied into later sandboxes of the same repository,
+//!   commit and setup.
 //!
 //! The smallest complete use: clone a repository, run a command, close.
 //!
@@ -32,3 +35,4 @@
 #![warn(missing_docs)]
 
 pub mod local;
+pub mod snapshot;

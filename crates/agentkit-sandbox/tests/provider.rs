@@ -269,3 +269,40 @@ async fn closing_an_attached_sandbox_keeps_the_directory() {
         "keep"
     );
 }
+
+#[tokio::test]
+async fn a_setup_snapshot_starts_the_next_sandbox_warm_until_the_commit_moves() {
+    let repo = repo();
+    let (_root, provider) = provider();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = agentkit_sandbox::snapshot::SnapshotStore::new(store_dir.path());
+    let provider = provider.with_snapshots(store);
+    // The setup leaves a unique stamp: a rerun would change it.
+    let spec = SandboxSpec::new(repo.path()).setup_script(
+        "mkdir -p deps && date +%s%N > deps/stamp && echo $RANDOM$RANDOM >> deps/stamp",
+    );
+    let stamp = |sandbox: Arc<dyn Sandbox>| async move {
+        let stamp = sandbox.read("deps/stamp").await.unwrap();
+        let readme = sandbox.read("README.md").await.unwrap();
+        sandbox.close().await.unwrap();
+        (stamp, readme)
+    };
+    let (cold, readme) = stamp(provider.create(&spec).await.unwrap()).await;
+    assert_eq!(readme, b"v2\n");
+    let (warm, _) = stamp(provider.create(&spec).await.unwrap()).await;
+    assert_eq!(warm, cold, "the second sandbox reused the setup's result");
+
+    // A new commit on the branch: the snapshot no longer applies.
+    git(
+        repo.dir.path(),
+        &["commit", "--quiet", "--allow-empty", "-m", "third"],
+    );
+    let (moved, _) = stamp(provider.create(&spec).await.unwrap()).await;
+    assert_ne!(moved, cold, "a moved branch runs the setup again");
+
+    // Another setup script: another snapshot.
+    let other =
+        SandboxSpec::new(repo.path()).setup_script("mkdir -p deps && echo other > deps/stamp");
+    let (other_stamp, _) = stamp(provider.create(&other).await.unwrap()).await;
+    assert_eq!(other_stamp, b"other\n");
+}

@@ -171,3 +171,39 @@ fn tail(bytes: &[u8]) -> String {
     let start = bytes.len().saturating_sub(ERROR_TAIL);
     String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
+
+/// The commit `rev` (default: `HEAD`) names in `repo`, without cloning:
+/// `git rev-parse` for a local repository, `git ls-remote` for a URL. Used
+/// to key workspace snapshots (a moved branch must not reuse an old one).
+pub(crate) async fn resolve_commit(
+    repo: &str,
+    rev: Option<&str>,
+    limit: Duration,
+) -> Result<String, SandboxError> {
+    let rev = rev.unwrap_or("HEAD");
+    if rev.starts_with('-') || rev.is_empty() {
+        return Err(SandboxError::Setup {
+            reason: format!("`{rev}` is not a revision; give a branch, tag or commit id"),
+        });
+    }
+    if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(rev.to_ascii_lowercase());
+    }
+    let path = Path::new(repo);
+    if path.exists() {
+        if let Some(commit) = rev_parse(rev, path, limit).await? {
+            return Ok(commit);
+        }
+    } else {
+        let out = git(&["ls-remote", "--", repo, rev].map(OsStr::new), None, limit).await?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if out.status.success()
+            && let Some(commit) = text.split_whitespace().next().filter(|c| c.len() == 40)
+        {
+            return Ok(commit.to_string());
+        }
+    }
+    Err(SandboxError::Setup {
+        reason: format!("revision `{rev}` of `{repo}` could not be resolved to a commit"),
+    })
+}

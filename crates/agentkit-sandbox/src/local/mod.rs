@@ -69,5 +69,6 @@ mod paths;
 mod provider;
 mod sandbox;
 
+pub(crate) use clone::resolve_commit;
 pub use provider::LocalProvider;
 pub use sandbox::LocalSandbox;

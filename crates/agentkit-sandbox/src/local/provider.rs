@@ -11,6 +11,7 @@ use async_trait::async_trait;
 
 use super::LocalSandbox;
 use super::clone::clone_repo;
+use crate::snapshot::{self, SnapshotStore};
 
 /// How much of each output stream a setup failure reports.
 const SETUP_TAIL_CHARS: usize = 2000;
@@ -24,6 +25,7 @@ const SETUP_TAIL_CHARS: usize = 2000;
 pub struct LocalProvider {
     temp_root: Option<PathBuf>,
     clone_timeout: Duration,
+    snapshots: Option<SnapshotStore>,
 }
 
 impl Default for LocalProvider {
@@ -42,6 +44,7 @@ impl LocalProvider {
         Self {
             temp_root: None,
             clone_timeout: Self::DEFAULT_CLONE_TIMEOUT,
+            snapshots: None,
         }
     }
 
@@ -57,6 +60,15 @@ impl LocalProvider {
     #[must_use]
     pub fn with_clone_timeout(mut self, limit: Duration) -> Self {
         self.clone_timeout = limit;
+        self
+    }
+
+    /// Keeps the workspace after a successful setup script in `store`, and
+    /// starts later sandboxes of the same repository, commit and setup from
+    /// it (see [`crate::snapshot`]).
+    #[must_use]
+    pub fn with_snapshots(mut self, store: SnapshotStore) -> Self {
+        self.snapshots = Some(store);
         self
     }
 
@@ -88,6 +100,16 @@ impl SandboxProvider for LocalProvider {
     async fn create(&self, spec: &SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
         let temp = self.temp_dir()?;
         let workspace = temp.path().join("workspace");
+        let snapshot =
+            snapshot::key_for(self.snapshots.as_ref(), "local", spec, self.clone_timeout).await;
+        if let Some((store, key)) = &snapshot
+            && snapshot::restore(store, key, &workspace).await?
+        {
+            let sandbox =
+                LocalSandbox::open(workspace, spec.policy.clone(), spec.env.clone(), Some(temp))?;
+            tracing::info!(sandbox = sandbox.id(), repo = %spec.repo, snapshot = key.as_str(), "local sandbox ready (warm: restored the setup snapshot)");
+            return Ok(Arc::new(sandbox));
+        }
         clone_repo(
             &spec.repo,
             spec.rev.as_deref(),
@@ -99,6 +121,11 @@ impl SandboxProvider for LocalProvider {
             LocalSandbox::open(workspace, spec.policy.clone(), spec.env.clone(), Some(temp))?;
         if let Some(script) = &spec.setup_script {
             run_setup(&sandbox, script, spec).await?;
+        }
+        if let Some((store, key)) = &snapshot
+            && let Some(root) = sandbox.host_workspace()
+        {
+            snapshot::save(store, key, root).await;
         }
         tracing::info!(sandbox = sandbox.id(), repo = %spec.repo, "local sandbox ready");
         Ok(Arc::new(sandbox))

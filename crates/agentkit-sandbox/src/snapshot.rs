@@ -1,0 +1,342 @@
+//! Warm starts: the result of a spec's setup script, kept for the next
+//! sandbox of the same repository, revision and setup.
+//!
+//! Installing dependencies is usually the slowest part of creating a
+//! sandbox. A [`SnapshotStore`] keeps a copy of the workspace as it was right
+//! after the setup script succeeded, keyed by everything that decides what
+//! the script produced:
+//!
+//! - the backend (`local`, `bwrap`, ...),
+//! - the repository as given and the **commit** its revision resolves to
+//!   (a branch that moved gets a new snapshot),
+//! - the setup script, the spec's environment and its policy (a script run
+//!   without network produces something else than one run with it).
+//!
+//! A later `create` with the same key copies the snapshot into its fresh
+//! workspace instead of cloning and running the script again. Copies use
+//! `cp -a --reflink=auto`: copy-on-write where the filesystem supports it
+//! (btrfs, XFS), a plain copy elsewhere. Snapshots are stored atomically (a
+//! copy under a temporary name, then a rename), so concurrent creators never
+//! see half a snapshot; when two race, one copy wins and the other is
+//! dropped.
+//!
+//! What a snapshot cannot know: a setup script that downloads "latest"
+//! versions of dependencies gives a different result tomorrow. Give the
+//! store a [`max_age`](SnapshotStore::with_max_age) when that matters, or
+//! [`clear`](SnapshotStore::clear) it.
+//!
+//! ```no_run
+//! use agentkit_sandbox::local::LocalProvider;
+//! use agentkit_sandbox::snapshot::SnapshotStore;
+//!
+//! let provider = LocalProvider::new().with_snapshots(SnapshotStore::new(SnapshotStore::default_root()));
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+use agentkit_core::sandbox::{SandboxError, SandboxSpec};
+use sha2::{Digest, Sha256};
+
+/// Bump when the snapshot layout or key derivation changes.
+const FORMAT: &str = "agentkit-snapshot-v1";
+
+/// The identity of one snapshot: a hex SHA-256 of what decides its content.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SnapshotKey(String);
+
+impl SnapshotKey {
+    /// The key for `backend` creating `spec` at `commit`.
+    pub fn new(backend: &str, spec: &SandboxSpec, commit: &str) -> Self {
+        let mut hash = Sha256::new();
+        let policy = serde_json::to_string(&spec.policy).unwrap_or_default();
+        for part in [
+            FORMAT,
+            backend,
+            spec.repo.as_str(),
+            commit,
+            spec.setup_script.as_deref().unwrap_or(""),
+            &policy,
+        ] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+        for (name, value) in &spec.env {
+            hash.update((name.len() as u64).to_le_bytes());
+            hash.update(name.as_bytes());
+            hash.update((value.len() as u64).to_le_bytes());
+            hash.update(value.as_bytes());
+        }
+        let digest = hash.finalize();
+        Self(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The key as hex.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A directory of workspace snapshots. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct SnapshotStore {
+    root: PathBuf,
+    max_age: Option<Duration>,
+}
+
+impl SnapshotStore {
+    /// A store in `root` (created when first needed).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            max_age: None,
+        }
+    }
+
+    /// `$XDG_CACHE_HOME/agentkit/snapshots`, or `~/.cache/agentkit/snapshots`.
+    pub fn default_root() -> PathBuf {
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .unwrap_or_else(std::env::temp_dir);
+        cache.join("agentkit").join("snapshots")
+    }
+
+    /// Snapshots older than `age` are ignored (and replaced).
+    pub fn with_max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &SnapshotKey) -> PathBuf {
+        self.root.join(key.as_str())
+    }
+
+    /// Whether a usable snapshot exists for `key`.
+    pub fn contains(&self, key: &SnapshotKey) -> bool {
+        let path = self.path(key);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return false;
+        };
+        match (self.max_age, meta.modified()) {
+            (Some(max), Ok(modified)) => SystemTime::now()
+                .duration_since(modified)
+                .is_ok_and(|age| age <= max),
+            _ => true,
+        }
+    }
+
+    /// Copies the snapshot for `key` to `dest` (which must not exist).
+    /// `Ok(false)` when there is none.
+    pub fn restore(&self, key: &SnapshotKey, dest: &Path) -> Result<bool, SandboxError> {
+        if !self.contains(key) {
+            return Ok(false);
+        }
+        copy_tree(&self.path(key), dest)?;
+        Ok(true)
+    }
+
+    /// Stores `workspace` as the snapshot for `key`, atomically. An existing
+    /// snapshot for the key is kept (unless it is too old).
+    pub fn save(&self, key: &SnapshotKey, workspace: &Path) -> Result<(), SandboxError> {
+        let io = |path: &Path, source| SandboxError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&self.root).map_err(|e| io(&self.root, e))?;
+        let final_path = self.path(key);
+        if final_path.exists() {
+            if self.contains(key) {
+                return Ok(());
+            }
+            std::fs::remove_dir_all(&final_path).map_err(|e| io(&final_path, e))?;
+        }
+        let staging = self
+            .root
+            .join(format!(".{}.partial-{}", key.as_str(), std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        copy_tree(workspace, &staging)?;
+        match std::fs::rename(&staging, &final_path) {
+            Ok(()) => Ok(()),
+            // Another creator stored the same key first: keep theirs.
+            Err(_) if final_path.exists() => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&staging);
+                Err(io(&final_path, e))
+            }
+        }
+    }
+
+    /// Removes every snapshot.
+    pub fn clear(&self) -> Result<(), SandboxError> {
+        match std::fs::remove_dir_all(&self.root) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(SandboxError::Io {
+                path: self.root.display().to_string(),
+                source,
+            }),
+        }
+    }
+}
+
+/// The store and key for `spec` when snapshots are on and the spec has a
+/// setup script (without one there is nothing worth keeping). A revision
+/// that cannot be resolved means no snapshot, not a failure.
+pub(crate) async fn key_for<'a>(
+    store: Option<&'a SnapshotStore>,
+    backend: &str,
+    spec: &SandboxSpec,
+    limit: Duration,
+) -> Option<(&'a SnapshotStore, SnapshotKey)> {
+    let store = store?;
+    spec.setup_script.as_ref()?;
+    match crate::local::resolve_commit(&spec.repo, spec.rev.as_deref(), limit).await {
+        Ok(commit) => Some((store, SnapshotKey::new(backend, spec, &commit))),
+        Err(error) => {
+            tracing::warn!(%error, repo = %spec.repo, "no workspace snapshot: the revision could not be resolved");
+            None
+        }
+    }
+}
+
+/// [`SnapshotStore::restore`] off the async runtime.
+pub(crate) async fn restore(
+    store: &SnapshotStore,
+    key: &SnapshotKey,
+    dest: &Path,
+) -> Result<bool, SandboxError> {
+    let (store, key, dest) = (store.clone(), key.clone(), dest.to_path_buf());
+    tokio::task::spawn_blocking(move || store.restore(&key, &dest))
+        .await
+        .map_err(|e| SandboxError::Setup {
+            reason: format!("restoring the workspace snapshot panicked: {e}"),
+        })?
+}
+
+/// [`SnapshotStore::save`] off the async runtime; a failure is logged, not
+/// returned (the sandbox is ready either way).
+pub(crate) async fn save(store: &SnapshotStore, key: &SnapshotKey, workspace: &Path) {
+    let (store, key, workspace) = (store.clone(), key.clone(), workspace.to_path_buf());
+    let result = tokio::task::spawn_blocking(move || store.save(&key, &workspace)).await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "could not store the workspace snapshot"),
+        Err(error) => tracing::warn!(%error, "storing the workspace snapshot panicked"),
+    }
+}
+
+/// `cp -a --reflink=auto src dest`: modes, times, symlinks as symlinks,
+/// copy-on-write where the filesystem can.
+fn copy_tree(src: &Path, dest: &Path) -> Result<(), SandboxError> {
+    let out = Command::new("cp")
+        .args(["-a", "--reflink=auto", "--"])
+        .arg(src)
+        .arg(dest)
+        .output()
+        .map_err(|source| SandboxError::Io {
+            path: src.display().to_string(),
+            source,
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let _ = std::fs::remove_dir_all(dest);
+    Err(SandboxError::Setup {
+        reason: format!(
+            "copying the workspace snapshot `{}` to `{}` failed: {}",
+            src.display(),
+            dest.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(script: &str) -> SandboxSpec {
+        SandboxSpec::new("/repo").setup_script(script)
+    }
+
+    #[test]
+    fn keys_change_with_everything_that_decides_the_result() {
+        let base = SnapshotKey::new("local", &spec("make deps"), "abc");
+        assert_eq!(base, SnapshotKey::new("local", &spec("make deps"), "abc"));
+        assert_eq!(base.as_str().len(), 64);
+        let others = [
+            SnapshotKey::new("bwrap", &spec("make deps"), "abc"),
+            SnapshotKey::new("local", &spec("make deps2"), "abc"),
+            SnapshotKey::new("local", &spec("make deps"), "abd"),
+            SnapshotKey::new(
+                "local",
+                &SandboxSpec::new("/other").setup_script("make deps"),
+                "abc",
+            ),
+            {
+                let mut s = spec("make deps");
+                s.env.insert("A".into(), "1".into());
+                SnapshotKey::new("local", &s, "abc")
+            },
+            {
+                let mut s = spec("make deps");
+                s.policy.network = agentkit_core::sandbox::NetworkPolicy::Full;
+                SnapshotKey::new("local", &s, "abc")
+            },
+        ];
+        for other in others {
+            assert_ne!(base, other);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_round_trips_and_a_second_save_keeps_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(dir.path().join("store"));
+        let key = SnapshotKey::new("local", &spec("x"), "c");
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(ws.join("deps")).unwrap();
+        std::fs::write(ws.join("deps/lib.txt"), "installed").unwrap();
+        std::os::unix::fs::symlink("deps/lib.txt", ws.join("link")).unwrap();
+        assert!(!store.restore(&key, &dir.path().join("none")).unwrap());
+        store.save(&key, &ws).unwrap();
+        std::fs::write(ws.join("deps/lib.txt"), "changed later").unwrap();
+        store.save(&key, &ws).unwrap();
+        let out = dir.path().join("restored");
+        assert!(store.restore(&key, &out).unwrap());
+        assert_eq!(
+            std::fs::read_to_string(out.join("deps/lib.txt")).unwrap(),
+            "installed"
+        );
+        assert_eq!(
+            std::fs::read_link(out.join("link")).unwrap(),
+            PathBuf::from("deps/lib.txt")
+        );
+        store.clear().unwrap();
+        assert!(!store.contains(&key));
+    }
+
+    #[test]
+    fn old_snapshots_are_ignored_with_a_max_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SnapshotKey::new("local", &spec("x"), "c");
+        let ws = dir.path().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        let store = SnapshotStore::new(dir.path().join("store"));
+        store.save(&key, &ws).unwrap();
+        assert!(store.contains(&key));
+        let strict = store.clone().with_max_age(Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!strict.contains(&key));
+    }
+}
