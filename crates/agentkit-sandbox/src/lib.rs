@@ -10,6 +10,9 @@
 //!   environment and path containment for the file API, but **no
 //!   isolation** (network, filesystem, processes): read the
 //!   [module docs](local) before using it for untrusted work.
+//! - `net` (Linux): network namespaces and the allow-list proxy that
+//!   isolating backends use to enforce the sandbox's network policy; its
+//!   module docs state the threat model.
 //!
 //! The smallest complete use: clone a repository, run a command, close.
 //!
@@ -32,3 +35,5 @@
 #![warn(missing_docs)]
 
 pub mod local;
+#[cfg(target_os = "linux")]
+pub mod net;
