@@ -13,6 +13,9 @@
 //! - [`snapshot`]: warm starts — the workspace after a successful setup
 //!   script, kept and copied into later sandboxes of the same repository,
 //!   commit and setup.
+//! - `net` (Linux): network namespaces and the allow-list proxy that
+//!   isolating backends use to enforce the sandbox's network policy; its
+//!   module docs state the threat model.
 //!
 //! The smallest complete use: clone a repository, run a command, close.
 //!
@@ -36,3 +39,5 @@
 
 pub mod local;
 pub mod snapshot;
+#[cfg(target_os = "linux")]
+pub mod net;
