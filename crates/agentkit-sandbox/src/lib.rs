@@ -10,6 +10,11 @@
 //!   environment and path containment for the file API, but **no
 //!   isolation** (network, filesystem, processes): read the
 //!   [module docs](local) before using it for untrusted work.
+//! - [`workspace`]: [`HostWorkspace`](workspace::HostWorkspace), the
+//!   host-side file operations on a workspace directory (read, write, list,
+//!   remove, stat), resolved beneath a directory handle so that a process
+//!   changing the workspace at the same time cannot make them act outside
+//!   it. Every backend whose workspace is a host directory uses it.
 //!
 //! The smallest complete use: clone a repository, run a command, close.
 //!
@@ -32,3 +37,4 @@
 #![warn(missing_docs)]
 
 pub mod local;
+pub mod workspace;
