@@ -16,6 +16,11 @@
 //! - `net` (Linux): network namespaces and the allow-list proxy that
 //!   isolating backends use to enforce the sandbox's network policy; its
 //!   module docs state the threat model.
+//! - [`workspace`]: [`HostWorkspace`](workspace::HostWorkspace), the
+//!   host-side file operations on a workspace directory (read, write, list,
+//!   remove, stat), resolved beneath a directory handle so that a process
+//!   changing the workspace at the same time cannot make them act outside
+//!   it. Every backend whose workspace is a host directory uses it.
 //!
 //! The smallest complete use: clone a repository, run a command, close.
 //!
@@ -41,3 +46,4 @@ pub mod local;
 pub mod snapshot;
 #[cfg(target_os = "linux")]
 pub mod net;
+pub mod workspace;

@@ -255,10 +255,46 @@ async fn dangling_symlink_is_never_written_through() {
     ));
     assert!(!fx.outside.join("created.txt").exists());
     assert!(!fx.outside.join("newdir").exists());
+    // Reading does not follow it either. (This used to be `NotFound`: the
+    // old resolver asked the host whether the absolute target existed. An
+    // absolute target is now never followed, so whether it exists on the
+    // host is neither checked nor revealed.)
+    assert!(is_outside(
+        &sb.read("dangling").await.unwrap_err(),
+        "dangling"
+    ));
+}
+
+#[tokio::test]
+async fn dangling_relative_symlink_inside_is_not_written_through_either() {
+    let fx = fixture();
+    let sb = &fx.sandbox;
+    symlink("missing.txt", fx.workspace.join("dangling")).unwrap();
+    symlink("missing_dir", fx.workspace.join("dangling_dir")).unwrap();
+
+    let err = sb.write("dangling", b"x").await.unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::WrongKind { reason, .. } if reason.contains("`missing.txt`")),
+        "{err:?}"
+    );
+    let err = sb.write("dangling_dir/f.txt", b"x").await.unwrap_err();
+    assert!(
+        matches!(&err, SandboxError::WrongKind { reason, .. } if reason.contains("`missing_dir`")),
+        "{err:?}"
+    );
+    assert!(!fx.workspace.join("missing.txt").exists());
+    assert!(!fx.workspace.join("missing_dir").exists());
     assert!(matches!(
         sb.read("dangling").await.unwrap_err(),
         SandboxError::NotFound { .. }
     ));
+    assert!(matches!(
+        sb.read("dangling_dir/f.txt").await.unwrap_err(),
+        SandboxError::NotFound { .. }
+    ));
+    // The link itself can still be described and removed.
+    assert_eq!(sb.stat("dangling").await.unwrap().kind, FileKind::Symlink);
+    sb.remove("dangling").await.unwrap();
 }
 
 #[tokio::test]

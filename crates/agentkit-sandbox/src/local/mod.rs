@@ -18,10 +18,15 @@
 //!   future dropped) and on close the whole group is SIGKILLed. Output is
 //!   capped per stream, keeping head and tail. CPU, memory and process-count
 //!   limits are applied as rlimits (see the notes on `RLIMIT_NPROC` below).
-//! - The file operations resolve every path inside the workspace and refuse
-//!   `..`, absolute paths and symlinks leading out; they never write through
-//!   a symlink, and refuse to change the policy's protected paths
-//!   (`.git/hooks`, `.git/config` by default).
+//! - The file operations are those of
+//!   [`HostWorkspace`](crate::workspace::HostWorkspace), shared with the
+//!   isolating backends: every path is resolved beneath a handle on the
+//!   workspace root, race-free against concurrent commands; `..`, absolute
+//!   paths and symlinks leading out are refused (absolute symlinks always),
+//!   nothing is written through a symlink, and the policy's protected paths
+//!   (`.git/hooks`, `.git/config` by default) cannot be changed. A command's
+//!   working directory is resolved the same way, then handed to the command
+//!   as a host path.
 //!
 //! # What it does NOT isolate
 //!
@@ -60,12 +65,9 @@
 
 mod capture;
 mod clone;
-mod errors;
 mod exec;
-mod files;
 mod groups;
 mod limits;
-mod paths;
 mod provider;
 mod sandbox;
 

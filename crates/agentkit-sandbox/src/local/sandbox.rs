@@ -3,22 +3,22 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use agentkit_core::sandbox::{
-    ExecOutput, ExecRequest, FileStat, NetworkPolicy, Sandbox, SandboxError, SandboxPolicy,
+    ExecOutput, ExecRequest, FileKind, FileStat, NetworkPolicy, Sandbox, SandboxError,
+    SandboxPolicy,
 };
 use async_trait::async_trait;
 use tempfile::TempDir;
 
-use super::errors::{io_error, task_failed};
 use super::exec::{self, Launch};
-use super::files;
 use super::groups::LiveGroups;
 use super::limits::Rlimits;
-use super::paths::Workspace;
+use crate::workspace::HostWorkspace;
 
 /// A sandbox whose workspace is a directory on the host.
 ///
@@ -30,7 +30,7 @@ use super::paths::Workspace;
 /// and does not protect.
 pub struct LocalSandbox {
     id: String,
-    workspace: Arc<Workspace>,
+    workspace: Arc<HostWorkspace>,
     policy: SandboxPolicy,
     env: BTreeMap<String, String>,
     groups: LiveGroups,
@@ -61,19 +61,12 @@ impl LocalSandbox {
         env: BTreeMap<String, String>,
         temp: Option<TempDir>,
     ) -> Result<LocalSandbox, SandboxError> {
-        let shown = root.display().to_string();
-        let canonical = std::fs::canonicalize(&root).map_err(|e| io_error(&shown, e))?;
-        if !canonical.is_dir() {
-            return Err(SandboxError::WrongKind {
-                path: shown,
-                reason: "is not a directory; a workspace must be a directory".into(),
-            });
-        }
+        let workspace = HostWorkspace::open(&root, &policy.protected_paths)?;
         let id = next_id();
         warn_unenforced(&id, &policy);
         Ok(LocalSandbox {
             id,
-            workspace: Arc::new(Workspace::new(canonical, &policy.protected_paths)),
+            workspace: Arc::new(workspace),
             policy,
             env,
             groups: LiveGroups::default(),
@@ -106,7 +99,7 @@ impl LocalSandbox {
     async fn blocking<T, F>(&self, path: &str, op: F) -> Result<T, SandboxError>
     where
         T: Send + 'static,
-        F: FnOnce(&Workspace, &str) -> Result<T, SandboxError> + Send + 'static,
+        F: FnOnce(&HostWorkspace, &str) -> Result<T, SandboxError> + Send + 'static,
     {
         self.ensure_open()?;
         let workspace = Arc::clone(&self.workspace);
@@ -159,14 +152,18 @@ impl Sandbox for LocalSandbox {
         let cwd = request.cwd.clone().unwrap_or_default();
         let dir = self
             .blocking(&cwd, |ws, path| {
-                let resolved = ws.resolve_existing(path)?;
-                if resolved.host.is_dir() {
-                    Ok(resolved.host)
-                } else {
-                    Err(SandboxError::WrongKind {
+                // The command resolves this path again: the local backend
+                // does not isolate commands, so that is no loss here.
+                let resolved = ws.resolve(path)?;
+                match resolved.kind {
+                    Some(FileKind::Dir) => Ok(ws.root().join(resolved.relative)),
+                    None => Err(SandboxError::NotFound {
+                        path: path.to_string(),
+                    }),
+                    Some(_) => Err(SandboxError::WrongKind {
                         path: path.to_string(),
                         reason: "is not a directory; the working directory must be one".into(),
-                    })
+                    }),
                 }
             })
             .await?;
@@ -180,25 +177,25 @@ impl Sandbox for LocalSandbox {
     }
 
     async fn read(&self, path: &str) -> Result<Vec<u8>, SandboxError> {
-        self.blocking(path, files::read).await
+        self.blocking(path, HostWorkspace::read).await
     }
 
     async fn write(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
         let contents = contents.to_vec();
-        self.blocking(path, move |ws, p| files::write(ws, p, &contents))
+        self.blocking(path, move |ws, p| ws.write(p, &contents))
             .await
     }
 
     async fn list(&self, path: &str) -> Result<Vec<FileStat>, SandboxError> {
-        self.blocking(path, files::list).await
+        self.blocking(path, HostWorkspace::list).await
     }
 
     async fn remove(&self, path: &str) -> Result<(), SandboxError> {
-        self.blocking(path, files::remove).await
+        self.blocking(path, HostWorkspace::remove).await
     }
 
     async fn stat(&self, path: &str) -> Result<FileStat, SandboxError> {
-        self.blocking(path, files::stat).await
+        self.blocking(path, HostWorkspace::stat).await
     }
 
     /// Kills running commands and, for provider-made sandboxes, deletes the
@@ -224,6 +221,15 @@ impl Sandbox for LocalSandbox {
                 path: shown,
                 source,
             })
+    }
+}
+
+/// The error for an operation whose blocking task died (panicked or was
+/// cancelled by runtime shutdown).
+fn task_failed(path: &str, err: tokio::task::JoinError) -> SandboxError {
+    SandboxError::Io {
+        path: path.to_string(),
+        source: io::Error::other(format!("the file operation task failed: {err}")),
     }
 }
 
