@@ -3,9 +3,11 @@
 //! (whole values), the round trip of thinking blocks and calls across
 //! turns, and error classification.
 
+mod support;
+
 use std::time::Duration;
 
-use agentkit_core::message::{Message, Part, Role, ToolCall, ToolResult};
+use agentkit_core::message::{Message, Part};
 use agentkit_core::model::{
     Capabilities, ErrorDetail, FinishReason, ModelError, ModelErrorKind, ModelInfo, ModelRequest,
     ModelResponse, ReasoningEffort, ResponseFolder, StreamEvent, ToolChoice,
@@ -16,6 +18,7 @@ use agentkit_llm::Protocol;
 use agentkit_llm::anthropic::{Anthropic, AnthropicConfig, REDACTED_THINKING_PREFIX};
 use agentkit_llm::sse::{SseEvent, SseParser};
 use serde_json::{Value, json};
+use support::conversation::{assistant, call, failed, result, text, user};
 
 // ------------------------------------------------------------------ helpers
 
@@ -124,56 +127,12 @@ fn fold_fixture(name: &str) -> ModelResponse {
     fold(events)
 }
 
-fn call(id: &str, name: &str, arguments: &str) -> Part {
-    Part::ToolCall(ToolCall {
-        id: id.into(),
-        name: name.into(),
-        arguments: arguments.into(),
-    })
-}
-
-fn text(text: &str) -> Part {
-    Part::Text { text: text.into() }
-}
-
 fn thinking(text: &str, signature: &str) -> Part {
     Part::Reasoning {
         text: text.into(),
         signature: Some(signature.into()),
         provider: Some("anthropic".into()),
     }
-}
-
-fn assistant(parts: Vec<Part>) -> Message {
-    Message {
-        role: Role::Assistant,
-        parts,
-    }
-}
-
-fn user(parts: Vec<Part>) -> Message {
-    Message {
-        role: Role::User,
-        parts,
-    }
-}
-
-fn result(call_id: &str, name: &str, content: &str) -> Part {
-    Part::ToolResult(ToolResult {
-        call_id: call_id.into(),
-        name: name.into(),
-        content: content.into(),
-        is_error: false,
-    })
-}
-
-fn failed(call_id: &str, name: &str, content: &str) -> Part {
-    Part::ToolResult(ToolResult {
-        call_id: call_id.into(),
-        name: name.into(),
-        content: content.into(),
-        is_error: true,
-    })
 }
 
 fn usage(input: u64, output: u64, cached: u64) -> Usage {

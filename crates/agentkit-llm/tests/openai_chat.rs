@@ -7,9 +7,11 @@
 //! `HttpModel` drives them. Model info is pinned in every test, so nothing
 //! depends on the catalog.
 
+mod support;
+
 use std::time::Duration;
 
-use agentkit_core::message::{Message, Part, Role, ToolCall, ToolResult};
+use agentkit_core::message::{Message, Part, ToolCall};
 use agentkit_core::model::{
     Capabilities, ErrorDetail, FinishReason, ModelError, ModelErrorKind, ModelInfo, ModelRequest,
     ModelResponse, ReasoningEffort, ResponseFolder, StreamEvent, ToolChoice,
@@ -20,6 +22,7 @@ use agentkit_llm::Protocol;
 use agentkit_llm::openai::chat::{ChatQuirks, OpenAiChat, OpenAiChatConfig, SystemRole};
 use agentkit_llm::sse::SseParser;
 use serde_json::{Value, json};
+use support::conversation::{assistant, call, failed, result, text, user};
 
 // ------------------------------------------------------------------ helpers
 
@@ -158,47 +161,12 @@ fn usage(input: u64, output: u64, cached: u64, reasoning: u64) -> Usage {
     }
 }
 
-fn call(id: &str, name: &str, arguments: &str) -> Part {
-    Part::ToolCall(ToolCall {
-        id: id.into(),
-        name: name.into(),
-        arguments: arguments.into(),
-    })
-}
-
-fn text(text: &str) -> Part {
-    Part::Text { text: text.into() }
-}
-
 fn reasoning(text: &str) -> Part {
     Part::Reasoning {
         text: text.into(),
         signature: None,
         provider: None,
     }
-}
-
-fn assistant(parts: Vec<Part>) -> Message {
-    Message {
-        role: Role::Assistant,
-        parts,
-    }
-}
-
-fn user(parts: Vec<Part>) -> Message {
-    Message {
-        role: Role::User,
-        parts,
-    }
-}
-
-fn result(call_id: &str, name: &str, content: &str, is_error: bool) -> Part {
-    Part::ToolResult(ToolResult {
-        call_id: call_id.into(),
-        name: name.into(),
-        content: content.into(),
-        is_error,
-    })
 }
 
 fn request(messages: Vec<Message>) -> ModelRequest {
@@ -313,8 +281,8 @@ fn tools_and_history_request_body() {
         // a failed call's result is marked as an error.
         user(vec![
             text("Also check the CI config."),
-            result("call_1", "git_status", "clean", false),
-            result("call_2", "edit_file", "no edits given", true),
+            result("call_1", "git_status", "clean"),
+            failed("call_2", "edit_file", "no edits given"),
         ]),
         assistant(vec![
             text("Retrying with one edit."),
@@ -324,7 +292,7 @@ fn tools_and_history_request_body() {
                 r#"{"path":"src/lib.rs","edits":[{"old":"a","new":"b"}]}"#,
             ),
         ]),
-        user(vec![result("call_3", "edit_file", "edited 1 place", false)]),
+        user(vec![result("call_3", "edit_file", "edited 1 place")]),
     ]);
     req.tools = tools();
     req.max_output_tokens = Some(4096);
@@ -620,7 +588,7 @@ fn parts_in_the_wrong_role_are_invalid_requests() {
     );
     let misplaced_result = request(vec![
         Message::user("go"),
-        assistant(vec![result("call_1", "git_status", "clean", false)]),
+        assistant(vec![result("call_1", "git_status", "clean")]),
     ]);
     assert_eq!(
         protocol()

@@ -2,9 +2,11 @@
 //! decoding of recorded-shape streams and bodies (whole values), the
 //! round trip of reasoning and calls across turns, and error classification.
 
+mod support;
+
 use std::time::Duration;
 
-use agentkit_core::message::{Message, Part, Role, ToolCall, ToolResult};
+use agentkit_core::message::{Message, Part};
 use agentkit_core::model::{
     Capabilities, ErrorDetail, FinishReason, ModelError, ModelErrorKind, ModelInfo, ModelRequest,
     ModelResponse, ReasoningEffort, ResponseFolder, StreamEvent, ToolChoice,
@@ -17,6 +19,7 @@ use agentkit_llm::openai::responses::{
 };
 use agentkit_llm::sse::SseEvent;
 use serde_json::{Value, json};
+use support::conversation::{assistant, call, result, text, user};
 
 // ------------------------------------------------------------------ helpers
 
@@ -115,41 +118,6 @@ fn fold_fixture(name: &str) -> ModelResponse {
     let (events, error) = decode(name);
     assert_eq!(error, None, "{name} should decode without error");
     fold(events)
-}
-
-fn call(id: &str, name: &str, arguments: &str) -> Part {
-    Part::ToolCall(ToolCall {
-        id: id.into(),
-        name: name.into(),
-        arguments: arguments.into(),
-    })
-}
-
-fn text(text: &str) -> Part {
-    Part::Text { text: text.into() }
-}
-
-fn assistant(parts: Vec<Part>) -> Message {
-    Message {
-        role: Role::Assistant,
-        parts,
-    }
-}
-
-fn user(parts: Vec<Part>) -> Message {
-    Message {
-        role: Role::User,
-        parts,
-    }
-}
-
-fn result(call_id: &str, name: &str, content: &str) -> Part {
-    Part::ToolResult(ToolResult {
-        call_id: call_id.into(),
-        name: name.into(),
-        content: content.into(),
-        is_error: false,
-    })
 }
 
 fn request(messages: Vec<Message>) -> ModelRequest {

@@ -43,7 +43,7 @@
 #![warn(missing_docs)]
 
 pub mod local;
-pub mod snapshot;
 #[cfg(target_os = "linux")]
 pub mod net;
+pub mod snapshot;
 pub mod workspace;

@@ -1,0 +1,49 @@
+//! Building conversations for request-body tests.
+
+use agentkit_core::message::{Message, Part, Role, ToolCall, ToolResult};
+
+/// A tool call with its raw argument text.
+pub fn call(id: &str, name: &str, arguments: &str) -> Part {
+    Part::ToolCall(ToolCall {
+        id: id.into(),
+        name: name.into(),
+        arguments: arguments.into(),
+    })
+}
+
+pub fn text(text: &str) -> Part {
+    Part::Text { text: text.into() }
+}
+
+pub fn assistant(parts: Vec<Part>) -> Message {
+    Message {
+        role: Role::Assistant,
+        parts,
+    }
+}
+
+pub fn user(parts: Vec<Part>) -> Message {
+    Message {
+        role: Role::User,
+        parts,
+    }
+}
+
+/// A successful tool result.
+pub fn result(call_id: &str, name: &str, content: &str) -> Part {
+    tool_result(call_id, name, content, false)
+}
+
+/// A failed tool result.
+pub fn failed(call_id: &str, name: &str, content: &str) -> Part {
+    tool_result(call_id, name, content, true)
+}
+
+fn tool_result(call_id: &str, name: &str, content: &str, is_error: bool) -> Part {
+    Part::ToolResult(ToolResult {
+        call_id: call_id.into(),
+        name: name.into(),
+        content: content.into(),
+        is_error,
+    })
+}
