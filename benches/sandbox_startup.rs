@@ -74,7 +74,7 @@ type Built = Result<Backend, String>;
 
 fn backends(snapshots: &Path) -> Vec<(&'static str, Built)> {
     let store = || SnapshotStore::new(snapshots.join("local"));
-    let mut all: Vec<(&'static str, Built)> = vec![(
+    let all: Vec<(&'static str, Built)> = vec![(
         "local",
         Ok(Backend {
             name: "local",
@@ -82,12 +82,8 @@ fn backends(snapshots: &Path) -> Vec<(&'static str, Built)> {
             warm: Arc::new(LocalProvider::new().with_snapshots(store())),
         }),
     )];
-    extra_backends(snapshots, &mut all);
     all
 }
-
-#[allow(unused_variables)]
-fn extra_backends(snapshots: &Path, all: &mut Vec<(&'static str, Built)>) {}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
