@@ -21,7 +21,7 @@ use agentkit_core::model::{Model, ReasoningEffort};
 use agentkit_core::outcome::Outcome;
 use agentkit_core::policy::{CommandPolicy, PathPolicy};
 use agentkit_core::redact::Redactor;
-use agentkit_core::sandbox::{SandboxError, SandboxSpec};
+use agentkit_core::sandbox::{SandboxError, SandboxPolicy, SandboxProvider, SandboxSpec};
 use agentkit_core::task::Task;
 use agentkit_core::tokenizer::ApproxTokenizer;
 use agentkit_core::worker::run_task;
@@ -79,6 +79,11 @@ pub struct FixIssue {
     pub forge_dir: Option<PathBuf>,
     /// Where to write the JSONL transcript (secrets redacted), if anywhere.
     pub transcript: Option<PathBuf>,
+    /// Where the work runs (default: the `local` backend, which isolates
+    /// nothing; use `bwrap` or `docker` for untrusted repositories).
+    pub provider: Arc<dyn SandboxProvider>,
+    /// The sandbox policy: network, protected paths, limits, environment.
+    pub policy: SandboxPolicy,
     /// Limits of the run.
     pub budgets: Budgets,
     /// Extra event sinks (progress printers, metrics).
@@ -104,6 +109,8 @@ impl FixIssue {
             setup_script: None,
             forge_dir: None,
             transcript: None,
+            provider: Arc::new(LocalProvider::new()),
+            policy: SandboxPolicy::default(),
             budgets: Budgets::default(),
             sinks: Vec::new(),
             temperature: None,
@@ -180,7 +187,8 @@ impl FixIssue {
         let mut spec = SandboxSpec::new(self.repo.display().to_string());
         spec.rev = self.task.repo.base.clone();
         spec.setup_script = self.setup_script.clone();
-        let outcome = run_task(&agent, &LocalProvider::new(), &spec, self.task, cancel).await?;
+        spec.policy = self.policy.clone();
+        let outcome = run_task(&agent, self.provider.as_ref(), &spec, self.task, cancel).await?;
         Ok(outcome)
     }
 }
