@@ -59,14 +59,14 @@
 //! ```
 
 mod capture;
-mod clone;
-mod errors;
-mod exec;
+pub(crate) mod clone;
+pub(crate) mod errors;
+pub(crate) mod exec;
 mod files;
-mod groups;
-mod limits;
+pub(crate) mod groups;
+pub(crate) mod limits;
 mod paths;
-mod provider;
+pub(crate) mod provider;
 mod sandbox;
 
 pub use provider::LocalProvider;
