@@ -10,6 +10,13 @@
 //!   environment and path containment for the file API, but **no
 //!   isolation** (network, filesystem, processes): read the
 //!   [module docs](local) before using it for untrusted work.
+//! - `bwrap` (feature `bwrap`, Linux): every command in its own
+//!   [bubblewrap](https://github.com/containers/bubblewrap) sandbox over a
+//!   host workspace: read-only host root, host homes and `/run` masked,
+//!   no network by default, own pid/IPC/UTS/user/cgroup namespaces, no
+//!   capabilities, cgroup limits. The provider probes the host and refuses
+//!   policies it cannot enforce. Read its module docs for what it does
+//!   *not* isolate (same kernel; uid 0 inside is the agent's uid outside).
 //!
 //! The smallest complete use: clone a repository, run a command, close.
 //!
@@ -31,4 +38,6 @@
 
 #![warn(missing_docs)]
 
+#[cfg(all(feature = "bwrap", target_os = "linux"))]
+pub mod bwrap;
 pub mod local;
