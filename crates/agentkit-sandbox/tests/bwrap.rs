@@ -341,3 +341,82 @@ async fn a_nul_byte_in_the_environment_cannot_smuggle_in_bubblewrap_options() {
     assert!(!Path::new(&marker).exists());
     sandbox.close().await.unwrap();
 }
+
+/// Host processes whose command line contains `marker`.
+fn host_processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(marker) && !cmdline.contains("bash -c") {
+                found.push(format!("{name}: {cmdline}"));
+            }
+        }
+    }
+    found
+}
+
+/// Starts sleepers named `marker` in every way a command can try to
+/// outlive its group: background job, grandchild, `nohup`, `setsid`.
+fn escapees(marker: &str) -> String {
+    format!(
+        "exec -a {marker} sleep 1000 & \
+         ( exec -a {marker} sleep 1000 & ) ; \
+         nohup bash -c 'exec -a {marker} sleep 1000' >/dev/null 2>&1 & \
+         setsid bash -c 'exec -a {marker} sleep 1000' >/dev/null 2>&1 < /dev/null & \
+         sleep 1000"
+    )
+}
+
+async fn none_left(marker: &str) -> Vec<String> {
+    for _ in 0..50 {
+        let left = host_processes_with(marker);
+        if left.is_empty() {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    host_processes_with(marker)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_namespace_dies_on_timeout_on_drop_and_on_close() {
+    let Some(provider) = provider() else { return };
+    let repo = repo();
+    let sandbox = provider.create(&spec(&repo)).await.unwrap();
+    let tag = format!("agentkit-escapee-{}", std::process::id());
+
+    let marker = format!("{tag}-timeout");
+    let out = sandbox
+        .exec(ExecRequest::script(escapees(&marker)).timeout(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert!(out.timed_out, "{out:?}");
+    assert_eq!(none_left(&marker).await, Vec::<String>::new());
+
+    let marker = format!("{tag}-drop");
+    {
+        let exec = sandbox.exec(ExecRequest::script(escapees(&marker)));
+        let _ = tokio::time::timeout(Duration::from_millis(800), exec).await;
+    }
+    assert_eq!(none_left(&marker).await, Vec::<String>::new());
+
+    let marker = format!("{tag}-close");
+    let running = {
+        let sandbox = sandbox.clone();
+        let script = escapees(&marker);
+        tokio::spawn(async move { sandbox.exec(ExecRequest::script(script)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        !host_processes_with(&marker).is_empty(),
+        "the sleepers never started"
+    );
+    sandbox.close().await.unwrap();
+    let _ = running.await;
+    assert_eq!(none_left(&marker).await, Vec::<String>::new());
+}

@@ -49,7 +49,7 @@ pub(crate) fn prepare(
 ) -> io::Result<(std::process::Command, Pending)> {
     let (reader, writer) = io::pipe()?;
     let reports = OwnedFd::from(reader);
-    let status = OwnedFd::from(writer);
+    let status = above_stdio(OwnedFd::from(writer))?;
     let args = build(status.as_raw_fd());
     // The options are NUL-separated: a NUL inside one (an environment value,
     // say) would split it into options of its choosing, `--bind / /` among
@@ -63,7 +63,7 @@ pub(crate) fn prepare(
             ),
         ));
     }
-    let mut options = option_file()?;
+    let mut options = File::from(above_stdio(OwnedFd::from(option_file()?))?);
     for option in &args.options {
         options.write_all(option.as_bytes())?;
         options.write_all(b"\0")?;
@@ -158,6 +158,24 @@ fn option_file() -> io::Result<File> {
         return Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }));
     }
     tempfile::tempfile()
+}
+
+/// `fd` itself, or a close-on-exec duplicate numbered 3 or more: a
+/// descriptor the child inherits must not be one of 0–2, which the child's
+/// standard streams replace. (Rust programs start with 0–2 open, so this
+/// only matters when a process closed them.)
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC duplicates a descriptor we own onto the
+    // lowest free number >= 3 and returns it, or -1.
+    let dup = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `dup` was just created and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(dup) })
 }
 
 /// What the child does between fork and exec (see the module docs).

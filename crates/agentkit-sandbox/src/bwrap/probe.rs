@@ -20,6 +20,8 @@ use crate::local::limits::Rlimits;
 
 /// How long the probe's test sandbox may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Tries per combination of optional options.
+const ATTEMPTS: usize = 3;
 
 /// Whether one part of a policy can be enforced on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +220,7 @@ impl BwrapProbe {
 fn find_bwrap() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
         .map(|dir| dir.join("bwrap"))
         .chain([PathBuf::from("/usr/bin/bwrap")])
         .find(|candidate| is_executable(candidate))
@@ -267,9 +270,27 @@ fn try_sandboxes(bwrap: &Path, init: &Path) -> Result<(bool, bool), SandboxError
     };
     let mut last_error = String::new();
     for (disable_userns, size) in [(true, true), (false, true), (true, false), (false, false)] {
-        match run_true(bwrap, &mounts, disable_userns, size) {
-            Ok(()) => return Ok((disable_userns, size)),
-            Err(err) => last_error = err,
+        // A few tries each: a transient failure (ETXTBSY while another
+        // thread's child still holds the freshly written helper, EAGAIN)
+        // must not pass for a missing feature.
+        for attempt in 0..ATTEMPTS {
+            match run_true(bwrap, &mounts, disable_userns, size) {
+                Ok(()) => {
+                    if !(disable_userns && size) {
+                        tracing::warn!(
+                            disable_userns,
+                            tmpfs_size = size,
+                            refused = %last_error,
+                            "bubblewrap refused an optional hardening option; running without it"
+                        );
+                    }
+                    return Ok((disable_userns, size));
+                }
+                Err(err) => last_error = err,
+            }
+            if attempt + 1 < ATTEMPTS {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
     Err(SandboxError::Unsupported {
