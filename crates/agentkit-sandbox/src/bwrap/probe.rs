@@ -125,7 +125,7 @@ impl BwrapProbe {
         let cgroups = cgroup::detect();
         let via = |dir: &Result<PathBuf, String>, what: &str| match dir {
             Ok(dir) => Support::Enforced(format!(
-                "{what} in a cgroup {} per sandbox and per command, under {}",
+                "{what} on a cgroup {} per sandbox (each command in a child cgroup, emptied when it ends), under {}",
                 match cgroups.version {
                     CgroupVersion::V1 => "v1",
                     CgroupVersion::V2 => "v2",
