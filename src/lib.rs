@@ -15,6 +15,7 @@
 //! | (always) | [`core`] — types, traits, engine, driver | yes |
 //! | `llm` | [`llm`] — model backends and model specs | yes |
 //! | `sandbox-local` | [`sandbox`] — the `local` sandbox backend | yes |
+//! | `sandbox-bwrap` | `sandbox::bwrap` — the `bwrap` backend (Linux, bubblewrap); implies `sandbox-local` | no |
 //! | `tools` | [`tools`] — tools, context, verifiers, forges | yes |
 //!
 //! The smallest complete agent, assembled by hand:

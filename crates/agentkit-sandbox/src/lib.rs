@@ -21,6 +21,13 @@
 //!   remove, stat), resolved beneath a directory handle so that a process
 //!   changing the workspace at the same time cannot make them act outside
 //!   it. Every backend whose workspace is a host directory uses it.
+//! - `bwrap` (feature `bwrap`, Linux): every command in its own
+//!   [bubblewrap](https://github.com/containers/bubblewrap) sandbox over a
+//!   host workspace: read-only host root, host homes and `/run` masked,
+//!   no network by default, own pid/IPC/UTS/user/cgroup namespaces, no
+//!   capabilities, cgroup limits. The provider probes the host and refuses
+//!   policies it cannot enforce. Read its module docs for what it does
+//!   *not* isolate (same kernel; uid 0 inside is the agent's uid outside).
 //!
 //! The smallest complete use: clone a repository, run a command, close.
 //!
@@ -42,6 +49,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(all(feature = "bwrap", target_os = "linux"))]
+pub mod bwrap;
 pub mod local;
 #[cfg(target_os = "linux")]
 pub mod net;

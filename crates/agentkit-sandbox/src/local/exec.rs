@@ -20,6 +20,11 @@
 //!
 //! A command that exits normally, with its pipes closed, keeps whatever it
 //! deliberately detached (for example `nohup server >log 2>&1 &`).
+//!
+//! [`run`] prepares the command for the local backend (program, working
+//! directory, environment, rlimits); [`supervise`] does the rest and is
+//! shared with the `bwrap` backend, which prepares a bubblewrap invocation
+//! instead.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -74,15 +79,7 @@ pub(crate) async fn run(
         .args(&args)
         .current_dir(&launch.cwd)
         .env_clear()
-        .envs(&launch.env)
-        .stdin(if request.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .envs(&launch.env);
     if launch.limits.any() {
         let limits = launch.limits;
         // SAFETY: the closure runs between fork and exec; `Rlimits::apply`
@@ -92,15 +89,43 @@ pub(crate) async fn run(
             std_cmd.pre_exec(move || limits.apply());
         }
     }
+    let env = &launch.env;
+    supervise(std_cmd, request, launch.groups, |err| {
+        spawn_error(&program, env, err)
+    })
+    .await
+}
+
+/// Steps 1 (the spawn itself) to 4 of the module docs for a command that is
+/// already prepared (program, arguments, working directory, environment,
+/// `pre_exec` hooks). Sets up the standard streams and the process group,
+/// then feeds `request.stdin`, captures output within
+/// `request.output_limit` and enforces `request.timeout`; `request.command`,
+/// `cwd` and `env` are not looked at. `spawn_failed` turns a failed spawn
+/// into the error the caller wants to report.
+pub(crate) async fn supervise(
+    mut std_cmd: std::process::Command,
+    request: ExecRequest,
+    groups: &LiveGroups,
+    spawn_failed: impl FnOnce(io::Error) -> SandboxError,
+) -> Result<ExecOutput, SandboxError> {
+    let program = std_cmd.get_program().to_owned();
+    std_cmd
+        .stdin(if request.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
     let mut cmd = tokio::process::Command::from(std_cmd);
     cmd.kill_on_drop(true);
 
     let started = Instant::now();
     let deadline = started + request.timeout;
-    let mut child = cmd
-        .spawn()
-        .map_err(|err| spawn_error(&program, &launch.env, err))?;
-    let mut guard = launch.groups.register(child.id());
+    let mut child = cmd.spawn().map_err(spawn_failed)?;
+    let mut guard = groups.register(child.id());
     tracing::debug!(program = %program.to_string_lossy(), pid = child.id(), "command started");
 
     let stdin = child.stdin.take();
@@ -188,7 +213,7 @@ async fn feed(stdin: Option<ChildStdin>, bytes: Option<Vec<u8>>) {
     drop(pipe);
 }
 
-fn program_and_args(command: &Command) -> Result<(OsString, Vec<String>), SandboxError> {
+pub(crate) fn program_and_args(command: &Command) -> Result<(OsString, Vec<String>), SandboxError> {
     match command {
         Command::Argv(argv) => match argv.split_first() {
             Some((program, args)) if !program.is_empty() => {
@@ -237,7 +262,7 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn spawn_error(
+pub(crate) fn spawn_error(
     program: &OsString,
     env: &BTreeMap<OsString, OsString>,
     err: io::Error,

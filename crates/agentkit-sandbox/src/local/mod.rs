@@ -64,11 +64,11 @@
 //! ```
 
 mod capture;
-mod clone;
-mod exec;
-mod groups;
-mod limits;
-mod provider;
+pub(crate) mod clone;
+pub(crate) mod exec;
+pub(crate) mod groups;
+pub(crate) mod limits;
+pub(crate) mod provider;
 mod sandbox;
 
 pub(crate) use clone::resolve_commit;

@@ -132,9 +132,10 @@ impl SandboxProvider for LocalProvider {
     }
 }
 
-/// Runs the setup script; a failure carries the tail of its output.
-async fn run_setup(
-    sandbox: &LocalSandbox,
+/// Runs the setup script in `sandbox`; a failure carries the tail of its
+/// output. Shared with the `bwrap` backend.
+pub(crate) async fn run_setup(
+    sandbox: &dyn Sandbox,
     script: &str,
     spec: &SandboxSpec,
 ) -> Result<(), SandboxError> {

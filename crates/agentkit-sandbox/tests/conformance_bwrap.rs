@@ -1,0 +1,54 @@
+//! The conformance and escape suite against the `bwrap` backend, with every
+//! isolation it claims: filesystem, network (deny), process counts, memory,
+//! disk, privileges and processes. Allow-lists are not wired in yet.
+//!
+//! Without a working bubblewrap the cases are skipped (after saying why),
+//! except under `CI`, where a missing sandbox is a failure.
+
+#![cfg(all(feature = "bwrap", target_os = "linux"))]
+
+#[macro_use]
+mod conformance;
+
+use std::sync::Arc;
+
+use agentkit_sandbox::bwrap::BwrapProvider;
+use conformance::{Harness, Isolation};
+
+/// A provider per test (not a shared static: dropping it deletes its init
+/// helper's directory).
+fn provider() -> Option<BwrapProvider> {
+    match BwrapProvider::new() {
+        Ok(provider) => Some(provider),
+        Err(why) if std::env::var_os("CI").is_some() => panic!(
+            "the bwrap backend cannot run here: {why}\n\
+             install bubblewrap (`apt-get install bubblewrap`) and allow user namespaces; \
+             the limits cases also need writable cgroups (pids, memory) and root"
+        ),
+        Err(why) => {
+            eprintln!("SKIPPED: the bwrap backend cannot run here: {why}");
+            None
+        }
+    }
+}
+
+async fn bwrap() -> Option<Harness> {
+    let provider = provider()?;
+    let probe = provider.probe();
+    Some(Harness {
+        name: "bwrap",
+        isolation: Isolation {
+            filesystem: true,
+            network: probe.network_deny.is_enforced(),
+            allow_list: false,
+            pids: probe.pids.is_enforced(),
+            memory: probe.memory.is_enforced(),
+            disk: probe.disk.is_enforced(),
+            privileges: true,
+            processes: true,
+        },
+        provider: Arc::new(provider),
+    })
+}
+
+conformance_suite!(bwrap);
