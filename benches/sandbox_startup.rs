@@ -74,7 +74,8 @@ type Built = Result<Backend, String>;
 
 fn backends(snapshots: &Path) -> Vec<(&'static str, Built)> {
     let store = || SnapshotStore::new(snapshots.join("local"));
-    let all: Vec<(&'static str, Built)> = vec![(
+    #[allow(unused_mut)]
+    let mut all: Vec<(&'static str, Built)> = vec![(
         "local",
         Ok(Backend {
             name: "local",
@@ -82,6 +83,19 @@ fn backends(snapshots: &Path) -> Vec<(&'static str, Built)> {
             warm: Arc::new(LocalProvider::new().with_snapshots(store())),
         }),
     )];
+    #[cfg(feature = "sandbox-bwrap")]
+    all.push((
+        "bwrap",
+        agentkit::sandbox::bwrap::BwrapProvider::new()
+            .map(|provider| Backend {
+                name: "bwrap",
+                cold: Arc::new(provider.clone()),
+                warm: Arc::new(
+                    provider.with_snapshots(SnapshotStore::new(snapshots.join("bwrap"))),
+                ),
+            })
+            .map_err(|e| e.to_string()),
+    ));
     all
 }
 

@@ -239,7 +239,7 @@ pub(crate) async fn save(store: &SnapshotStore, key: &SnapshotKey, workspace: &P
 /// copy-on-write where the filesystem can.
 fn copy_tree(src: &Path, dest: &Path) -> Result<(), SandboxError> {
     let out = Command::new("cp")
-        .args(["-a", "--reflink=auto", "--"])
+        .args(["-a", "--reflink=auto", "-T", "--"])
         .arg(src)
         .arg(dest)
         .output()

@@ -65,7 +65,7 @@ fn the_probe_says_what_is_enforced() {
     assert!(probe.network_deny.is_enforced());
     assert!(probe.network_full.is_enforced());
     assert!(probe.cpu_seconds.is_enforced());
-    assert!(!probe.network_allow_list.is_enforced());
+    assert!(probe.network_allow_list.is_enforced(), "{probe}");
     let shown = probe.to_string();
     let labels: Vec<&str> = shown
         .lines()
@@ -271,18 +271,46 @@ async fn full_network_shares_the_hosts_loopback() {
 }
 
 #[tokio::test]
-async fn allow_lists_are_refused_until_the_proxy_is_wired_in() {
+async fn an_invalid_allow_list_is_refused_before_anything_starts() {
     let Some(provider) = provider() else { return };
     let repo = repo();
     let mut spec = spec(&repo);
-    spec.policy.network = NetworkPolicy::AllowList(vec!["crates.io:443".into()]);
+    spec.policy.network = NetworkPolicy::AllowList(vec!["https://crates.io/".into()]);
     let Err(err) = provider.create(&spec).await else {
-        panic!("an allow-list policy made a sandbox");
+        panic!("an invalid allow-list made a sandbox");
     };
     assert!(
-        matches!(&err, SandboxError::Unsupported { what, .. } if what.contains("allow-lists")),
+        matches!(&err, SandboxError::Setup { reason } if reason.contains("allow-list")),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn the_setup_script_fetches_through_the_allow_list() {
+    let Some(provider) = provider() else { return };
+    // A server this test starts on the host's loopback, and the only entry.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming().flatten().take(1) {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\ndep 1.0.0",
+            );
+        }
+    });
+    let repo = repo();
+    let mut spec = spec(&repo);
+    spec.policy.network = NetworkPolicy::AllowList(vec![format!("127.0.0.1:{port}")]);
+    spec.setup_script = Some(format!(
+        "curl -sf -m 10 http://127.0.0.1:{port}/dep > fetched.txt"
+    ));
+    let sandbox = provider.create(&spec).await.unwrap();
+    assert_eq!(sandbox.read("fetched.txt").await.unwrap(), b"dep 1.0.0");
+    sandbox.close().await.unwrap();
 }
 
 #[tokio::test]
@@ -419,4 +447,36 @@ async fn the_whole_namespace_dies_on_timeout_on_drop_and_on_close() {
     sandbox.close().await.unwrap();
     let _ = running.await;
     assert_eq!(none_left(&marker).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_setup_snapshot_starts_the_next_sandbox_warm() {
+    let Some(provider) = provider() else { return };
+    let store_dir = tempfile::tempdir().unwrap();
+    let provider = provider.with_snapshots(agentkit_sandbox::snapshot::SnapshotStore::new(
+        store_dir.path(),
+    ));
+    let repo = repo();
+    let mut spec = spec(&repo);
+    spec.setup_script = Some(
+        "mkdir -p deps && date +%s%N > deps/stamp && echo $RANDOM$RANDOM >> deps/stamp".into(),
+    );
+    let first = provider.create(&spec).await.unwrap();
+    let cold = first.read("deps/stamp").await.unwrap();
+    first.close().await.unwrap();
+    let second = provider.create(&spec).await.unwrap();
+    assert_eq!(
+        second.read("deps/stamp").await.unwrap(),
+        cold,
+        "the setup did not run again"
+    );
+    // The restored workspace is a working sandbox, protected paths included.
+    let out = second
+        .exec(agentkit_core::sandbox::ExecRequest::script(
+            "git status --short >/dev/null && echo ok; echo x >> .git/config 2>/dev/null || echo protected",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.text, "ok\nprotected\n", "{out:?}");
+    second.close().await.unwrap();
 }

@@ -40,7 +40,7 @@ async fn bwrap() -> Option<Harness> {
         isolation: Isolation {
             filesystem: true,
             network: probe.network_deny.is_enforced(),
-            allow_list: false,
+            allow_list: probe.network_allow_list.is_enforced(),
             pids: probe.pids.is_enforced(),
             memory: probe.memory.is_enforced(),
             disk: probe.disk.is_enforced(),

@@ -1,17 +1,16 @@
-//! How a policy's network access becomes bubblewrap arguments: the one
-//! place that decides, so the allow-list proxy (being built in `src/net/`)
-//! has a single seam to plug into.
+//! How a policy's network access becomes bubblewrap arguments.
 //!
 //! - [`NetworkPolicy::Deny`] → a new, empty network namespace
 //!   (`--unshare-net`): only its own loopback, nothing of the host's.
 //! - [`NetworkPolicy::Full`] → the host's network namespace (no
 //!   `--unshare-net`; the other namespaces are unshared one by one, so
 //!   bubblewrap's `--share-net` is not needed).
-//! - [`NetworkPolicy::AllowList`] → refused for now with
-//!   [`SandboxError::Unsupported`]. Wiring in the proxy means returning a
-//!   new [`NetworkSetup`] variant here (an isolated namespace plus the
-//!   proxy's socket bound in and `HTTP(S)_PROXY` set) and handling it in
-//!   [`NetworkSetup::args`]; nothing else changes.
+//! - [`NetworkPolicy::AllowList`] → the sandbox's own network namespace
+//!   made by a [`NetworkGate`](crate::net::NetworkGate): only loopback, plus
+//!   the gate's proxy listening on `127.0.0.1` inside it and forwarding to
+//!   the listed hosts only. bubblewrap is started *in* that namespace (a
+//!   `setns` between fork and exec; if it fails, nothing starts) and is not
+//!   asked to unshare it, and commands get the proxy variables.
 //!
 //! Fail closed: anything not understood is refused, never shared.
 
@@ -26,6 +25,9 @@ pub(crate) enum NetworkSetup {
     Isolated,
     /// The host's network namespace.
     Host,
+    /// The namespace of the sandbox's allow-list gate, which bubblewrap is
+    /// started in.
+    Gated,
 }
 
 impl NetworkSetup {
@@ -33,7 +35,8 @@ impl NetworkSetup {
     pub(crate) fn args(self) -> Vec<OsString> {
         match self {
             NetworkSetup::Isolated => vec!["--unshare-net".into()],
-            NetworkSetup::Host => Vec::new(),
+            // Already in the gate's namespace; unsharing would leave the proxy behind.
+            NetworkSetup::Host | NetworkSetup::Gated => Vec::new(),
         }
     }
 }
@@ -43,17 +46,12 @@ pub(crate) fn network_setup(policy: &NetworkPolicy) -> Result<NetworkSetup, Sand
     match policy {
         NetworkPolicy::Deny => Ok(NetworkSetup::Isolated),
         NetworkPolicy::Full => Ok(NetworkSetup::Host),
-        NetworkPolicy::AllowList(_) => Err(allow_list_unsupported()),
-    }
-}
-
-/// The error for an allow-list policy until the proxy is wired in.
-pub(crate) fn allow_list_unsupported() -> SandboxError {
-    SandboxError::Unsupported {
-        what: "network allow-lists in the bwrap backend".into(),
-        hint: "the allow-list proxy is not wired into this backend yet; use NetworkPolicy::Deny \
-               (no network) or NetworkPolicy::Full (unrestricted) for now"
-            .into(),
+        NetworkPolicy::AllowList(hosts) => {
+            crate::net::AllowList::parse(hosts).map_err(|e| SandboxError::Setup {
+                reason: format!("the network allow-list is invalid: {e}"),
+            })?;
+            Ok(NetworkSetup::Gated)
+        }
     }
 }
 
@@ -62,7 +60,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deny_isolates_full_shares_and_allow_lists_are_refused() {
+    fn deny_isolates_full_shares_and_allow_lists_go_through_the_gate() {
         assert_eq!(
             network_setup(&NetworkPolicy::Deny).unwrap().args(),
             vec![OsString::from("--unshare-net")]
@@ -71,10 +69,10 @@ mod tests {
             network_setup(&NetworkPolicy::Full).unwrap().args(),
             Vec::<OsString>::new()
         );
-        let err = network_setup(&NetworkPolicy::AllowList(vec!["crates.io".into()])).unwrap_err();
-        assert!(
-            matches!(&err, SandboxError::Unsupported { what, .. } if what.contains("allow-lists")),
-            "{err:?}"
-        );
+        let gated = network_setup(&NetworkPolicy::AllowList(vec!["crates.io".into()])).unwrap();
+        assert_eq!(gated, NetworkSetup::Gated);
+        assert_eq!(gated.args(), Vec::<OsString>::new());
+        let err = network_setup(&NetworkPolicy::AllowList(vec!["http://x".into()])).unwrap_err();
+        assert!(matches!(err, SandboxError::Setup { .. }), "{err:?}");
     }
 }

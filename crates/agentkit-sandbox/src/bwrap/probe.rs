@@ -166,11 +166,14 @@ impl BwrapProbe {
                 "a new network namespace per command, with only its own loopback".into(),
             ),
             network_full: Support::Enforced("the host's network namespace".into()),
-            network_allow_list: match network::network_setup(
-                &agentkit_core::sandbox::NetworkPolicy::AllowList(Vec::new()),
-            ) {
-                Err(SandboxError::Unsupported { hint, .. }) => Support::Unavailable(hint),
-                _ => Support::Enforced("through the allow-list proxy".into()),
+            network_allow_list: match crate::net::probe() {
+                Ok(()) => Support::Enforced(
+                    "the sandbox's own network namespace; only the host-side allow-list proxy inside it leads out".into(),
+                ),
+                Err(SandboxError::Unsupported { what, hint }) => {
+                    Support::Unavailable(format!("{what}: {hint}"))
+                }
+                Err(other) => Support::Unavailable(other.to_string()),
             },
             pids,
             memory,
@@ -187,7 +190,15 @@ impl BwrapProbe {
     /// Refuses `policy` when it asks for something this host cannot
     /// enforce, naming what and what to do.
     pub(crate) fn check(&self, policy: &SandboxPolicy) -> Result<(), SandboxError> {
-        network::network_setup(&policy.network)?;
+        let network = network::network_setup(&policy.network)?;
+        if let (NetworkSetup::Gated, Support::Unavailable(why)) =
+            (network, &self.network_allow_list)
+        {
+            return Err(SandboxError::Unsupported {
+                what: "network allow-lists in the bwrap backend".into(),
+                hint: why.clone(),
+            });
+        }
         let ResourceLimits {
             cpu_seconds,
             memory_bytes,

@@ -5,19 +5,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentkit_core::sandbox::{Sandbox, SandboxError, SandboxProvider, SandboxSpec};
+use agentkit_core::sandbox::{NetworkPolicy, Sandbox, SandboxError, SandboxProvider, SandboxSpec};
 use async_trait::async_trait;
 
 use super::cgroup::SandboxCgroup;
 use super::disk::TmpfsMount;
 use super::init::InitHelper;
-use super::network;
+use super::network::{self, NetworkSetup};
 use super::probe::BwrapProbe;
 use super::sandbox::{BwrapSandbox, Owned, Plan, next_id};
 use super::view::{self, HostEnv, ViewConfig};
 use crate::local::clone::clone_repo;
 use crate::local::limits::Rlimits;
 use crate::local::provider::run_setup;
+use crate::net::{GateConfig, NetworkGate};
+use crate::snapshot::{self, SnapshotKey, SnapshotStore};
 
 /// Creates [`BwrapSandbox`]es: a temp directory, a host-side clone of the
 /// spec's repository in `<temp>/workspace` (hooks disabled, argv only, as
@@ -36,6 +38,7 @@ pub struct BwrapProvider {
     view: ViewConfig,
     temp_root: Option<PathBuf>,
     clone_timeout: Duration,
+    snapshots: Option<SnapshotStore>,
 }
 
 impl BwrapProvider {
@@ -66,6 +69,7 @@ impl BwrapProvider {
             },
             temp_root: None,
             clone_timeout: Self::DEFAULT_CLONE_TIMEOUT,
+            snapshots: None,
         })
     }
 
@@ -120,6 +124,17 @@ impl BwrapProvider {
         self
     }
 
+    /// Keeps the workspace after a successful setup script in `store` and
+    /// starts later sandboxes of the same repository, commit, setup and
+    /// policy from it, without cloning or running the script (see
+    /// [`crate::snapshot`]; the key includes the backend, so `local`
+    /// snapshots are never reused here).
+    #[must_use]
+    pub fn with_snapshots(mut self, store: SnapshotStore) -> Self {
+        self.snapshots = Some(store);
+        self
+    }
+
     /// A provider with a made-up probe (nothing is run), for tests of the
     /// policy check.
     #[cfg(test)]
@@ -135,6 +150,7 @@ impl BwrapProvider {
             },
             temp_root: None,
             clone_timeout: Self::DEFAULT_CLONE_TIMEOUT,
+            snapshots: None,
         }
     }
 
@@ -156,8 +172,14 @@ impl BwrapProvider {
         })
     }
 
-    /// Everything up to a ready sandbox but the setup script.
-    async fn build(&self, spec: &SandboxSpec) -> Result<BwrapSandbox, SandboxError> {
+    /// Everything up to a ready sandbox but the setup script. `restore`
+    /// names a snapshot to start from instead of a clone; the result says
+    /// whether it was used (then the setup script must not run again).
+    async fn build(
+        &self,
+        spec: &SandboxSpec,
+        restore: Option<&(&SnapshotStore, SnapshotKey)>,
+    ) -> Result<(BwrapSandbox, bool), SandboxError> {
         let policy = &spec.policy;
         let network = network::network_setup(&policy.network)?;
         let temp = self.temp_dir()?;
@@ -184,6 +206,12 @@ impl BwrapProvider {
             None => None,
         };
         let id = next_id();
+        let gate = match (&policy.network, network) {
+            (NetworkPolicy::AllowList(hosts), NetworkSetup::Gated) => {
+                Some(NetworkGate::start(hosts, GateConfig::default().label(id.clone())).await?)
+            }
+            _ => None,
+        };
         let cgroup = if policy.limits.pids.is_some() || policy.limits.memory_bytes.is_some() {
             Some(Arc::new(SandboxCgroup::create(
                 &self.probe.cgroups,
@@ -194,24 +222,35 @@ impl BwrapProvider {
             None
         };
         // From here on, dropping `owned` (or the sandbox) undoes all of it.
+        let gate_view = gate
+            .as_ref()
+            .map(|gate| (gate.namespace().clone(), gate.env()));
         let owned = Owned {
+            gate,
             cgroup: cgroup.clone(),
             disk,
             temp: Some(temp),
         };
-        clone_repo(
-            &spec.repo,
-            spec.rev.as_deref(),
-            &workspace,
-            self.clone_timeout,
-        )
-        .await?;
+        let warm = match restore {
+            Some((store, key)) => snapshot::restore(store, key, &workspace).await?,
+            None => false,
+        };
+        if !warm {
+            clone_repo(
+                &spec.repo,
+                spec.rev.as_deref(),
+                &workspace,
+                self.clone_timeout,
+            )
+            .await?;
+        }
         view::create_missing_hooks(&workspace, &policy.protected_paths)?;
         let plan = Plan {
             bwrap: self.probe.bwrap.clone(),
             mounts: self.view.mounts(workspace, self.init.path().to_path_buf()),
             _init: Arc::clone(&self.init),
             network,
+            gate: gate_view,
             disable_userns: self.probe.nested_user_namespaces_blocked,
             tmpfs_bytes: policy.limits.disk_bytes,
             rlimits: Rlimits::from_policy(&agentkit_core::sandbox::ResourceLimits {
@@ -221,7 +260,8 @@ impl BwrapProvider {
             protected: policy.protected_paths.clone(),
             cgroup,
         };
-        BwrapSandbox::new(id, plan, policy.clone(), spec.env.clone(), owned)
+        let sandbox = BwrapSandbox::new(id, plan, policy.clone(), spec.env.clone(), owned)?;
+        Ok((sandbox, warm))
     }
 }
 
@@ -233,11 +273,18 @@ impl SandboxProvider for BwrapProvider {
 
     async fn create(&self, spec: &SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
         self.probe.check(&spec.policy)?;
-        let sandbox = self.build(spec).await?;
-        if let Some(script) = &spec.setup_script {
-            run_setup(&sandbox, script, spec).await?;
+        let snapshot =
+            snapshot::key_for(self.snapshots.as_ref(), "bwrap", spec, self.clone_timeout).await;
+        let (sandbox, warm) = self.build(spec, snapshot.as_ref()).await?;
+        if !warm {
+            if let Some(script) = &spec.setup_script {
+                run_setup(&sandbox, script, spec).await?;
+            }
+            if let Some((store, key)) = &snapshot {
+                snapshot::save(store, key, sandbox.root()).await;
+            }
         }
-        tracing::info!(sandbox = sandbox.id(), repo = %spec.repo, "bwrap sandbox ready");
+        tracing::info!(sandbox = sandbox.id(), repo = %spec.repo, warm, "bwrap sandbox ready");
         Ok(Arc::new(sandbox))
     }
 }

@@ -60,6 +60,9 @@ pub(crate) struct Plan {
     pub(crate) _init: Arc<InitHelper>,
     pub(crate) mounts: Mounts,
     pub(crate) network: NetworkSetup,
+    /// With [`NetworkSetup::Gated`]: the gate's namespace, entered before
+    /// bubblewrap starts, and the proxy variables every command gets.
+    pub(crate) gate: Option<(crate::net::NetNamespace, BTreeMap<String, String>)>,
     pub(crate) disable_userns: bool,
     pub(crate) tmpfs_bytes: Option<u64>,
     pub(crate) rlimits: Rlimits,
@@ -71,6 +74,8 @@ pub(crate) struct Plan {
 /// [`Owned::release`] or, failing that, on drop.
 #[derive(Debug)]
 pub(crate) struct Owned {
+    /// The allow-list proxy; dropping it stops the proxy and cuts its connections.
+    pub(crate) gate: Option<crate::net::NetworkGate>,
     pub(crate) cgroup: Option<Arc<SandboxCgroup>>,
     pub(crate) disk: Option<TmpfsMount>,
     pub(crate) temp: Option<TempDir>,
@@ -81,6 +86,7 @@ impl Owned {
     /// workspace tmpfs, deletes the temp directory, in that order.
     /// Blocking; idempotent.
     fn release(&mut self) -> Result<(), SandboxError> {
+        drop(self.gate.take());
         if let Some(cgroup) = self.cgroup.take() {
             cgroup.remove();
         }
@@ -171,6 +177,13 @@ impl BwrapSandbox {
         }
         for (key, value) in self.env.iter().chain(&request.env) {
             env.insert(OsString::from(key), OsString::from(value));
+        }
+        // The proxy's address last: a command cannot point itself elsewhere
+        // by accident (and there is no other way out on purpose).
+        if let Some((_, proxy_env)) = &self.plan.gate {
+            for (key, value) in proxy_env {
+                env.insert(OsString::from(key), OsString::from(value));
+            }
         }
         env
     }
@@ -347,6 +360,11 @@ fn prepare(
     .map_err(|err| SandboxError::Spawn {
         reason: format!("could not prepare the bubblewrap invocation: {err}"),
     })?;
+    let mut command = command;
+    if let Some((namespace, _)) = &plan.gate {
+        // bubblewrap starts inside the gate's namespace, or not at all.
+        namespace.enter_on_spawn(&mut command);
+    }
     Ok((command, pending, cgroup))
 }
 
