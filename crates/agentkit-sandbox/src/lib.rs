@@ -31,4 +31,6 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "docker")]
+pub mod docker;
 pub mod local;

@@ -58,14 +58,16 @@
 //! # });
 //! ```
 
-mod capture;
-mod clone;
-mod errors;
+// `capture`, `clone`, `errors` and `paths` are shared with the `docker`
+// backend (output capture, host-side clone, error mapping, containment).
+pub(crate) mod capture;
+pub(crate) mod clone;
+pub(crate) mod errors;
 mod exec;
 mod files;
 mod groups;
 mod limits;
-mod paths;
+pub(crate) mod paths;
 mod provider;
 mod sandbox;
 
