@@ -15,6 +15,7 @@
 //! | (always) | [`core`] — types, traits, engine, driver | yes |
 //! | `llm` | [`llm`] — model backends and model specs | yes |
 //! | `sandbox-local` | [`sandbox`] — the `local` sandbox backend | yes |
+//! | `sandbox-docker` | [`sandbox`] — also the `docker` backend (a container per sandbox) | no |
 //! | `tools` | [`tools`] — tools, context, verifiers, forges | yes |
 //!
 //! The smallest complete agent, assembled by hand:
