@@ -10,6 +10,13 @@
 //!   environment and path containment for the file API, but **no
 //!   isolation** (network, filesystem, processes): read the
 //!   [module docs](local) before using it for untrusted work.
+//! - `docker` (cargo feature `docker`): a container per sandbox through the
+//!   Docker Engine API: read-only root, no capabilities, `no-new-privileges`,
+//!   own PID namespace, no network under `NetworkPolicy::Deny`, memory and
+//!   pids cgroups, protected paths mounted read-only. It shares the host's
+//!   kernel and mounts the host's `/usr` read-only; read its module docs for
+//!   exactly what is and is not isolated. Providers probe the daemon and
+//!   refuse policies it cannot enforce.
 //!
 //! The smallest complete use: clone a repository, run a command, close.
 //!

@@ -334,6 +334,48 @@ async fn a_timeout_kills_only_its_own_command() {
     sb.close().await.unwrap();
 }
 
+/// Reads `file` twice, far enough apart that a live writer would change it.
+async fn stopped(sandbox: &dyn Sandbox, file: &str) -> bool {
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let first = sandbox.read(file).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    first == sandbox.read(file).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_also_kills_what_left_the_session_or_was_orphaned() {
+    let Some(provider) = provider().await else {
+        return;
+    };
+    let repo = repo();
+    let sb = provider
+        .create(&spec(&repo, SandboxPolicy::default()))
+        .await
+        .unwrap();
+    let beat = |file: &str| format!("while :; do date +%s%N > {file}; sleep 0.05; done");
+    let script = format!(
+        "setsid bash -c '{}' >/dev/null 2>&1 & \
+         (bash -c '{}' >/dev/null 2>&1 &) ; \
+         (setsid bash -c '{}' >/dev/null 2>&1 &) ; \
+         sleep 1000",
+        beat("hb-setsid"),
+        beat("hb-orphan"),
+        beat("hb-setsid-orphan")
+    );
+    let out = sb
+        .exec(ExecRequest::script(script).timeout(Duration::from_secs(2)))
+        .await
+        .unwrap();
+    assert!(out.timed_out, "{out:?}");
+    for file in ["hb-setsid", "hb-orphan", "hb-setsid-orphan"] {
+        assert!(
+            stopped(sb.as_ref(), file).await,
+            "`{file}` is still being written"
+        );
+    }
+    sb.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cpu_seconds_is_enforced_per_command() {
     let Some(provider) = provider().await else {

@@ -2,9 +2,10 @@
 //!
 //! Every container gets a read-only root filesystem, a private tmpfs `/tmp`,
 //! no capabilities (`cap_drop: ALL`), `no-new-privileges`, the daemon's
-//! default seccomp profile, its own PID, IPC, mount and UTS namespaces, a
-//! network mode from [`network`](super::network), no logging, and the
-//! helper as PID 1. Limits map as follows:
+//! default seccomp profile (the provider warns when the daemon has none),
+//! its own PID, IPC and mount namespaces (and UTS, except with the host's
+//! network), a network mode from [`network`](super::network), no logging,
+//! and the helper as PID 1. Limits map as follows:
 //!
 //! - `memory_bytes` → the memory cgroup, with memory + swap capped at the
 //!   same value (so no swap); `/tmp` is tmpfs and counts against it too;
@@ -222,6 +223,7 @@ mod tests {
             pids: true,
             cpu_quota: true,
             bridge_network: false,
+            seccomp: true,
         }
     }
 

@@ -30,6 +30,8 @@ pub(crate) struct Support {
     pub(crate) cpu_quota: bool,
     /// The daemon has a network called `bridge`.
     pub(crate) bridge_network: bool,
+    /// The daemon applies a seccomp profile to containers.
+    pub(crate) seccomp: bool,
 }
 
 /// Connects to `host` (`unix:///path` or a plain absolute path).
@@ -84,6 +86,11 @@ pub(crate) async fn probe(docker: &Docker, host: &str) -> Result<Support, Sandbo
         pids: info.pids_limit.unwrap_or(false),
         cpu_quota: info.cpu_cfs_quota.unwrap_or(false),
         bridge_network,
+        seccomp: info
+            .security_options
+            .unwrap_or_default()
+            .iter()
+            .any(|option| option.starts_with("name=seccomp")),
     })
 }
 

@@ -73,11 +73,14 @@
 //! - **The kernel is shared.** A container is namespaces, cgroups, seccomp
 //!   and dropped capabilities on the host's kernel; a kernel exploit escapes
 //!   it. For hostile code that may carry kernel exploits, run the daemon in
-//!   a VM (or a gVisor/Kata runtime).
+//!   a VM (or a gVisor/Kata runtime). A daemon without a seccomp profile
+//!   (the provider warns) leaves the whole syscall surface open.
 //! - **Root inside.** Commands run as this process's uid:gid (root when the
 //!   worker runs as root, as in CI) — root **without capabilities**, which
 //!   owns the writable places anyway. There is no user namespace unless the
-//!   daemon is configured with `userns-remap`.
+//!   daemon is configured with `userns-remap`. (A worker with another uid
+//!   has no `/etc/passwd` entry in the default image; programs that look
+//!   the user up, such as `whoami`, fail.)
 //! - **The host binds are readable.** By default the host's `/usr` (every
 //!   installed program and library, `/usr/local` included), `/bin`, `/sbin`
 //!   and `/lib*` where they are real directories, and `/etc/ld.so.cache`,

@@ -240,6 +240,13 @@ impl DockerProviderBuilder {
         let user = self
             .user
             .unwrap_or_else(|| unsafe { format!("{}:{}", libc::geteuid(), libc::getegid()) });
+        if !support.seccomp {
+            tracing::warn!(
+                host = %host,
+                "the Docker daemon applies no seccomp profile: containers get the whole syscall \
+                 surface of the kernel; run dockerd with its default profile"
+            );
+        }
         tracing::info!(
             host = %host,
             server = %support.server_version,
