@@ -104,7 +104,8 @@ storage_driver() {
 start_daemon() {
     local driver="$1" pid
     log "starting dockerd (storage driver $driver), log in $LOG"
-    # setsid + nohup: the daemon outlives this script (CI runs the tests after it).
+    # setsid + nohup: the daemon outlives this script (CI runs the tests after it). It must
+    # not inherit fd 9, the start lock, or the next `start` would wait for it forever.
     setsid nohup dockerd \
         --host "unix://$SOCK" \
         --data-root "$HOME_DIR/data" \
@@ -116,7 +117,7 @@ start_daemon() {
         --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
         --no-new-privileges \
         --log-driver none \
-        >>"$LOG" 2>&1 </dev/null &
+        >>"$LOG" 2>&1 </dev/null 9>&- &
     pid=$!
     local waited=0
     while ! answers; do
