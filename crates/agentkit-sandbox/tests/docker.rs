@@ -198,6 +198,62 @@ async fn a_panicking_task_leaves_no_container_behind() {
     assert!(!workspace.exists(), "the workspace outlived the panic");
 }
 
+/// Containers (any state) with a mount from under `dir`.
+async fn containers_mounting(docker: &Docker, dir: &Path) -> Vec<String> {
+    let options = bollard::query_parameters::ListContainersOptions {
+        all: true,
+        ..Default::default()
+    };
+    let dir = dir.display().to_string();
+    docker
+        .list_containers(Some(options))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| {
+            c.mounts.iter().flatten().any(|m| {
+                m.source
+                    .as_deref()
+                    .is_some_and(|source| source.starts_with(&dir))
+            })
+        })
+        .filter_map(|c| c.id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_create_at_any_point_leaves_nothing_behind() {
+    let Some(provider) = provider().await else {
+        return;
+    };
+    let docker = daemon().await;
+    let temp_root = tempfile::tempdir().unwrap();
+    let temp_root_path = temp_root.path().canonicalize().unwrap();
+    let provider = DockerProvider::builder(provider.image())
+        .temp_root(&temp_root_path)
+        .connect()
+        .await
+        .unwrap();
+    let repo = repo();
+    let spec = spec(&repo, SandboxPolicy::default());
+    // From "while cloning" to "already done" (the sandbox is then dropped).
+    for millis in [5, 20, 40, 60, 80, 120, 160, 220, 300, 450, 5000] {
+        let made =
+            tokio::time::timeout(Duration::from_millis(millis), provider.create(&spec)).await;
+        drop(made);
+        let left = containers_mounting(&docker, &temp_root_path).await;
+        assert!(
+            left.is_empty(),
+            "cancelled after {millis} ms: containers {left:?} left"
+        );
+        let files = std::fs::read_dir(&temp_root_path).unwrap().count();
+        assert_eq!(
+            files, 0,
+            "cancelled after {millis} ms: the workspace was left"
+        );
+    }
+}
+
 // ----------------------------------------------------------------- exec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,7 +360,9 @@ async fn the_environment_is_exactly_the_computed_one() {
         .exec(ExecRequest::argv(["/usr/bin/env"]).env("FROM_REQUEST", "2"))
         .await
         .unwrap();
-    assert_eq!(out.stdout.text, "FROM_REQUEST=2\nFROM_SPEC=1\n", "{out:?}");
+    let mut lines: Vec<&str> = out.stdout.text.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["FROM_REQUEST=2", "FROM_SPEC=1"], "{out:?}");
     sb.close().await.unwrap();
 }
 

@@ -342,27 +342,33 @@ impl SandboxProvider for DockerProvider {
             network_mode: network.mode.clone(),
             limits,
         };
+        let name = format!("agentkit-{id}");
+        // From here on the container (by its name, before it even exists)
+        // and the temp directory go however this ends: an error, a panic,
+        // this future dropped half-way.
+        let mut teardown = Teardown::new(self.host.clone(), name.clone(), temp);
         let options = CreateContainerOptions {
-            name: Some(format!("agentkit-{id}")),
+            name: Some(name),
             platform: String::new(),
         };
+        teardown.in_flight(true);
         let created = self
             .docker
             .create_container(Some(options), plan.body())
-            .await
-            .map_err(|err| create_error(&self.image, &self.host, &err))?;
-        // From here on the container is removed however this ends.
-        let teardown = Teardown {
-            host: self.host.clone(),
-            container: created.id.clone(),
-            temp,
+            .await;
+        teardown.in_flight(false);
+        let created = match created {
+            Ok(created) => created,
+            Err(err) => {
+                let error = create_error(&self.image, &self.host, &err);
+                clean_up(teardown, &self.docker).await;
+                return Err(error);
+            }
         };
         if let Err(err) = self.docker.start_container(&created.id, None).await {
-            let started = start_error(&self.image, &err);
-            if let Err(cleanup) = teardown.run(&self.docker).await {
-                tracing::warn!(error = %cleanup, "cleaning up after a failed start failed");
-            }
-            return Err(started);
+            let error = start_error(&self.image, &err);
+            clean_up(teardown, &self.docker).await;
+            return Err(error);
         }
         let sandbox = DockerSandbox::new(Parts {
             id,
@@ -388,6 +394,14 @@ impl SandboxProvider for DockerProvider {
         }
         tracing::info!(sandbox = sandbox.id(), container = sandbox.container_id(), repo = %spec.repo, "docker sandbox ready");
         Ok(Arc::new(sandbox))
+    }
+}
+
+/// Removes what a failed `create` made; a failure to do so is only logged
+/// (the caller reports the original error).
+async fn clean_up(teardown: Teardown, docker: &Docker) {
+    if let Err(err) = teardown.run(docker).await {
+        tracing::warn!(error = %err, "cleaning up after a failed create failed");
     }
 }
 

@@ -59,9 +59,8 @@ pub(crate) struct Parts {
 }
 
 impl DockerSandbox {
-    /// Wraps a started container. On error the teardown runs (on drop).
+    /// Wraps a started container. On error the teardown runs (it is dropped).
     pub(crate) fn new(parts: Parts) -> Result<Self, SandboxError> {
-        let teardown = Mutex::new(Some(parts.teardown));
         // The file operations need only the workspace and the protected
         // paths; network and limits are this backend's business (and the
         // local backend would warn that it does not enforce them).
@@ -71,20 +70,7 @@ impl DockerSandbox {
             env_allow: Vec::new(),
             protected_paths: parts.policy.protected_paths.clone(),
         };
-        let files = LocalSandbox::attach(&parts.root, file_policy, BTreeMap::new());
-        let files = match files {
-            Ok(files) => files,
-            Err(err) => {
-                if let Some(teardown) = teardown
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take()
-                {
-                    teardown.run_blocking();
-                }
-                return Err(err);
-            }
-        };
+        let files = LocalSandbox::attach(&parts.root, file_policy, BTreeMap::new())?;
         Ok(Self {
             id: parts.id,
             shared: parts.shared,
@@ -100,7 +86,7 @@ impl DockerSandbox {
             nonce: RandomState::new().hash_one(std::process::id()),
             commands: AtomicU64::new(1),
             closed: AtomicBool::new(false),
-            teardown,
+            teardown: Mutex::new(Some(parts.teardown)),
         })
     }
 
@@ -287,20 +273,6 @@ impl Sandbox for DockerSandbox {
         match teardown {
             Some(teardown) => teardown.run(&self.shared.docker).await,
             None => Ok(()),
-        }
-    }
-}
-
-impl Drop for DockerSandbox {
-    fn drop(&mut self) {
-        let teardown = self
-            .teardown
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(teardown) = teardown {
-            tracing::debug!(sandbox = %self.id, "sandbox dropped without close; removing its container");
-            teardown.run_blocking();
         }
     }
 }
