@@ -16,6 +16,7 @@
 //! | `llm` | [`llm`] — model backends and model specs | yes |
 //! | `sandbox-local` | [`sandbox`] — the `local` sandbox backend | yes |
 //! | `sandbox-bwrap` | `sandbox::bwrap` — the `bwrap` backend (Linux, bubblewrap); implies `sandbox-local` | no |
+//! | `sandbox-docker` | [`sandbox`] — also the `docker` backend (a container per sandbox) | no |
 //! | `tools` | [`tools`] — tools, context, verifiers, forges | yes |
 //!
 //! The smallest complete agent, assembled by hand:

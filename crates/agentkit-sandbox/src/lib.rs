@@ -28,6 +28,13 @@
 //!   capabilities, cgroup limits. The provider probes the host and refuses
 //!   policies it cannot enforce. Read its module docs for what it does
 //!   *not* isolate (same kernel; uid 0 inside is the agent's uid outside).
+//! - `docker` (cargo feature `docker`): a container per sandbox through the
+//!   Docker Engine API: read-only root, no capabilities, `no-new-privileges`,
+//!   own PID namespace, no network under `NetworkPolicy::Deny`, memory and
+//!   pids cgroups, protected paths mounted read-only. It shares the host's
+//!   kernel and mounts the host's `/usr` read-only; read its module docs for
+//!   exactly what is and is not isolated. Providers probe the daemon and
+//!   refuse policies it cannot enforce.
 //!
 //! The smallest complete use: clone a repository, run a command, close.
 //!
@@ -51,6 +58,8 @@
 
 #[cfg(all(feature = "bwrap", target_os = "linux"))]
 pub mod bwrap;
+#[cfg(feature = "docker")]
+pub mod docker;
 pub mod local;
 #[cfg(target_os = "linux")]
 pub mod net;

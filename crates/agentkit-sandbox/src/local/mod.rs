@@ -63,7 +63,9 @@
 //! # });
 //! ```
 
-mod capture;
+// Shared with the isolating backends: output capture, host-side clone,
+// the exec supervisor, process groups, rlimits, the setup step.
+pub(crate) mod capture;
 pub(crate) mod clone;
 pub(crate) mod exec;
 pub(crate) mod groups;

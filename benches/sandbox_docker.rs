@@ -1,0 +1,103 @@
+//! The `docker` sandbox's start-up cost: `DockerProvider::create` (temp dir,
+//! host `git clone` of a small local repository, container create + start,
+//! no setup script), the first command (`true`, through the exec API and the
+//! in-container wrapper), then `close` (container removal, temp dir deleted).
+//!
+//! Needs a daemon and the image: `eval "$(.ci/docker.sh start)"`. Without
+//! them it says so and measures nothing. The repository is the one of
+//! `sandbox_local` (20 small files, two commits), so the difference between
+//! the two benches is the container's cost.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use agentkit_core::sandbox::{ExecRequest, SandboxProvider, SandboxSpec};
+use agentkit_sandbox::docker::DockerProvider;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+/// Runs host git with a fixed identity and no user or system config.
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.invalid",
+        ])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?} failed");
+}
+
+/// A small repository: 20 files of ~1 KiB in `src/`, two commits.
+fn small_repo(dir: &Path) {
+    git(dir, &["init", "--quiet"]);
+    std::fs::create_dir_all(dir.join("src")).expect("mkdir");
+    for i in 0..20 {
+        let body = format!("pub fn f{i}() -> u32 {{ {i} }}\n").repeat(40);
+        std::fs::write(dir.join(format!("src/f{i}.rs")), body).expect("write");
+    }
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "--quiet", "-m", "first"]);
+    std::fs::write(dir.join("README.md"), "bench\n").expect("write");
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "--quiet", "-m", "second"]);
+}
+
+fn create_then_first_command(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let repo = tempfile::tempdir().expect("tempdir");
+    small_repo(repo.path());
+    let temp_root = tempfile::tempdir().expect("tempdir");
+    let image = std::env::var("AGENTKIT_DOCKER_IMAGE")
+        .unwrap_or_else(|_| DockerProvider::DEFAULT_IMAGE.to_string());
+    let provider = match runtime.block_on(
+        DockerProvider::builder(image)
+            .temp_root(temp_root.path())
+            .connect(),
+    ) {
+        Ok(provider) => provider,
+        Err(err) => {
+            eprintln!("SKIPPED: {err}");
+            return;
+        }
+    };
+    let spec = SandboxSpec::new(repo.path().display().to_string());
+
+    let mut group = c.benchmark_group("sandbox");
+    // Each iteration starts and removes a container: fewer, longer samples.
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(20));
+    group.bench_function("docker: create + first command (`true`) + close", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let sandbox = provider.create(&spec).await.expect("create");
+                let out = sandbox
+                    .exec(ExecRequest::argv(["true"]))
+                    .await
+                    .expect("exec");
+                assert!(out.success());
+                sandbox.close().await.expect("close");
+                black_box(out)
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, create_then_first_command);
+criterion_main!(benches);

@@ -1,0 +1,476 @@
+//! [`DockerProvider`]: connects to the daemon, probes it, and makes a
+//! container per sandbox.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use agentkit_core::sandbox::{
+    CapturedOutput, ExecRequest, ResourceLimits, Sandbox, SandboxError, SandboxProvider,
+    SandboxSpec,
+};
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::query_parameters::CreateContainerOptions;
+
+use super::binds::{self, HostBind};
+use super::container::{self, ContainerPlan};
+use super::daemon::{self, Support};
+use super::exec::Shared;
+use super::helper::{CONTROL_DIR, Control, WORKSPACE};
+use super::network;
+use super::sandbox::{DockerSandbox, Parts};
+use super::teardown::Teardown;
+use crate::local::clone::clone_repo;
+
+/// How much of each output stream a setup failure reports.
+const SETUP_TAIL_CHARS: usize = 2000;
+
+/// Creates [`DockerSandbox`]es: a host-side clone of the spec's repository
+/// (exactly like the local backend: hooks disabled, argv only), a container
+/// with that workspace bind-mounted, then the setup script inside it.
+///
+/// Build one with [`DockerProvider::builder`] (or
+/// [`from_env`](Self::from_env)); connecting probes the daemon and the image
+/// and fails loudly when either is missing. [`create`](SandboxProvider::create)
+/// refuses, with [`SandboxError::Unsupported`], any policy the daemon cannot
+/// enforce. See the [module docs](super) for what is isolated.
+#[derive(Debug, Clone)]
+pub struct DockerProvider {
+    docker: Docker,
+    host: String,
+    image: String,
+    host_binds: Vec<HostBind>,
+    defaults: ResourceLimits,
+    cpus: Option<f64>,
+    full_network: String,
+    temp_root: Option<PathBuf>,
+    clone_timeout: Duration,
+    user: String,
+    support: Support,
+}
+
+/// Configures a [`DockerProvider`]; [`connect`](Self::connect) builds it.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DockerProviderBuilder {
+    host: Option<String>,
+    image: String,
+    host_binds: Vec<HostBind>,
+    defaults: ResourceLimits,
+    cpus: Option<f64>,
+    full_network: Option<String>,
+    temp_root: Option<PathBuf>,
+    clone_timeout: Duration,
+    user: Option<String>,
+}
+
+impl DockerProvider {
+    /// The image `.ci/docker.sh` builds (a skeleton for the host binds).
+    pub const DEFAULT_IMAGE: &'static str = "agentkit-sandbox:local";
+
+    /// Default time allowed for each git step of the clone: ten minutes.
+    pub const DEFAULT_CLONE_TIMEOUT: Duration = Duration::from_secs(600);
+
+    /// A builder for sandboxes from `image`, with the
+    /// [default host binds](super::default_host_binds).
+    pub fn builder(image: impl Into<String>) -> DockerProviderBuilder {
+        DockerProviderBuilder {
+            host: None,
+            image: image.into(),
+            host_binds: binds::default_host_binds(),
+            defaults: ResourceLimits::default(),
+            cpus: None,
+            full_network: None,
+            temp_root: None,
+            clone_timeout: Self::DEFAULT_CLONE_TIMEOUT,
+            user: None,
+        }
+    }
+
+    /// Connects with the defaults: the image named by
+    /// `AGENTKIT_DOCKER_IMAGE` (else [`DEFAULT_IMAGE`](Self::DEFAULT_IMAGE)),
+    /// the daemon named by `DOCKER_HOST` (else `/var/run/docker.sock`), the
+    /// default host binds, no default limits.
+    pub async fn from_env() -> Result<Self, SandboxError> {
+        let image = std::env::var("AGENTKIT_DOCKER_IMAGE")
+            .ok()
+            .filter(|image| !image.is_empty())
+            .unwrap_or_else(|| Self::DEFAULT_IMAGE.to_string());
+        Self::builder(image).connect().await
+    }
+
+    /// The image sandboxes are made from.
+    pub fn image(&self) -> &str {
+        &self.image
+    }
+
+    /// The network mode `NetworkPolicy::Full` gets (`bridge` or `host`
+    /// unless configured; see the [module docs](super)).
+    pub fn full_network_mode(&self) -> &str {
+        &self.full_network
+    }
+
+    /// The daemon's version, as it reports it.
+    pub fn server_version(&self) -> &str {
+        &self.support.server_version
+    }
+
+    fn temp_dir(&self) -> Result<tempfile::TempDir, SandboxError> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("agentkit-docker-");
+        let made = match &self.temp_root {
+            Some(root) => builder.tempdir_in(root),
+            None => builder.tempdir(),
+        };
+        made.map_err(|source| SandboxError::Io {
+            path: self
+                .temp_root
+                .clone()
+                .unwrap_or_else(std::env::temp_dir)
+                .display()
+                .to_string(),
+            source,
+        })
+    }
+}
+
+impl DockerProviderBuilder {
+    /// The daemon's unix socket (`unix:///run/docker.sock` or a plain path).
+    /// Default: `DOCKER_HOST`, else `unix:///var/run/docker.sock`. The daemon
+    /// must run on this machine (the workspace is a host directory).
+    pub fn docker_host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// Replaces the host binds (mounted read-only into every container).
+    /// Give an empty list for a self-contained image.
+    pub fn host_binds(mut self, binds: Vec<HostBind>) -> Self {
+        self.host_binds = binds;
+        self
+    }
+
+    /// Adds one read-only host bind (a toolchain, a cache, ...).
+    pub fn bind(mut self, bind: HostBind) -> Self {
+        self.host_binds.push(bind);
+        self
+    }
+
+    /// Limits for sandboxes whose policy leaves them unset.
+    pub fn default_limits(mut self, limits: ResourceLimits) -> Self {
+        self.defaults = limits;
+        self
+    }
+
+    /// A CPU quota for every container (`1.5` = one and a half CPUs).
+    pub fn cpus(mut self, cpus: f64) -> Self {
+        self.cpus = Some(cpus);
+        self
+    }
+
+    /// The network mode for `NetworkPolicy::Full` (a network name, `bridge`
+    /// or `host`). Default: `bridge` when the daemon has it, else `host`.
+    pub fn full_network_mode(mut self, mode: impl Into<String>) -> Self {
+        self.full_network = Some(mode.into());
+        self
+    }
+
+    /// Creates workspaces under `root` instead of the system temp directory.
+    pub fn temp_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.temp_root = Some(root.into());
+        self
+    }
+
+    /// The limit for each git step of the clone.
+    pub fn clone_timeout(mut self, limit: Duration) -> Self {
+        self.clone_timeout = limit;
+        self
+    }
+
+    /// `uid:gid` commands run as. Default: this process's effective ids, so
+    /// files in the workspace keep one owner on both sides.
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// Connects and probes: the daemon answers, the image is there, the host
+    /// binds exist, and the default limits can be enforced.
+    pub async fn connect(self) -> Result<DockerProvider, SandboxError> {
+        let host = self
+            .host
+            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| daemon::DEFAULT_HOST.to_string());
+        let docker = daemon::connect(&host).await?;
+        let support = daemon::probe(&docker, &host).await?;
+        match docker.inspect_image(&self.image).await {
+            Ok(_) => {}
+            Err(err) if daemon::status(&err) == Some(404) => {
+                return Err(missing_image(&self.image, &host));
+            }
+            Err(err) => {
+                return Err(SandboxError::Unsupported {
+                    what: format!("the sandbox image `{}`", self.image),
+                    hint: format!(
+                        "the Docker daemon could not inspect it: {}",
+                        daemon::message(&err)
+                    ),
+                });
+            }
+        }
+        binds::check_host_binds(&self.host_binds)?;
+        container::limits(
+            &ResourceLimits::default(),
+            &self.defaults,
+            self.cpus,
+            &support,
+        )?;
+        let full_network = self.full_network.unwrap_or_else(|| {
+            if support.bridge_network {
+                "bridge".into()
+            } else {
+                "host".into()
+            }
+        });
+        // SAFETY: geteuid and getegid only read the process's credentials.
+        let user = self
+            .user
+            .unwrap_or_else(|| unsafe { format!("{}:{}", libc::geteuid(), libc::getegid()) });
+        if !support.seccomp {
+            tracing::warn!(
+                host = %host,
+                "the Docker daemon applies no seccomp profile: containers get the whole syscall \
+                 surface of the kernel; run dockerd with its default profile"
+            );
+        }
+        tracing::info!(
+            host = %host,
+            server = %support.server_version,
+            api = %support.api_version,
+            image = %self.image,
+            full_network = %full_network,
+            "docker sandbox provider connected"
+        );
+        Ok(DockerProvider {
+            docker,
+            host,
+            image: self.image,
+            host_binds: self.host_binds,
+            defaults: self.defaults,
+            cpus: self.cpus,
+            full_network,
+            temp_root: self.temp_root,
+            clone_timeout: self.clone_timeout,
+            user,
+            support,
+        })
+    }
+}
+
+fn missing_image(image: &str, host: &str) -> SandboxError {
+    SandboxError::Unsupported {
+        what: format!("the sandbox image `{image}` on the Docker daemon at `{host}`"),
+        hint: "it is not there; build the default one without a registry with \
+               `eval \"$(.ci/docker.sh start)\"` (it prints AGENTKIT_DOCKER_IMAGE), or name an \
+               image that has perl (Debian's perl-base) and a shell"
+            .into(),
+    }
+}
+
+#[async_trait]
+impl SandboxProvider for DockerProvider {
+    fn name(&self) -> &str {
+        "docker"
+    }
+
+    async fn create(&self, spec: &SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
+        // Refuse what cannot be enforced before doing any work.
+        let limits = container::limits(
+            &spec.policy.limits,
+            &self.defaults,
+            self.cpus,
+            &self.support,
+        )?;
+        let network = network::plan(&spec.policy.network, &self.full_network)?;
+
+        let temp = self.temp_dir()?;
+        let workspace = temp.path().join("workspace");
+        clone_repo(
+            &spec.repo,
+            spec.rev.as_deref(),
+            &workspace,
+            self.clone_timeout,
+        )
+        .await?;
+        let root = std::fs::canonicalize(&workspace).map_err(|source| SandboxError::Io {
+            path: workspace.display().to_string(),
+            source,
+        })?;
+        let protected = binds::protected_mounts(&root, &spec.policy.protected_paths)?;
+        let control_dir = temp.path().join("control");
+        let control = Control::install(control_dir.clone()).map_err(|source| SandboxError::Io {
+            path: control_dir.display().to_string(),
+            source,
+        })?;
+
+        let mut mounts: Vec<_> = self
+            .host_binds
+            .iter()
+            .map(|bind| binds::read_only(&bind.source, &bind.target.display().to_string()))
+            .collect();
+        mounts.push(binds::read_write(&root, WORKSPACE));
+        mounts.extend(
+            protected
+                .iter()
+                .map(|(source, target)| binds::read_only(source, target)),
+        );
+        mounts.push(binds::read_only(control.dir(), CONTROL_DIR));
+
+        let id = next_id();
+        let plan = ContainerPlan {
+            image: self.image.clone(),
+            user: self.user.clone(),
+            labels: HashMap::from([
+                ("agentkit.sandbox".to_string(), id.clone()),
+                ("agentkit.pid".to_string(), std::process::id().to_string()),
+            ]),
+            mounts,
+            network_mode: network.mode.clone(),
+            limits,
+        };
+        let name = format!("agentkit-{id}");
+        // From here on the container (by its name, before it even exists)
+        // and the temp directory go however this ends: an error, a panic,
+        // this future dropped half-way.
+        let mut teardown = Teardown::new(self.host.clone(), name.clone(), temp);
+        let options = CreateContainerOptions {
+            name: Some(name),
+            platform: String::new(),
+        };
+        teardown.in_flight(true);
+        let created = self
+            .docker
+            .create_container(Some(options), plan.body())
+            .await;
+        teardown.in_flight(false);
+        let created = match created {
+            Ok(created) => created,
+            Err(err) => {
+                let error = create_error(&self.image, &self.host, &err);
+                clean_up(teardown, &self.docker).await;
+                return Err(error);
+            }
+        };
+        if let Err(err) = self.docker.start_container(&created.id, None).await {
+            let error = start_error(&self.image, &err);
+            clean_up(teardown, &self.docker).await;
+            return Err(error);
+        }
+        let sandbox = DockerSandbox::new(Parts {
+            id,
+            shared: Arc::new(Shared {
+                docker: self.docker.clone(),
+                container: created.id,
+                control,
+            }),
+            root,
+            policy: spec.policy.clone(),
+            env: spec.env.clone(),
+            network_env: network.env,
+            cpu_seconds: limits.cpu_seconds,
+            teardown,
+        })?;
+        if let Some(script) = &spec.setup_script
+            && let Err(err) = run_setup(&sandbox, script, spec).await
+        {
+            if let Err(cleanup) = sandbox.close().await {
+                tracing::warn!(error = %cleanup, "closing after a failed setup failed");
+            }
+            return Err(err);
+        }
+        tracing::info!(sandbox = sandbox.id(), container = sandbox.container_id(), repo = %spec.repo, "docker sandbox ready");
+        Ok(Arc::new(sandbox))
+    }
+}
+
+/// Removes what a failed `create` made; a failure to do so is only logged
+/// (the caller reports the original error).
+async fn clean_up(teardown: Teardown, docker: &Docker) {
+    if let Err(err) = teardown.run(docker).await {
+        tracing::warn!(error = %err, "cleaning up after a failed create failed");
+    }
+}
+
+fn next_id() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    // The random part keeps container names unique across reused pids.
+    let salt = RandomState::new().hash_one(n) & 0xffff;
+    format!("docker-{}-{n}-{salt:04x}", std::process::id())
+}
+
+fn create_error(image: &str, host: &str, err: &bollard::errors::Error) -> SandboxError {
+    match daemon::status(err) {
+        Some(404) => missing_image(image, host),
+        _ => SandboxError::Setup {
+            reason: format!(
+                "the Docker daemon refused to create the sandbox's container: {}",
+                daemon::message(err)
+            ),
+        },
+    }
+}
+
+fn start_error(image: &str, err: &bollard::errors::Error) -> SandboxError {
+    let message = daemon::message(err);
+    if message.contains("executable file not found") || message.contains("no such file") {
+        return SandboxError::Unsupported {
+            what: format!("perl in the sandbox image `{image}`"),
+            hint: format!(
+                "the container's init is a perl script and perl could not be started ({message}); \
+                 use an image with perl (Debian's perl-base), or the default host binds of /usr"
+            ),
+        };
+    }
+    SandboxError::Setup {
+        reason: format!("the sandbox's container did not start: {message}"),
+    }
+}
+
+/// Runs the setup script; a failure carries the tail of its output.
+async fn run_setup(
+    sandbox: &DockerSandbox,
+    script: &str,
+    spec: &SandboxSpec,
+) -> Result<(), SandboxError> {
+    let request = ExecRequest::script(script).timeout(spec.setup_timeout);
+    let out = sandbox
+        .exec(request)
+        .await
+        .map_err(|err| SandboxError::Setup {
+            reason: format!("the setup script could not run: {err}"),
+        })?;
+    if out.success() {
+        return Ok(());
+    }
+    Err(SandboxError::Setup {
+        reason: format!(
+            "the setup script failed ({}); fix the script or the repository.\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
+            out.status_line(),
+            tail(&out.stdout),
+            tail(&out.stderr)
+        ),
+    })
+}
+
+fn tail(output: &CapturedOutput) -> String {
+    let text = output.text.trim_end();
+    let count = text.chars().count();
+    text.chars()
+        .skip(count.saturating_sub(SETUP_TAIL_CHARS))
+        .collect()
+}

@@ -1,0 +1,284 @@
+//! [`DockerSandbox`]: a container per sandbox, the workspace a host
+//! directory bind-mounted into it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::{BuildHasher, RandomState};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use agentkit_core::sandbox::{
+    ExecOutput, ExecRequest, FileKind, FileStat, NetworkPolicy, ResourceLimits, Sandbox,
+    SandboxError, SandboxPolicy,
+};
+use async_trait::async_trait;
+
+use super::daemon;
+use super::exec::{self, Launch, Shared};
+use super::helper::WORKSPACE;
+use super::teardown::Teardown;
+use crate::local::LocalSandbox;
+use crate::workspace::HostWorkspace;
+
+/// A sandbox whose commands run in their own Docker container.
+///
+/// Made by [`DockerProvider`](super::DockerProvider). Commands run in the
+/// container (see the [module docs](super) for what that isolates); the
+/// file operations work on the host side of the bind-mounted workspace,
+/// through a [`LocalSandbox`] attached to it (the same containment checks
+/// as the local backend). [`close`](Sandbox::close) and drop remove the
+/// container and delete the workspace.
+pub struct DockerSandbox {
+    id: String,
+    shared: Arc<Shared>,
+    files: LocalSandbox,
+    workspace: Arc<HostWorkspace>,
+    env_allow: Vec<String>,
+    env: BTreeMap<String, String>,
+    network_env: BTreeMap<String, String>,
+    cpu_seconds: Option<u64>,
+    nonce: u64,
+    commands: AtomicU64,
+    closed: AtomicBool,
+    teardown: Mutex<Option<Teardown>>,
+}
+
+/// What the provider hands over to make a sandbox.
+pub(crate) struct Parts {
+    pub(crate) id: String,
+    pub(crate) shared: Arc<Shared>,
+    /// The canonical host workspace.
+    pub(crate) root: PathBuf,
+    pub(crate) policy: SandboxPolicy,
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) network_env: BTreeMap<String, String>,
+    pub(crate) cpu_seconds: Option<u64>,
+    pub(crate) teardown: Teardown,
+}
+
+impl DockerSandbox {
+    /// Wraps a started container. On error the teardown runs (it is dropped).
+    pub(crate) fn new(parts: Parts) -> Result<Self, SandboxError> {
+        // The file operations need only the workspace and the protected
+        // paths; network and limits are this backend's business (and the
+        // local backend would warn that it does not enforce them).
+        let file_policy = SandboxPolicy {
+            network: NetworkPolicy::Full,
+            limits: ResourceLimits::default(),
+            env_allow: Vec::new(),
+            protected_paths: parts.policy.protected_paths.clone(),
+        };
+        let files = LocalSandbox::attach(&parts.root, file_policy, BTreeMap::new())?;
+        Ok(Self {
+            id: parts.id,
+            shared: parts.shared,
+            workspace: Arc::new(HostWorkspace::open(
+                files.root(),
+                &parts.policy.protected_paths,
+            )?),
+            files,
+            env_allow: parts.policy.env_allow,
+            env: parts.env,
+            network_env: parts.network_env,
+            cpu_seconds: parts.cpu_seconds,
+            nonce: RandomState::new().hash_one(std::process::id()),
+            commands: AtomicU64::new(1),
+            closed: AtomicBool::new(false),
+            teardown: Mutex::new(Some(parts.teardown)),
+        })
+    }
+
+    /// The container's id.
+    pub fn container_id(&self) -> &str {
+        &self.shared.container
+    }
+
+    /// The host path of the network namespace of the container's PID 1
+    /// (`/proc/<pid>/ns/net`), for host-side tooling that must act inside the
+    /// sandbox's network, such as placing an allow-list proxy's listener
+    /// there. Meaningful on the daemon's machine only.
+    pub async fn network_namespace(&self) -> Result<PathBuf, SandboxError> {
+        self.ensure_open()?;
+        let container = &self.shared.container;
+        let inspect = self
+            .shared
+            .docker
+            .inspect_container(container, None)
+            .await
+            .map_err(|err| daemon::sandbox_call(container, "inspect the container", &err))?;
+        let pid = inspect
+            .state
+            .and_then(|state| state.pid)
+            .filter(|pid| *pid > 0)
+            .ok_or_else(|| SandboxError::Gone {
+                reason: format!("container `{container}` has no running init process"),
+            })?;
+        Ok(PathBuf::from(format!("/proc/{pid}/ns/net")))
+    }
+
+    fn ensure_open(&self) -> Result<(), SandboxError> {
+        if self.closed.load(Ordering::SeqCst) {
+            Err(SandboxError::Gone {
+                reason: format!("sandbox `{}` was closed; create a new one", self.id),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A token no other command of this container has.
+    fn token(&self) -> String {
+        format!(
+            "{:016x}{:x}",
+            self.nonce,
+            self.commands.fetch_add(1, Ordering::Relaxed)
+        )
+    }
+
+    /// The container path of the workspace-relative directory `cwd`,
+    /// resolved on the host like the local backend does (it must exist and
+    /// stay inside, symlinks included).
+    async fn container_cwd(&self, cwd: &str) -> Result<String, SandboxError> {
+        let workspace = Arc::clone(&self.workspace);
+        let given = cwd.to_string();
+        tokio::task::spawn_blocking(move || {
+            let resolved = workspace.resolve(&given)?;
+            match resolved.kind {
+                Some(FileKind::Dir) => {}
+                None => return Err(SandboxError::NotFound { path: given }),
+                Some(_) => {
+                    return Err(SandboxError::WrongKind {
+                        path: given,
+                        reason: "is not a directory; the working directory must be one".into(),
+                    });
+                }
+            }
+            let rel = resolved.relative.to_string_lossy().into_owned();
+            Ok(if rel.is_empty() {
+                WORKSPACE.to_string()
+            } else {
+                format!("{WORKSPACE}/{rel}")
+            })
+        })
+        .await
+        .map_err(|err| SandboxError::Io {
+            path: cwd.to_string(),
+            source: std::io::Error::other(format!("resolving the working directory failed: {err}")),
+        })?
+    }
+
+    /// The command environment: allowed host variables, the sandbox's, the
+    /// network's, then the request's. Nothing else reaches the command.
+    fn command_env(&self, request: &ExecRequest) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::new();
+        for name in &self.env_allow {
+            match std::env::var(name) {
+                Ok(value) => {
+                    env.insert(name.clone(), value);
+                }
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    tracing::debug!(variable = %name, "not passing a host variable that is not UTF-8");
+                }
+                Err(std::env::VarError::NotPresent) => {}
+            }
+        }
+        for (key, value) in self.env.iter().chain(&self.network_env).chain(&request.env) {
+            env.insert(key.clone(), value.clone());
+        }
+        env
+    }
+}
+
+impl fmt::Debug for DockerSandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values of `env` may be secrets; show only the names.
+        f.debug_struct("DockerSandbox")
+            .field("id", &self.id)
+            .field("container", &self.shared.container)
+            .field("root", &self.workspace.root())
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .field("closed", &self.closed.load(Ordering::SeqCst))
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Sandbox for DockerSandbox {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn host_workspace(&self) -> Option<&Path> {
+        Some(self.workspace.root())
+    }
+
+    async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, SandboxError> {
+        self.ensure_open()?;
+        let cwd = self
+            .container_cwd(request.cwd.as_deref().unwrap_or_default())
+            .await?;
+        let launch = Launch {
+            token: self.token(),
+            cwd,
+            env: self.command_env(&request),
+            cpu_seconds: self.cpu_seconds,
+        };
+        let result = exec::run(&self.shared, request, launch).await;
+        // A command cut short by `close` reports the closing, not the daemon.
+        match result {
+            Err(err) if self.closed.load(Ordering::SeqCst) && err.is_infrastructure() => {
+                Err(SandboxError::Gone {
+                    reason: format!(
+                        "sandbox `{}` was closed while the command ran ({err})",
+                        self.id
+                    ),
+                })
+            }
+            other => other,
+        }
+    }
+
+    async fn read(&self, path: &str) -> Result<Vec<u8>, SandboxError> {
+        self.ensure_open()?;
+        self.files.read(path).await
+    }
+
+    async fn write(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
+        self.ensure_open()?;
+        self.files.write(path, contents).await
+    }
+
+    async fn list(&self, path: &str) -> Result<Vec<FileStat>, SandboxError> {
+        self.ensure_open()?;
+        self.files.list(path).await
+    }
+
+    async fn remove(&self, path: &str) -> Result<(), SandboxError> {
+        self.ensure_open()?;
+        self.files.remove(path).await
+    }
+
+    async fn stat(&self, path: &str) -> Result<FileStat, SandboxError> {
+        self.ensure_open()?;
+        self.files.stat(path).await
+    }
+
+    /// Removes the container (killing everything in it) and deletes the
+    /// workspace. Closing twice is not an error.
+    async fn close(&self) -> Result<(), SandboxError> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let _ = self.files.close().await;
+        let teardown = self
+            .teardown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match teardown {
+            Some(teardown) => teardown.run(&self.shared.docker).await,
+            None => Ok(()),
+        }
+    }
+}

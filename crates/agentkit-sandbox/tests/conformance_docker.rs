@@ -1,0 +1,53 @@
+//! The conformance and escape suite against the `docker` backend.
+//!
+//! Needs a Docker daemon and the image: `eval "$(.ci/docker.sh start)"`
+//! (it prints `DOCKER_HOST` and `AGENTKIT_DOCKER_IMAGE`). Without them every
+//! case says why on stderr and passes, except under `CI`, where they fail.
+#![cfg(feature = "docker")]
+
+#[macro_use]
+mod conformance;
+
+use std::sync::Arc;
+
+use agentkit_sandbox::docker::DockerProvider;
+use conformance::{Harness, Isolation};
+
+async fn docker() -> Option<Harness> {
+    let provider = match DockerProvider::from_env().await {
+        Ok(provider) => provider,
+        Err(err) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "docker backend unavailable under CI: {err}; run `eval \"$(.ci/docker.sh start)\"` first"
+            )
+        }
+        Err(err) => {
+            eprintln!("SKIPPED: docker backend unavailable: {err}");
+            return None;
+        }
+    };
+    Some(Harness {
+        name: "docker",
+        provider: Arc::new(provider),
+        isolation: Isolation {
+            // Read-only root, only the workspace and tmpfs writable, host
+            // binds read-only, protected paths mounted read-only on top.
+            filesystem: true,
+            // Network mode `none` for Deny.
+            network: true,
+            // Refused with Unsupported until the proxy is wired in.
+            allow_list: false,
+            // pids and memory cgroups.
+            pids: true,
+            memory: true,
+            // Refused with Unsupported.
+            disk: false,
+            // cap_drop ALL, no-new-privileges.
+            privileges: true,
+            // Own PID namespace.
+            processes: true,
+        },
+    })
+}
+
+conformance_suite!(docker);
