@@ -96,6 +96,26 @@ fn backends(snapshots: &Path) -> Vec<(&'static str, Built)> {
             })
             .map_err(|e| e.to_string()),
     ));
+    #[cfg(feature = "sandbox-docker")]
+    all.push((
+        "docker",
+        tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(agentkit::sandbox::docker::DockerProvider::from_env())
+            .and_then(|provider| {
+                let warm = tokio::runtime::Runtime::new().expect("runtime").block_on(
+                    agentkit::sandbox::docker::DockerProvider::builder(provider.image())
+                        .snapshots(SnapshotStore::new(snapshots.join("docker")))
+                        .connect(),
+                )?;
+                Ok(Backend {
+                    name: "docker",
+                    cold: Arc::new(provider),
+                    warm: Arc::new(warm),
+                })
+            })
+            .map_err(|e| e.to_string()),
+    ));
     all
 }
 

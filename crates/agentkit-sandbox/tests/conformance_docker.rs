@@ -35,8 +35,9 @@ async fn docker() -> Option<Harness> {
             filesystem: true,
             // Network mode `none` for Deny.
             network: true,
-            // Refused with Unsupported until the proxy is wired in.
-            allow_list: false,
+            // Network mode `none` plus the allow-list proxy's listener
+            // placed in the container's namespace.
+            allow_list: true,
             // pids and memory cgroups.
             pids: true,
             memory: true,

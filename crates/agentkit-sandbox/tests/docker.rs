@@ -476,19 +476,13 @@ async fn policies_the_backend_cannot_enforce_are_refused_before_any_work() {
         .await
         .unwrap();
     let repo = repo();
-    let refused = [
-        SandboxPolicy {
-            limits: ResourceLimits {
-                disk_bytes: Some(1 << 30),
-                ..ResourceLimits::default()
-            },
-            ..SandboxPolicy::default()
+    let refused = [SandboxPolicy {
+        limits: ResourceLimits {
+            disk_bytes: Some(1 << 30),
+            ..ResourceLimits::default()
         },
-        SandboxPolicy {
-            network: NetworkPolicy::AllowList(vec!["crates.io:443".into()]),
-            ..SandboxPolicy::default()
-        },
-    ];
+        ..SandboxPolicy::default()
+    }];
     for policy in refused {
         let result = provider.create(&spec(&repo, policy.clone())).await;
         assert!(
@@ -497,6 +491,17 @@ async fn policies_the_backend_cannot_enforce_are_refused_before_any_work() {
             result.map(|sb| sb.id().to_string())
         );
     }
+    // An allow-list that does not parse is refused before anything too.
+    let invalid = SandboxPolicy {
+        network: NetworkPolicy::AllowList(vec!["https://crates.io/".into()]),
+        ..SandboxPolicy::default()
+    };
+    let result = provider.create(&spec(&repo, invalid)).await;
+    assert!(
+        matches!(&result, Err(SandboxError::Setup { reason }) if reason.contains("allow-list")),
+        "{:?}",
+        result.map(|sb| sb.id().to_string())
+    );
     assert_eq!(
         std::fs::read_dir(temp_root.path()).unwrap().count(),
         0,
@@ -584,4 +589,40 @@ async fn deny_gives_the_container_its_own_network_namespace() {
     let out = sh(sb.as_ref(), "ls /sys/class/net").await;
     assert_eq!(out.stdout.text, "lo\n", "{out:?}");
     sb.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setup_snapshot_starts_the_next_sandbox_warm() {
+    let Some(provider) = provider().await else {
+        return;
+    };
+    let store_dir = tempfile::tempdir().unwrap();
+    let provider = DockerProvider::builder(provider.image())
+        .snapshots(agentkit_sandbox::snapshot::SnapshotStore::new(
+            store_dir.path(),
+        ))
+        .connect()
+        .await
+        .unwrap();
+    let repo = repo();
+    let mut spec = spec(&repo, SandboxPolicy::default());
+    spec.setup_script =
+        Some("mkdir -p deps && date +%s%N > deps/stamp && echo $$ >> deps/stamp".into());
+    let first = provider.create(&spec).await.unwrap();
+    let cold = first.read("deps/stamp").await.unwrap();
+    first.close().await.unwrap();
+    let second = provider.create(&spec).await.unwrap();
+    assert_eq!(
+        second.read("deps/stamp").await.unwrap(),
+        cold,
+        "the setup did not run again"
+    );
+    let out = second
+        .exec(agentkit_core::sandbox::ExecRequest::script(
+            "cat deps/stamp >/dev/null && echo ok",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.text, "ok\n", "{out:?}");
+    second.close().await.unwrap();
 }

@@ -7,16 +7,13 @@
 //!   every interface, the host's loopback services and abstract unix
 //!   sockets). A daemon started with `--bridge=none` (as `.ci/docker.sh`
 //!   does) has no bridge, so there `Full` means `host`.
-//! - `AllowList` → refused for now.
-//!
-//! **The seam for allow-lists.** A host-side proxy that enforces an
-//! allow-list will be wired in here: the container keeps network mode
-//! `none`, the proxy places a listener inside the container's network
-//! namespace ([`DockerSandbox::network_namespace`](super::DockerSandbox::network_namespace)
-//! gives its path) and [`NetworkPlan::env`] carries `HTTP_PROXY`/`HTTPS_PROXY`
-//! into every command.
-
-use std::collections::BTreeMap;
+//! - `AllowList` → network mode `none` too, and then, once the container
+//!   runs, a [`NetworkGate`](crate::net::NetworkGate) places the allow-list
+//!   proxy's listener inside the container's network namespace
+//!   (`/proc/<pid of its init>/ns/net`); every command gets the proxy
+//!   variables. Nothing else leads out, so without the gate nothing gets out.
+//!   This needs the daemon on this machine and the right to enter its
+//!   namespaces (root); otherwise the policy is refused.
 
 use agentkit_core::sandbox::{NetworkPolicy, SandboxError};
 
@@ -25,32 +22,59 @@ use agentkit_core::sandbox::{NetworkPolicy, SandboxError};
 pub(crate) struct NetworkPlan {
     /// The container's network mode (`none`, `bridge`, `host`, a network name).
     pub(crate) mode: String,
-    /// Variables added to every command's environment (proxy settings).
-    pub(crate) env: BTreeMap<String, String>,
+    /// With an allow-list: the hosts the gate lets through.
+    pub(crate) gate: Option<Vec<String>>,
 }
 
-/// The plan for `policy`; `full_mode` is what `Full` maps to.
-pub(crate) fn plan(policy: &NetworkPolicy, full_mode: &str) -> Result<NetworkPlan, SandboxError> {
-    let mode = match policy {
-        NetworkPolicy::Deny => "none".to_string(),
-        NetworkPolicy::Full => full_mode.to_string(),
+/// The plan for `policy`; `full_mode` is what `Full` maps to; `can_gate`
+/// says whether allow-lists can be enforced here (and why not).
+pub(crate) fn plan(
+    policy: &NetworkPolicy,
+    full_mode: &str,
+    can_gate: &Result<(), String>,
+) -> Result<NetworkPlan, SandboxError> {
+    Ok(match policy {
+        NetworkPolicy::Deny => NetworkPlan {
+            mode: "none".to_string(),
+            gate: None,
+        },
+        NetworkPolicy::Full => NetworkPlan {
+            mode: full_mode.to_string(),
+            gate: None,
+        },
         NetworkPolicy::AllowList(hosts) => {
-            return Err(SandboxError::Unsupported {
-                what: format!(
-                    "a network allow-list ({} host(s)) in the docker backend",
-                    hosts.len()
-                ),
-                hint: "the host-side allow-list proxy is not wired into this backend yet; use \
-                       NetworkPolicy::Deny (and fetch dependencies in the setup script of a \
-                       sandbox with NetworkPolicy::Full), or another backend"
-                    .into(),
-            });
+            if let Err(why) = can_gate {
+                return Err(SandboxError::Unsupported {
+                    what: format!(
+                        "a network allow-list ({} host(s)) in the docker backend",
+                        hosts.len()
+                    ),
+                    hint: why.clone(),
+                });
+            }
+            crate::net::AllowList::parse(hosts).map_err(|e| SandboxError::Setup {
+                reason: format!("the network allow-list is invalid: {e}"),
+            })?;
+            NetworkPlan {
+                mode: "none".to_string(),
+                gate: Some(hosts.clone()),
+            }
         }
-    };
-    Ok(NetworkPlan {
-        mode,
-        env: BTreeMap::new(),
     })
+}
+
+/// Whether this process can enforce allow-lists for the daemon at `host`:
+/// the daemon must be on this machine (a unix socket) and this process must
+/// be able to enter network namespaces.
+pub(crate) fn can_gate(host: &str) -> Result<(), String> {
+    if !host.starts_with("unix://") {
+        return Err(format!(
+            "the Docker daemon at `{host}` is not on this machine, so the allow-list proxy cannot \
+             place its listener in the containers' network namespaces; use a local daemon \
+             (unix socket), or NetworkPolicy::Deny"
+        ));
+    }
+    crate::net::probe().map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -58,14 +82,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn deny_is_no_network_full_is_the_providers_mode_allow_lists_are_refused() {
-        assert_eq!(plan(&NetworkPolicy::Deny, "host").unwrap().mode, "none");
-        assert_eq!(plan(&NetworkPolicy::Full, "host").unwrap().mode, "host");
-        assert_eq!(plan(&NetworkPolicy::Full, "bridge").unwrap().mode, "bridge");
-        let refused = plan(&NetworkPolicy::AllowList(vec!["crates.io".into()]), "host");
+    fn deny_is_no_network_full_is_the_providers_mode_allow_lists_are_gated() {
+        let yes = Ok(());
+        assert_eq!(
+            plan(&NetworkPolicy::Deny, "host", &yes).unwrap().mode,
+            "none"
+        );
+        assert_eq!(
+            plan(&NetworkPolicy::Full, "host", &yes).unwrap().mode,
+            "host"
+        );
+        assert_eq!(
+            plan(&NetworkPolicy::Full, "bridge", &yes).unwrap().mode,
+            "bridge"
+        );
+        let gated = plan(
+            &NetworkPolicy::AllowList(vec!["crates.io".into()]),
+            "host",
+            &yes,
+        )
+        .unwrap();
+        assert_eq!(
+            gated,
+            NetworkPlan {
+                mode: "none".into(),
+                gate: Some(vec!["crates.io".into()])
+            }
+        );
+        let refused = plan(
+            &NetworkPolicy::AllowList(vec!["crates.io".into()]),
+            "host",
+            &Err("no namespaces here".into()),
+        );
         assert!(
-            matches!(refused, Err(SandboxError::Unsupported { .. })),
+            matches!(&refused, Err(SandboxError::Unsupported { hint, .. }) if hint == "no namespaces here"),
             "{refused:?}"
         );
+        assert!(can_gate("tcp://10.0.0.1:2375").is_err());
     }
 }

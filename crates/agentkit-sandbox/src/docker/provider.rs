@@ -25,6 +25,8 @@ use super::network;
 use super::sandbox::{DockerSandbox, Parts};
 use super::teardown::Teardown;
 use crate::local::clone::clone_repo;
+use crate::net::{GateConfig, NetNamespace, NetworkGate};
+use crate::snapshot::{self, SnapshotStore};
 
 /// How much of each output stream a setup failure reports.
 const SETUP_TAIL_CHARS: usize = 2000;
@@ -51,6 +53,9 @@ pub struct DockerProvider {
     clone_timeout: Duration,
     user: String,
     support: Support,
+    /// Whether allow-lists can be enforced (why not, otherwise).
+    can_gate: Result<(), String>,
+    snapshots: Option<SnapshotStore>,
 }
 
 /// Configures a [`DockerProvider`]; [`connect`](Self::connect) builds it.
@@ -66,6 +71,7 @@ pub struct DockerProviderBuilder {
     temp_root: Option<PathBuf>,
     clone_timeout: Duration,
     user: Option<String>,
+    snapshots: Option<SnapshotStore>,
 }
 
 impl DockerProvider {
@@ -87,6 +93,7 @@ impl DockerProvider {
             full_network: None,
             temp_root: None,
             clone_timeout: Self::DEFAULT_CLONE_TIMEOUT,
+            snapshots: None,
             user: None,
         }
     }
@@ -191,6 +198,17 @@ impl DockerProviderBuilder {
         self
     }
 
+    /// Keeps the workspace after a successful setup script in `store` and
+    /// starts later sandboxes of the same repository, commit, setup and
+    /// policy from it, without cloning or running the script (see
+    /// [`crate::snapshot`]). The container's root filesystem is read-only,
+    /// so the workspace is all a setup script can leave behind: there is no
+    /// image to commit.
+    pub fn snapshots(mut self, store: SnapshotStore) -> Self {
+        self.snapshots = Some(store);
+        self
+    }
+
     /// `uid:gid` commands run as. Default: this process's effective ids, so
     /// files in the workspace keep one owner on both sides.
     pub fn user(mut self, user: impl Into<String>) -> Self {
@@ -255,6 +273,7 @@ impl DockerProviderBuilder {
             full_network = %full_network,
             "docker sandbox provider connected"
         );
+        let can_gate = network::can_gate(&host);
         Ok(DockerProvider {
             docker,
             host,
@@ -267,6 +286,8 @@ impl DockerProviderBuilder {
             clone_timeout: self.clone_timeout,
             user,
             support,
+            can_gate,
+            snapshots: self.snapshots,
         })
     }
 }
@@ -295,17 +316,25 @@ impl SandboxProvider for DockerProvider {
             self.cpus,
             &self.support,
         )?;
-        let network = network::plan(&spec.policy.network, &self.full_network)?;
+        let network = network::plan(&spec.policy.network, &self.full_network, &self.can_gate)?;
 
         let temp = self.temp_dir()?;
         let workspace = temp.path().join("workspace");
-        clone_repo(
-            &spec.repo,
-            spec.rev.as_deref(),
-            &workspace,
-            self.clone_timeout,
-        )
-        .await?;
+        let snapshot =
+            snapshot::key_for(self.snapshots.as_ref(), "docker", spec, self.clone_timeout).await;
+        let warm = match &snapshot {
+            Some((store, key)) => snapshot::restore(store, key, &workspace).await?,
+            None => false,
+        };
+        if !warm {
+            clone_repo(
+                &spec.repo,
+                spec.rev.as_deref(),
+                &workspace,
+                self.clone_timeout,
+            )
+            .await?;
+        }
         let root = std::fs::canonicalize(&workspace).map_err(|source| SandboxError::Io {
             path: workspace.display().to_string(),
             source,
@@ -370,6 +399,17 @@ impl SandboxProvider for DockerProvider {
             clean_up(teardown, &self.docker).await;
             return Err(error);
         }
+        let gate = match &network.gate {
+            Some(hosts) => match self.gate(&created.id, &id, hosts).await {
+                Ok(gate) => Some(gate),
+                Err(error) => {
+                    clean_up(teardown, &self.docker).await;
+                    return Err(error);
+                }
+            },
+            None => None,
+        };
+        let network_env = gate.as_ref().map(NetworkGate::env).unwrap_or_default();
         let sandbox = DockerSandbox::new(Parts {
             id,
             shared: Arc::new(Shared {
@@ -380,20 +420,59 @@ impl SandboxProvider for DockerProvider {
             root,
             policy: spec.policy.clone(),
             env: spec.env.clone(),
-            network_env: network.env,
+            network_env,
+            gate,
             cpu_seconds: limits.cpu_seconds,
             teardown,
         })?;
-        if let Some(script) = &spec.setup_script
-            && let Err(err) = run_setup(&sandbox, script, spec).await
-        {
-            if let Err(cleanup) = sandbox.close().await {
-                tracing::warn!(error = %cleanup, "closing after a failed setup failed");
+        if !warm && let Some(script) = &spec.setup_script {
+            if let Err(err) = run_setup(&sandbox, script, spec).await {
+                if let Err(cleanup) = sandbox.close().await {
+                    tracing::warn!(error = %cleanup, "closing after a failed setup failed");
+                }
+                return Err(err);
             }
-            return Err(err);
+            if let Some((store, key)) = &snapshot
+                && let Some(root) = sandbox.host_workspace()
+            {
+                snapshot::save(store, key, root).await;
+            }
         }
         tracing::info!(sandbox = sandbox.id(), container = sandbox.container_id(), repo = %spec.repo, "docker sandbox ready");
         Ok(Arc::new(sandbox))
+    }
+}
+
+impl DockerProvider {
+    /// Starts the allow-list gate in the network namespace of `container`'s
+    /// init process.
+    async fn gate(
+        &self,
+        container: &str,
+        id: &str,
+        hosts: &[String],
+    ) -> Result<NetworkGate, SandboxError> {
+        let inspect = self
+            .docker
+            .inspect_container(container, None)
+            .await
+            .map_err(|err| daemon::sandbox_call(container, "inspect the container", &err))?;
+        let pid = inspect
+            .state
+            .and_then(|state| state.pid)
+            .and_then(|pid| u32::try_from(pid).ok())
+            .filter(|pid| *pid > 0)
+            .ok_or_else(|| SandboxError::Setup {
+                reason: format!(
+                    "container `{container}` has no running init process to attach the allow-list proxy to"
+                ),
+            })?;
+        let namespace = tokio::task::spawn_blocking(move || NetNamespace::of_process(pid))
+            .await
+            .map_err(|err| SandboxError::Setup {
+                reason: format!("opening the container's network namespace failed: {err}"),
+            })??;
+        NetworkGate::start_in(namespace, hosts, GateConfig::default().label(id)).await
     }
 }
 

@@ -37,6 +37,8 @@ pub struct DockerSandbox {
     env_allow: Vec<String>,
     env: BTreeMap<String, String>,
     network_env: BTreeMap<String, String>,
+    /// The allow-list proxy, when the policy has one; dropped on close.
+    gate: Mutex<Option<crate::net::NetworkGate>>,
     cpu_seconds: Option<u64>,
     nonce: u64,
     commands: AtomicU64,
@@ -53,6 +55,7 @@ pub(crate) struct Parts {
     pub(crate) policy: SandboxPolicy,
     pub(crate) env: BTreeMap<String, String>,
     pub(crate) network_env: BTreeMap<String, String>,
+    pub(crate) gate: Option<crate::net::NetworkGate>,
     pub(crate) cpu_seconds: Option<u64>,
     pub(crate) teardown: Teardown,
 }
@@ -81,6 +84,7 @@ impl DockerSandbox {
             env_allow: parts.policy.env_allow,
             env: parts.env,
             network_env: parts.network_env,
+            gate: Mutex::new(parts.gate),
             cpu_seconds: parts.cpu_seconds,
             nonce: RandomState::new().hash_one(std::process::id()),
             commands: AtomicU64::new(1),
@@ -271,6 +275,12 @@ impl Sandbox for DockerSandbox {
             return Ok(());
         }
         let _ = self.files.close().await;
+        drop(
+            self.gate
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
         let teardown = self
             .teardown
             .lock()
