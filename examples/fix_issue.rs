@@ -14,6 +14,10 @@
 //!     --model openai-compatible:http://127.0.0.1:8080/v1#qwen3 --record run.json
 //! cargo run --example fix_issue -- models
 //!
+//! # untrusted code: commands in bubblewrap or Docker, only crates.io reachable
+//! cargo run --features sandbox-bwrap --example fix_issue -- run --repo PATH --ticket T.md \
+//!     --model ... --sandbox bwrap --allow-host crates.io --allow-host static.crates.io
+//!
 //! # read the pull requests the agent opened
 //! cargo run --example fix_issue -- prs list --repo PATH
 //! cargo run --example fix_issue -- prs show 1 --repo PATH [--diff]
@@ -33,11 +37,14 @@ use agentkit::core::CancellationToken;
 use agentkit::core::engine::Budgets;
 use agentkit::core::forge::Forge;
 use agentkit::core::model::{Model, ReasoningEffort};
+use agentkit::core::sandbox::{NetworkPolicy, SandboxProvider};
 use agentkit::core::task::{RepoRef, Task};
 use agentkit::job::{FixIssue, local_forge};
 use agentkit::llm::wrap::Fallback;
 use agentkit::llm::{ACCEPTED_SPECS, BuildOptions, ModelSpec};
 use agentkit::progress::ConsoleProgress;
+use agentkit::sandbox::local::LocalProvider;
+use agentkit::sandbox::snapshot::SnapshotStore;
 use agentkit::tools::forge::{load_ticket, render_pull_request};
 use clap::{Parser, Subcommand};
 
@@ -107,6 +114,22 @@ struct RunArgs {
     /// A setup script run once in the fresh sandbox.
     #[arg(long)]
     setup: Option<String>,
+    /// Where commands run: `local` (no isolation), `bwrap` (Linux namespaces;
+    /// feature `sandbox-bwrap`) or `docker` (feature `sandbox-docker`; reads
+    /// DOCKER_HOST and AGENTKIT_DOCKER_IMAGE).
+    #[arg(long, default_value = "local")]
+    sandbox: String,
+    /// Let commands reach this host through the allow-list proxy
+    /// (repeatable): `host`, `host:port` or `*.domain`. Default: no network.
+    #[arg(long = "allow-host")]
+    allow_hosts: Vec<String>,
+    /// Give commands the host's full network instead.
+    #[arg(long, conflicts_with = "allow_hosts")]
+    full_network: bool,
+    /// Keep what the setup script leaves (in ~/.cache/agentkit/snapshots) and
+    /// start later runs of the same repository, commit and setup from it.
+    #[arg(long)]
+    snapshots: bool,
     /// Where to keep pull-request records (default: inside the repository's git directory).
     #[arg(long)]
     forge_dir: Option<PathBuf>,
@@ -193,6 +216,59 @@ fn build_model(args: &RunArgs) -> Result<Arc<dyn Model>, String> {
     Ok(Arc::new(Fallback::new(primary, fallbacks)))
 }
 
+/// The sandbox backend named by `--sandbox`.
+async fn build_provider(args: &RunArgs) -> Result<Arc<dyn SandboxProvider>, String> {
+    let store = args
+        .snapshots
+        .then(|| SnapshotStore::new(SnapshotStore::default_root()));
+    match args.sandbox.as_str() {
+        "local" => {
+            let mut provider = LocalProvider::new();
+            if let Some(store) = store {
+                provider = provider.with_snapshots(store);
+            }
+            Ok(Arc::new(provider))
+        }
+        #[cfg(feature = "sandbox-bwrap")]
+        "bwrap" => {
+            let mut provider =
+                agentkit::sandbox::bwrap::BwrapProvider::new().map_err(|e| e.to_string())?;
+            if let Some(store) = store {
+                provider = provider.with_snapshots(store);
+            }
+            Ok(Arc::new(provider))
+        }
+        #[cfg(feature = "sandbox-docker")]
+        "docker" => {
+            let image = std::env::var("AGENTKIT_DOCKER_IMAGE").unwrap_or_else(|_| {
+                agentkit::sandbox::docker::DockerProvider::DEFAULT_IMAGE.to_string()
+            });
+            // The host's toolchains, read-only, so the agent can build and test.
+            let mut builder =
+                agentkit::sandbox::docker::DockerProvider::builder(image).host_toolchains();
+            if let Some(store) = store {
+                builder = builder.snapshots(store);
+            }
+            Ok(Arc::new(
+                builder.connect().await.map_err(|e| e.to_string())?,
+            ))
+        }
+        other => Err(format!(
+            "unknown sandbox `{other}`; this build has: local{}{}",
+            if cfg!(feature = "sandbox-bwrap") {
+                ", bwrap"
+            } else {
+                ""
+            },
+            if cfg!(feature = "sandbox-docker") {
+                ", docker"
+            } else {
+                ""
+            },
+        )),
+    }
+}
+
 fn parse_check(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((name, cmd)) if !name.trim().is_empty() && !cmd.trim().is_empty() => {
@@ -236,6 +312,14 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
     };
     let model = build_model(&args)?;
     let mut job = FixIssue::new(&args.repo, task, model);
+    job.provider = build_provider(&args).await?;
+    job.policy.network = if args.full_network {
+        NetworkPolicy::Full
+    } else if args.allow_hosts.is_empty() {
+        NetworkPolicy::Deny
+    } else {
+        NetworkPolicy::AllowList(args.allow_hosts.clone())
+    };
     job.temperature = args.temperature;
     job.reasoning_effort = args.effort;
     job.checks = args.checks;

@@ -64,4 +64,6 @@ pub mod local;
 #[cfg(target_os = "linux")]
 pub mod net;
 pub mod snapshot;
+#[cfg(any(all(feature = "bwrap", target_os = "linux"), feature = "docker"))]
+mod toolchains;
 pub mod workspace;

@@ -626,3 +626,55 @@ async fn a_setup_snapshot_starts_the_next_sandbox_warm() {
     assert_eq!(out.stdout.text, "ok\n", "{out:?}");
     second.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_toolchains_let_cargo_build_offline_without_the_rest_of_home() {
+    let Some(provider) = provider().await else {
+        return;
+    };
+    let home = std::env::var("HOME").unwrap_or_default();
+    let cargo_bin = std::path::Path::new(&home).join(".cargo/bin/cargo");
+    if !cargo_bin.exists() {
+        eprintln!("SKIPPED: no cargo under {home}/.cargo");
+        return;
+    }
+    let provider = DockerProvider::builder(provider.image())
+        .host_toolchains()
+        .connect()
+        .await
+        .unwrap();
+    let repo = repo();
+    std::fs::write(
+        repo.path().join("Cargo.toml"),
+        "[package]\nname = \"probe\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(repo.path().join("src")).unwrap();
+    std::fs::write(
+        repo.path().join("src/lib.rs"),
+        "#[test]\nfn adds() { assert_eq!(1 + 1, 2); }\n",
+    )
+    .unwrap();
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "--quiet", "-m", "crate"]);
+    let sandbox = provider
+        .create(&spec(&repo, SandboxPolicy::default()))
+        .await
+        .unwrap();
+    let out = sandbox
+        .exec(
+            agentkit_core::sandbox::ExecRequest::script(&format!(
+                "cargo test --offline 2>&1 | grep 'test result'; ls -a {home} | sort | tr '\\n' ' '"
+            ))
+            .timeout(std::time::Duration::from_secs(300)),
+        )
+        .await
+        .unwrap();
+    assert!(
+        out.stdout.text.contains("test result: ok. 1 passed"),
+        "{out:?}"
+    );
+    // Only the toolchains are there, no other file of the host's home.
+    assert!(!out.stdout.text.contains(".cache"), "{out:?}");
+    sandbox.close().await.unwrap();
+}

@@ -149,6 +149,9 @@ pub(crate) struct ContainerPlan {
     pub(crate) network_mode: String,
     /// Limits.
     pub(crate) limits: Limits,
+    /// More writable tmpfs mounts besides `/tmp` (a home for toolchains),
+    /// with the same size cap.
+    pub(crate) tmpfs: Vec<String>,
 }
 
 impl ContainerPlan {
@@ -161,10 +164,14 @@ impl ContainerPlan {
             .map_or(DEFAULT_TMP_BYTES, |m| m.min(DEFAULT_TMP_BYTES));
         let host_config = HostConfig {
             mounts: Some(self.mounts.clone()),
-            tmpfs: Some(HashMap::from([(
-                "/tmp".to_string(),
-                format!("rw,nosuid,nodev,exec,size={tmp_bytes},mode=1777"),
-            )])),
+            tmpfs: Some(
+                std::iter::once(("/tmp".to_string(), "mode=1777"))
+                    .chain(self.tmpfs.iter().map(|dir| (dir.clone(), "mode=0755")))
+                    .map(|(dir, mode)| {
+                        (dir, format!("rw,nosuid,nodev,exec,size={tmp_bytes},{mode}"))
+                    })
+                    .collect(),
+            ),
             readonly_rootfs: Some(true),
             cap_drop: Some(vec!["ALL".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
@@ -319,6 +326,7 @@ mod tests {
                 pids: Some(64),
                 ..Limits::default()
             },
+            tmpfs: vec!["/root".into()],
         };
         let body = plan.body();
         let host = body.host_config.clone().unwrap();
@@ -334,9 +342,14 @@ mod tests {
             (host.memory, host.memory_swap, host.pids_limit),
             (Some(256 << 20), Some(256 << 20), Some(64))
         );
+        let tmpfs = host.tmpfs.unwrap();
         assert_eq!(
-            host.tmpfs.unwrap()["/tmp"],
+            tmpfs["/tmp"],
             format!("rw,nosuid,nodev,exec,size={},mode=1777", 256 << 20)
+        );
+        assert_eq!(
+            tmpfs["/root"],
+            format!("rw,nosuid,nodev,exec,size={},mode=0755", 256 << 20)
         );
         assert_eq!(
             body.entrypoint,

@@ -56,6 +56,9 @@ pub struct DockerProvider {
     /// Whether allow-lists can be enforced (why not, otherwise).
     can_gate: Result<(), String>,
     snapshots: Option<SnapshotStore>,
+    /// With [`DockerProviderBuilder::host_toolchains`]: the home directory
+    /// made a writable tmpfs under the toolchain binds.
+    toolchain_home: Option<PathBuf>,
 }
 
 /// Configures a [`DockerProvider`]; [`connect`](Self::connect) builds it.
@@ -72,6 +75,7 @@ pub struct DockerProviderBuilder {
     clone_timeout: Duration,
     user: Option<String>,
     snapshots: Option<SnapshotStore>,
+    toolchains: bool,
 }
 
 impl DockerProvider {
@@ -94,6 +98,7 @@ impl DockerProvider {
             temp_root: None,
             clone_timeout: Self::DEFAULT_CLONE_TIMEOUT,
             snapshots: None,
+            toolchains: false,
             user: None,
         }
     }
@@ -209,6 +214,17 @@ impl DockerProviderBuilder {
         self
     }
 
+    /// Mounts the host's toolchains read-only, as the bwrap backend does by
+    /// default: rustup's home, cargo's `bin`, `registry` and `git` (never its
+    /// credentials), pyenv's root, over a writable tmpfs home (cargo takes
+    /// its locks there), so that `cargo test --offline` and the like run
+    /// inside. Paths come from `HOME`, `RUSTUP_HOME`, `CARGO_HOME`,
+    /// `PYENV_ROOT`; missing ones are skipped. Commands can read them.
+    pub fn host_toolchains(mut self) -> Self {
+        self.toolchains = true;
+        self
+    }
+
     /// `uid:gid` commands run as. Default: this process's effective ids, so
     /// files in the workspace keep one owner on both sides.
     pub fn user(mut self, user: impl Into<String>) -> Self {
@@ -240,7 +256,19 @@ impl DockerProviderBuilder {
                 });
             }
         }
-        binds::check_host_binds(&self.host_binds)?;
+        let mut host_binds = self.host_binds;
+        let mut toolchain_home = None;
+        if self.toolchains {
+            let env = crate::toolchains::HostEnv::from_process();
+            toolchain_home = env.home.clone().filter(|home| home.is_dir());
+            host_binds.extend(
+                env.toolchains()
+                    .into_iter()
+                    .filter(|dir| dir.is_dir())
+                    .map(HostBind::same),
+            );
+        }
+        binds::check_host_binds(&host_binds)?;
         container::limits(
             &ResourceLimits::default(),
             &self.defaults,
@@ -278,7 +306,7 @@ impl DockerProviderBuilder {
             docker,
             host,
             image: self.image,
-            host_binds: self.host_binds,
+            host_binds,
             defaults: self.defaults,
             cpus: self.cpus,
             full_network,
@@ -288,6 +316,7 @@ impl DockerProviderBuilder {
             support,
             can_gate,
             snapshots: self.snapshots,
+            toolchain_home,
         })
     }
 }
@@ -370,6 +399,11 @@ impl SandboxProvider for DockerProvider {
             mounts,
             network_mode: network.mode.clone(),
             limits,
+            tmpfs: self
+                .toolchain_home
+                .iter()
+                .map(|h| h.display().to_string())
+                .collect(),
         };
         let name = format!("agentkit-{id}");
         // From here on the container (by its name, before it even exists)
