@@ -1,6 +1,6 @@
 //! The conformance and escape suite against the `bwrap` backend, with every
 //! isolation it claims: filesystem, network (deny), process counts, memory,
-//! disk, privileges and processes. Allow-lists are not wired in yet.
+//! allow-lists, disk, privileges and processes.
 //!
 //! Without a working bubblewrap the cases are skipped (after saying why),
 //! except under `CI`, where a missing sandbox is a failure.

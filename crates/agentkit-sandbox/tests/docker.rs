@@ -663,7 +663,7 @@ async fn host_toolchains_let_cargo_build_offline_without_the_rest_of_home() {
         .unwrap();
     let out = sandbox
         .exec(
-            agentkit_core::sandbox::ExecRequest::script(&format!(
+            agentkit_core::sandbox::ExecRequest::script(format!(
                 "cargo test --offline 2>&1 | grep 'test result'; ls -a {home} | sort | tr '\\n' ' '"
             ))
             .timeout(std::time::Duration::from_secs(300)),

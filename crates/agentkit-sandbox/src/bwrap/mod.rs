@@ -32,9 +32,12 @@
 //!   namespace is bubblewrap's own.
 //! - **Network** ([`NetworkPolicy`](agentkit_core::sandbox::NetworkPolicy)):
 //!   `Deny` → a new network namespace with only its own loopback; `Full` →
-//!   the host's network; `AllowList` → refused with
+//!   the host's network; `AllowList` → the sandbox's own namespace made by
+//!   a [`NetworkGate`](crate::net::NetworkGate): bubblewrap starts inside
+//!   it, the only way out is the host-side proxy on its loopback, which
+//!   forwards to the listed hosts only (refused with
 //!   [`SandboxError::Unsupported`](agentkit_core::sandbox::SandboxError)
-//!   until the allow-list proxy is wired in.
+//!   where namespaces cannot be created).
 //! - **Privileges**: all capabilities dropped (`--cap-drop ALL`),
 //!   `no_new_privs` set (setuid binaries do not elevate), a new session (no
 //!   terminal to inject keystrokes into), and — with bubblewrap 0.8+ — no

@@ -55,9 +55,11 @@
 //!   has one, else **the host's network namespace** (`host`): with
 //!   `dockerd --bridge=none`, as `.ci/docker.sh` runs it, `Full` means the
 //!   host's interfaces, its loopback services and its abstract unix sockets
-//!   are all reachable. `NetworkPolicy::AllowList` is refused for now (the
-//!   seam for a host-side proxy is in `network.rs` and
-//!   [`DockerSandbox::network_namespace`]).
+//!   are all reachable. `NetworkPolicy::AllowList` → network mode `none`,
+//!   then the allow-list proxy ([`crate::net::NetworkGate`]) listens inside
+//!   the container's namespace and commands get its address: listed hosts
+//!   only, through the host (needs a daemon on this machine and the right
+//!   to enter its namespaces; refused otherwise).
 //! - **Limits.** `memory_bytes` → memory cgroup with memory + swap equal
 //!   (the whole container, `/tmp` included); `pids` → pids cgroup (the whole
 //!   container, root included); `cpu_seconds` → `RLIMIT_CPU` per command;
