@@ -8,53 +8,14 @@
 //! two is the sandbox. The host probe runs once, outside the measurement.
 //! Skips (with a message) where bubblewrap cannot run.
 
+mod common;
+
 use std::hint::black_box;
-use std::path::Path;
-use std::process::Command;
 
 use agentkit_core::sandbox::{ExecRequest, SandboxProvider, SandboxSpec};
 use agentkit_sandbox::bwrap::BwrapProvider;
+use common::small_repo;
 use criterion::{Criterion, criterion_group, criterion_main};
-
-/// Runs host git with a fixed identity and no user or system config.
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@example.invalid",
-        ])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?} failed");
-}
-
-/// A small repository: 20 files of ~1 KiB in `src/`, two commits.
-fn small_repo(dir: &Path) {
-    git(dir, &["init", "--quiet"]);
-    std::fs::create_dir_all(dir.join("src")).expect("mkdir");
-    for i in 0..20 {
-        let body = format!("pub fn f{i}() -> u32 {{ {i} }}\n").repeat(40);
-        std::fs::write(dir.join(format!("src/f{i}.rs")), body).expect("write");
-    }
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "--quiet", "-m", "first"]);
-    std::fs::write(dir.join("README.md"), "bench\n").expect("write");
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "--quiet", "-m", "second"]);
-}
 
 fn create_then_first_command(c: &mut Criterion) {
     let provider = match BwrapProvider::new() {

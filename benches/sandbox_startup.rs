@@ -16,52 +16,19 @@
 //! Backends that cannot run on the host (no bubblewrap, no Docker daemon)
 //! are listed as skipped with the reason.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentkit::core::sandbox::{ExecRequest, SandboxProvider, SandboxSpec};
 use agentkit::sandbox::local::LocalProvider;
 use agentkit::sandbox::snapshot::SnapshotStore;
+use common::small_repo;
 
 const SETUP: &str = "sleep 0.2; mkdir -p deps; for d in $(seq 1 10); do mkdir deps/p$d; \
     for f in $(seq 1 50); do head -c 4096 /dev/urandom > deps/p$d/f$f; done; done";
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@example.invalid",
-        ])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?} failed");
-}
-
-fn small_repo(dir: &Path) {
-    git(dir, &["init", "--quiet"]);
-    std::fs::create_dir_all(dir.join("src")).expect("mkdir");
-    for i in 0..20 {
-        let body = format!("pub fn f{i}() -> u32 {{ {i} }}\n").repeat(40);
-        std::fs::write(dir.join(format!("src/f{i}.rs")), body).expect("write");
-    }
-    git(dir, &["add", "."]);
-    git(dir, &["commit", "--quiet", "-m", "first"]);
-}
 
 /// One backend: a provider without snapshots (cold) and one with (warm).
 struct Backend {

@@ -17,7 +17,7 @@ use super::sandbox::{BwrapSandbox, Owned, Plan, next_id};
 use super::view::{self, HostEnv, ViewConfig};
 use crate::local::clone::clone_repo;
 use crate::local::limits::Rlimits;
-use crate::local::provider::run_setup;
+use crate::local::provider::{run_setup, temp_dir};
 use crate::net::{GateConfig, NetworkGate};
 use crate::snapshot::{self, SnapshotKey, SnapshotStore};
 
@@ -154,24 +154,6 @@ impl BwrapProvider {
         }
     }
 
-    fn temp_dir(&self) -> Result<tempfile::TempDir, SandboxError> {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("agentkit-bwrap-");
-        let made = match &self.temp_root {
-            Some(root) => builder.tempdir_in(root),
-            None => builder.tempdir(),
-        };
-        made.map_err(|source| SandboxError::Io {
-            path: self
-                .temp_root
-                .clone()
-                .unwrap_or_else(std::env::temp_dir)
-                .display()
-                .to_string(),
-            source,
-        })
-    }
-
     /// Everything up to a ready sandbox but the setup script. `restore`
     /// names a snapshot to start from instead of a clone; the result says
     /// whether it was used (then the setup script must not run again).
@@ -182,7 +164,7 @@ impl BwrapProvider {
     ) -> Result<(BwrapSandbox, bool), SandboxError> {
         let policy = &spec.policy;
         let network = network::network_setup(&policy.network)?;
-        let temp = self.temp_dir()?;
+        let temp = temp_dir("agentkit-bwrap-", self.temp_root.as_deref())?;
         let io = |path: &std::path::Path| {
             let shown = path.display().to_string();
             move |source| SandboxError::Io {

@@ -8,10 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use agentkit_core::sandbox::{
-    CapturedOutput, ExecRequest, ResourceLimits, Sandbox, SandboxError, SandboxProvider,
-    SandboxSpec,
-};
+use agentkit_core::sandbox::{ResourceLimits, Sandbox, SandboxError, SandboxProvider, SandboxSpec};
 use async_trait::async_trait;
 use bollard::Docker;
 use bollard::query_parameters::CreateContainerOptions;
@@ -25,11 +22,9 @@ use super::network;
 use super::sandbox::{DockerSandbox, Parts};
 use super::teardown::Teardown;
 use crate::local::clone::clone_repo;
+use crate::local::provider::{run_setup, temp_dir};
 use crate::net::{GateConfig, NetNamespace, NetworkGate};
 use crate::snapshot::{self, SnapshotStore};
-
-/// How much of each output stream a setup failure reports.
-const SETUP_TAIL_CHARS: usize = 2000;
 
 /// Creates [`DockerSandbox`]es: a host-side clone of the spec's repository
 /// (exactly like the local backend: hooks disabled, argv only), a container
@@ -129,24 +124,6 @@ impl DockerProvider {
     /// The daemon's version, as it reports it.
     pub fn server_version(&self) -> &str {
         &self.support.server_version
-    }
-
-    fn temp_dir(&self) -> Result<tempfile::TempDir, SandboxError> {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("agentkit-docker-");
-        let made = match &self.temp_root {
-            Some(root) => builder.tempdir_in(root),
-            None => builder.tempdir(),
-        };
-        made.map_err(|source| SandboxError::Io {
-            path: self
-                .temp_root
-                .clone()
-                .unwrap_or_else(std::env::temp_dir)
-                .display()
-                .to_string(),
-            source,
-        })
     }
 }
 
@@ -347,7 +324,7 @@ impl SandboxProvider for DockerProvider {
         )?;
         let network = network::plan(&spec.policy.network, &self.full_network, &self.can_gate)?;
 
-        let temp = self.temp_dir()?;
+        let temp = temp_dir("agentkit-docker-", self.temp_root.as_deref())?;
         let workspace = temp.path().join("workspace");
         let snapshot =
             snapshot::key_for(self.snapshots.as_ref(), "docker", spec, self.clone_timeout).await;
@@ -552,38 +529,4 @@ fn start_error(image: &str, err: &bollard::errors::Error) -> SandboxError {
     SandboxError::Setup {
         reason: format!("the sandbox's container did not start: {message}"),
     }
-}
-
-/// Runs the setup script; a failure carries the tail of its output.
-async fn run_setup(
-    sandbox: &DockerSandbox,
-    script: &str,
-    spec: &SandboxSpec,
-) -> Result<(), SandboxError> {
-    let request = ExecRequest::script(script).timeout(spec.setup_timeout);
-    let out = sandbox
-        .exec(request)
-        .await
-        .map_err(|err| SandboxError::Setup {
-            reason: format!("the setup script could not run: {err}"),
-        })?;
-    if out.success() {
-        return Ok(());
-    }
-    Err(SandboxError::Setup {
-        reason: format!(
-            "the setup script failed ({}); fix the script or the repository.\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
-            out.status_line(),
-            tail(&out.stdout),
-            tail(&out.stderr)
-        ),
-    })
-}
-
-fn tail(output: &CapturedOutput) -> String {
-    let text = output.text.trim_end();
-    let count = text.chars().count();
-    text.chars()
-        .skip(count.saturating_sub(SETUP_TAIL_CHARS))
-        .collect()
 }

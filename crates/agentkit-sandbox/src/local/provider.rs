@@ -71,24 +71,6 @@ impl LocalProvider {
         self.snapshots = Some(store);
         self
     }
-
-    fn temp_dir(&self) -> Result<tempfile::TempDir, SandboxError> {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix("agentkit-local-");
-        let made = match &self.temp_root {
-            Some(root) => builder.tempdir_in(root),
-            None => builder.tempdir(),
-        };
-        made.map_err(|source| SandboxError::Io {
-            path: self
-                .temp_root
-                .clone()
-                .unwrap_or_else(std::env::temp_dir)
-                .display()
-                .to_string(),
-            source,
-        })
-    }
 }
 
 #[async_trait]
@@ -98,7 +80,7 @@ impl SandboxProvider for LocalProvider {
     }
 
     async fn create(&self, spec: &SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
-        let temp = self.temp_dir()?;
+        let temp = temp_dir("agentkit-local-", self.temp_root.as_deref())?;
         let workspace = temp.path().join("workspace");
         let snapshot =
             snapshot::key_for(self.snapshots.as_ref(), "local", spec, self.clone_timeout).await;
@@ -132,8 +114,30 @@ impl SandboxProvider for LocalProvider {
     }
 }
 
+/// A fresh temp directory named `<prefix>…` under `root`, or the system temp
+/// directory. Shared with the `bwrap` and `docker` backends.
+pub(crate) fn temp_dir(
+    prefix: &str,
+    root: Option<&std::path::Path>,
+) -> Result<tempfile::TempDir, SandboxError> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix);
+    let made = match root {
+        Some(root) => builder.tempdir_in(root),
+        None => builder.tempdir(),
+    };
+    made.map_err(|source| SandboxError::Io {
+        path: root
+            .map(|r| r.to_path_buf())
+            .unwrap_or_else(std::env::temp_dir)
+            .display()
+            .to_string(),
+        source,
+    })
+}
+
 /// Runs the setup script in `sandbox`; a failure carries the tail of its
-/// output. Shared with the `bwrap` backend.
+/// output. Shared with the `bwrap` and `docker` backends.
 pub(crate) async fn run_setup(
     sandbox: &dyn Sandbox,
     script: &str,
