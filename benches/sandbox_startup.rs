@@ -50,7 +50,7 @@ fn backends(snapshots: &Path) -> Vec<(&'static str, Built)> {
             warm: Arc::new(LocalProvider::new().with_snapshots(store())),
         }),
     )];
-    #[cfg(feature = "sandbox-bwrap")]
+    #[cfg(all(feature = "sandbox-bwrap", target_os = "linux"))]
     all.push((
         "bwrap",
         agentkit::sandbox::bwrap::BwrapProvider::new()
@@ -63,7 +63,7 @@ fn backends(snapshots: &Path) -> Vec<(&'static str, Built)> {
             })
             .map_err(|e| e.to_string()),
     ));
-    #[cfg(feature = "sandbox-docker")]
+    #[cfg(all(feature = "sandbox-docker", target_os = "linux"))]
     all.push((
         "docker",
         tokio::runtime::Runtime::new()

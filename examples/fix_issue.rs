@@ -229,7 +229,7 @@ async fn build_provider(args: &RunArgs) -> Result<Arc<dyn SandboxProvider>, Stri
             }
             Ok(Arc::new(provider))
         }
-        #[cfg(feature = "sandbox-bwrap")]
+        #[cfg(all(feature = "sandbox-bwrap", target_os = "linux"))]
         "bwrap" => {
             let mut provider =
                 agentkit::sandbox::bwrap::BwrapProvider::new().map_err(|e| e.to_string())?;
@@ -238,7 +238,7 @@ async fn build_provider(args: &RunArgs) -> Result<Arc<dyn SandboxProvider>, Stri
             }
             Ok(Arc::new(provider))
         }
-        #[cfg(feature = "sandbox-docker")]
+        #[cfg(all(feature = "sandbox-docker", target_os = "linux"))]
         "docker" => {
             let image = std::env::var("AGENTKIT_DOCKER_IMAGE").unwrap_or_else(|_| {
                 agentkit::sandbox::docker::DockerProvider::DEFAULT_IMAGE.to_string()
@@ -255,12 +255,12 @@ async fn build_provider(args: &RunArgs) -> Result<Arc<dyn SandboxProvider>, Stri
         }
         other => Err(format!(
             "unknown sandbox `{other}`; this build has: local{}{}",
-            if cfg!(feature = "sandbox-bwrap") {
+            if cfg!(all(feature = "sandbox-bwrap", target_os = "linux")) {
                 ", bwrap"
             } else {
                 ""
             },
-            if cfg!(feature = "sandbox-docker") {
+            if cfg!(all(feature = "sandbox-docker", target_os = "linux")) {
                 ", docker"
             } else {
                 ""

@@ -28,7 +28,8 @@
 //!   capabilities, cgroup limits. The provider probes the host and refuses
 //!   policies it cannot enforce. Read its module docs for what it does
 //!   *not* isolate (same kernel; uid 0 inside is the agent's uid outside).
-//! - `docker` (cargo feature `docker`): a container per sandbox through the
+//! - `docker` (cargo feature `docker`, Linux: its allow-lists enter network
+//!   namespaces): a container per sandbox through the
 //!   Docker Engine API: read-only root, no capabilities, `no-new-privileges`,
 //!   own PID namespace, no network under `NetworkPolicy::Deny`, memory and
 //!   pids cgroups, protected paths mounted read-only. It shares the host's
@@ -58,12 +59,12 @@
 
 #[cfg(all(feature = "bwrap", target_os = "linux"))]
 pub mod bwrap;
-#[cfg(feature = "docker")]
+#[cfg(all(feature = "docker", target_os = "linux"))]
 pub mod docker;
 pub mod local;
 #[cfg(target_os = "linux")]
 pub mod net;
 pub mod snapshot;
-#[cfg(any(all(feature = "bwrap", target_os = "linux"), feature = "docker"))]
+#[cfg(all(target_os = "linux", any(feature = "bwrap", feature = "docker")))]
 mod toolchains;
 pub mod workspace;

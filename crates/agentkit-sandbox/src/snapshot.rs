@@ -44,7 +44,12 @@ const FORMAT: &str = "agentkit-snapshot-v1";
 
 /// The identity of one snapshot: a hex SHA-256 of what decides its content.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SnapshotKey(String);
+pub struct SnapshotKey {
+    hash: String,
+    /// The commit the key was made for; a workspace at another commit is
+    /// never stored under it.
+    commit: String,
+}
 
 impl SnapshotKey {
     /// The key for `backend` creating `spec` at `commit`.
@@ -69,12 +74,15 @@ impl SnapshotKey {
             hash.update(value.as_bytes());
         }
         let digest = hash.finalize();
-        Self(digest.iter().map(|b| format!("{b:02x}")).collect())
+        Self {
+            hash: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            commit: commit.to_string(),
+        }
     }
 
     /// The key as hex.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.hash
     }
 }
 
@@ -200,7 +208,7 @@ pub(crate) async fn key_for<'a>(
 ) -> Option<(&'a SnapshotStore, SnapshotKey)> {
     let store = store?;
     spec.setup_script.as_ref()?;
-    match crate::local::resolve_commit(&spec.repo, spec.rev.as_deref(), limit).await {
+    match crate::local::clone::resolve_commit(&spec.repo, spec.rev.as_deref(), limit).await {
         Ok(commit) => Some((store, SnapshotKey::new(backend, spec, &commit))),
         Err(error) => {
             tracing::warn!(%error, repo = %spec.repo, "no workspace snapshot: the revision could not be resolved");
@@ -224,8 +232,20 @@ pub(crate) async fn restore(
 }
 
 /// [`SnapshotStore::save`] off the async runtime; a failure is logged, not
-/// returned (the sandbox is ready either way).
+/// returned (the sandbox is ready either way). A workspace that is not at
+/// the key's commit (the branch moved between resolving and cloning) is
+/// not stored: the key would describe something else.
 pub(crate) async fn save(store: &SnapshotStore, key: &SnapshotKey, workspace: &Path) {
+    let head = crate::local::clone::rev_parse(
+        "HEAD",
+        workspace,
+        crate::local::clone::DEFAULT_CLONE_TIMEOUT,
+    )
+    .await;
+    if !matches!(&head, Ok(Some(commit)) if *commit == key.commit) {
+        tracing::warn!(expected = %key.commit, found = ?head, "not storing the workspace snapshot: the clone is not at the commit its key names");
+        return;
+    }
     let (store, key, workspace) = (store.clone(), key.clone(), workspace.to_path_buf());
     let result = tokio::task::spawn_blocking(move || store.save(&key, &workspace)).await;
     match result {

@@ -3,7 +3,7 @@
 //! Needs a Docker daemon and the image: `eval "$(.ci/docker.sh start)"`
 //! (it prints `DOCKER_HOST` and `AGENTKIT_DOCKER_IMAGE`). Without them every
 //! case says why on stderr and passes, except under `CI`, where they fail.
-#![cfg(feature = "docker")]
+#![cfg(all(feature = "docker", target_os = "linux"))]
 
 #[macro_use]
 mod conformance;

@@ -5,7 +5,7 @@
 //!
 //! Needs `eval "$(.ci/docker.sh start)"`; without a daemon every test says
 //! so on stderr and passes, except under `CI`, where they fail.
-#![cfg(feature = "docker")]
+#![cfg(all(feature = "docker", target_os = "linux"))]
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -47,9 +47,7 @@ pub(crate) fn network_setup(policy: &NetworkPolicy) -> Result<NetworkSetup, Sand
         NetworkPolicy::Deny => Ok(NetworkSetup::Isolated),
         NetworkPolicy::Full => Ok(NetworkSetup::Host),
         NetworkPolicy::AllowList(hosts) => {
-            crate::net::AllowList::parse(hosts).map_err(|e| SandboxError::Setup {
-                reason: format!("the network allow-list is invalid: {e}"),
-            })?;
+            crate::net::parse_allow_list(hosts)?;
             Ok(NetworkSetup::Gated)
         }
     }

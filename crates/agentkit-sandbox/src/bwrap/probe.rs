@@ -16,6 +16,7 @@ use super::init::InitHelper;
 use super::invocation;
 use super::network::{self, NetworkSetup};
 use super::report::Report;
+use crate::local::exec::is_executable;
 use crate::local::limits::Rlimits;
 
 /// How long the probe's test sandbox may take.
@@ -82,8 +83,6 @@ pub struct BwrapProbe {
     pub disk: Support,
     /// Where cgroups are made.
     pub(crate) cgroups: CgroupHost,
-    /// Whether bubblewrap takes `--size` for a tmpfs.
-    pub(crate) tmpfs_size: bool,
 }
 
 impl fmt::Display for BwrapProbe {
@@ -183,13 +182,12 @@ impl BwrapProbe {
             ),
             disk,
             cgroups,
-            tmpfs_size,
         })
     }
 
     /// Refuses `policy` when it asks for something this host cannot
-    /// enforce, naming what and what to do.
-    pub(crate) fn check(&self, policy: &SandboxPolicy) -> Result<(), SandboxError> {
+    /// enforce, naming what and what to do; otherwise returns its network.
+    pub(crate) fn check(&self, policy: &SandboxPolicy) -> Result<NetworkSetup, SandboxError> {
         let network = network::network_setup(&policy.network)?;
         if let (NetworkSetup::Gated, Support::Unavailable(why)) =
             (network, &self.network_allow_list)
@@ -223,7 +221,7 @@ impl BwrapProbe {
                 });
             }
         }
-        Ok(())
+        Ok(network)
     }
 }
 
@@ -235,11 +233,6 @@ fn find_bwrap() -> Option<PathBuf> {
         .map(|dir| dir.join("bwrap"))
         .chain([PathBuf::from("/usr/bin/bwrap")])
         .find(|candidate| is_executable(candidate))
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn version(bwrap: &Path) -> String {
@@ -401,7 +394,6 @@ pub(crate) mod tests {
                 memory: Err("none".into()),
                 memsw: false,
             },
-            tmpfs_size: true,
         }
     }
 

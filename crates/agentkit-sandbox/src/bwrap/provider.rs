@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use super::cgroup::SandboxCgroup;
 use super::disk::TmpfsMount;
 use super::init::InitHelper;
-use super::network::{self, NetworkSetup};
+use super::network::NetworkSetup;
 use super::probe::BwrapProbe;
 use super::sandbox::{BwrapSandbox, Owned, Plan, next_id};
 use super::view::{self, HostEnv, ViewConfig};
@@ -43,7 +43,7 @@ pub struct BwrapProvider {
 
 impl BwrapProvider {
     /// Default time allowed for cloning and checking out: ten minutes.
-    pub const DEFAULT_CLONE_TIMEOUT: Duration = Duration::from_secs(600);
+    pub const DEFAULT_CLONE_TIMEOUT: Duration = crate::local::clone::DEFAULT_CLONE_TIMEOUT;
 
     /// Probes the host and returns a provider with the default view:
     /// toolchains from the agent's `RUSTUP_HOME`, `CARGO_HOME` (`bin`,
@@ -160,10 +160,10 @@ impl BwrapProvider {
     async fn build(
         &self,
         spec: &SandboxSpec,
+        network: NetworkSetup,
         restore: Option<&(&SnapshotStore, SnapshotKey)>,
     ) -> Result<(BwrapSandbox, bool), SandboxError> {
         let policy = &spec.policy;
-        let network = network::network_setup(&policy.network)?;
         let temp = temp_dir("agentkit-bwrap-", self.temp_root.as_deref())?;
         let io = |path: &std::path::Path| {
             let shown = path.display().to_string();
@@ -254,10 +254,10 @@ impl SandboxProvider for BwrapProvider {
     }
 
     async fn create(&self, spec: &SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
-        self.probe.check(&spec.policy)?;
+        let network = self.probe.check(&spec.policy)?;
         let snapshot =
             snapshot::key_for(self.snapshots.as_ref(), "bwrap", spec, self.clone_timeout).await;
-        let (sandbox, warm) = self.build(spec, snapshot.as_ref()).await?;
+        let (sandbox, warm) = self.build(spec, network, snapshot.as_ref()).await?;
         if !warm {
             if let Some(script) = &spec.setup_script {
                 run_setup(&sandbox, script, spec).await?;

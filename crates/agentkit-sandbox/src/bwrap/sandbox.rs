@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use agentkit_core::sandbox::{
-    ExecOutput, ExecRequest, FileStat, Sandbox, SandboxError, SandboxPolicy, join_relative,
+    ExecOutput, ExecRequest, FileStat, Sandbox, SandboxError, SandboxPolicy,
 };
 use async_trait::async_trait;
 use tempfile::TempDir;
@@ -25,11 +25,10 @@ use super::invocation::{self, Pending};
 use super::network::NetworkSetup;
 use super::report::{self, Verdict};
 use super::view;
-use crate::local::LocalSandbox;
 use crate::local::exec;
 use crate::local::groups::LiveGroups;
 use crate::local::limits::Rlimits;
-use crate::workspace::io_error;
+use crate::workspace::SharedWorkspace;
 
 /// A sandbox whose workspace is a host directory and whose every command is
 /// a separate bubblewrap sandbox: read-only host root, private `/tmp`, the
@@ -38,11 +37,11 @@ use crate::workspace::io_error;
 /// capabilities. Made by [`BwrapProvider`](super::BwrapProvider); see the
 /// [module docs](super) for exactly what is and is not isolated.
 ///
-/// File operations run host-side through a [`LocalSandbox`] attached to the
+/// File operations run host-side through the shared workspace file API (the
 /// workspace (same containment rules as the `local` backend).
 pub struct BwrapSandbox {
     id: String,
-    files: LocalSandbox,
+    workspace: SharedWorkspace,
     plan: Arc<Plan>,
     policy: SandboxPolicy,
     env: BTreeMap<String, String>,
@@ -125,18 +124,10 @@ impl BwrapSandbox {
         env: BTreeMap<String, String>,
         owned: Owned,
     ) -> Result<BwrapSandbox, SandboxError> {
-        // The file API only needs the protected paths; a policy with `Full`
-        // network and no limits keeps the local backend from warning about
-        // what it cannot enforce (this backend enforces it).
-        let file_policy = SandboxPolicy {
-            network: agentkit_core::sandbox::NetworkPolicy::Full,
-            limits: Default::default(),
-            ..policy.clone()
-        };
-        let files = LocalSandbox::attach(&plan.mounts.workspace, file_policy, env.clone())?;
+        let workspace = SharedWorkspace::open(&plan.mounts.workspace, &policy.protected_paths)?;
         Ok(BwrapSandbox {
             id,
-            files,
+            workspace,
             plan: Arc::new(plan),
             policy,
             env,
@@ -217,11 +208,12 @@ impl Sandbox for BwrapSandbox {
         let (program, args) = exec::program_and_args(&request.command)?;
         let env = Arc::new(self.command_env(&request));
         let cwd = request.cwd.clone().unwrap_or_default();
+        let dir = self.root().join(self.workspace.working_dir(&cwd).await?);
         let plan = Arc::clone(&self.plan);
         let (command, pending, cgroup) = {
             let env = Arc::clone(&env);
             let program = program.clone();
-            tokio::task::spawn_blocking(move || prepare(&plan, &cwd, &env, &program, &args))
+            tokio::task::spawn_blocking(move || prepare(&plan, dir, &env, &program, &args))
                 .await
                 .map_err(|err| SandboxError::Spawn {
                     reason: format!("preparing the sandbox for the command failed: {err}"),
@@ -249,27 +241,27 @@ impl Sandbox for BwrapSandbox {
 
     async fn read(&self, path: &str) -> Result<Vec<u8>, SandboxError> {
         self.ensure_open()?;
-        self.files.read(path).await
+        self.workspace.read(path).await
     }
 
     async fn write(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
         self.ensure_open()?;
-        self.files.write(path, contents).await
+        self.workspace.write(path, contents).await
     }
 
     async fn list(&self, path: &str) -> Result<Vec<FileStat>, SandboxError> {
         self.ensure_open()?;
-        self.files.list(path).await
+        self.workspace.list(path).await
     }
 
     async fn remove(&self, path: &str) -> Result<(), SandboxError> {
         self.ensure_open()?;
-        self.files.remove(path).await
+        self.workspace.remove(path).await
     }
 
     async fn stat(&self, path: &str) -> Result<FileStat, SandboxError> {
         self.ensure_open()?;
-        self.files.stat(path).await
+        self.workspace.stat(path).await
     }
 
     /// Kills running commands (their whole namespaces), removes the cgroups,
@@ -280,7 +272,6 @@ impl Sandbox for BwrapSandbox {
             return Ok(());
         }
         self.groups.kill_all();
-        self.files.close().await?;
         let owned = self
             .owned
             .lock()
@@ -312,7 +303,7 @@ impl Drop for BwrapSandbox {
 /// bubblewrap process.
 fn prepare(
     plan: &Plan,
-    cwd: &str,
+    dir: PathBuf,
     env: &BTreeMap<OsString, OsString>,
     program: &OsString,
     args: &[String],
@@ -330,7 +321,6 @@ fn prepare(
         });
     }
     let workspace = &plan.mounts.workspace;
-    let dir = resolve_cwd(workspace, cwd)?;
     let (pinned, protected) = view::protected_mounts(workspace, &plan.protected)?;
     let mounts = Mounts {
         pinned,
@@ -366,25 +356,6 @@ fn prepare(
         namespace.enter_on_spawn(&mut command);
     }
     Ok((command, pending, cgroup))
-}
-
-/// The working directory on the host: inside the workspace after resolving
-/// symlinks, and a directory (the same rules as the local backend).
-fn resolve_cwd(workspace: &Path, cwd: &str) -> Result<PathBuf, SandboxError> {
-    let joined = join_relative(workspace, cwd)?;
-    let resolved = std::fs::canonicalize(&joined).map_err(|err| io_error(cwd, err))?;
-    if !resolved.starts_with(workspace) {
-        return Err(SandboxError::OutsideWorkspace {
-            path: cwd.to_string(),
-        });
-    }
-    if !resolved.is_dir() {
-        return Err(SandboxError::WrongKind {
-            path: cwd.to_string(),
-            reason: "is not a directory; the working directory must be one".into(),
-        });
-    }
-    Ok(resolved)
 }
 
 fn bwrap_failed(bwrap: &Path, err: io::Error) -> SandboxError {

@@ -13,7 +13,8 @@
 //!   `/workspace`, and runs the setup script inside it. It refuses, with
 //!   [`SandboxError::Unsupported`](agentkit_core::sandbox::SandboxError::Unsupported),
 //!   any policy the daemon cannot enforce (memory without swap accounting,
-//!   pids without the pids cgroup, a disk limit, a network allow-list).
+//!   pids without the pids cgroup, a disk limit, a network allow-list where
+//!   network namespaces cannot be entered).
 //! - `exec` runs each command through the Docker exec API under a small
 //!   wrapper (perl, see `helper.rs`) with an environment that **starts
 //!   empty**: the host variables named in `policy.env_allow`, the spec's
@@ -26,10 +27,10 @@
 //!   so nothing the command starts can leave its tree while it lives). A
 //!   command killed by a signal reports the signal; a missing program is
 //!   [`SandboxError::Spawn`](agentkit_core::sandbox::SandboxError::Spawn).
-//! - The file operations run on the host side of the workspace through a
-//!   [`LocalSandbox`](crate::local::LocalSandbox) attached to it: `..`,
-//!   absolute paths and symlinks leading out are refused, and the protected
-//!   paths cannot be written.
+//! - The file operations run on the host side of the workspace, resolved
+//!   beneath it like every backend's ([`crate::workspace`]): `..`, absolute
+//!   paths and symlinks leading out are refused, and the protected paths
+//!   cannot be written.
 //! - [`close`](agentkit_core::sandbox::Sandbox::close) removes the container
 //!   (everything in it dies) and deletes the workspace. Dropping a sandbox
 //!   that was not closed does the same, synchronously on a helper thread, so

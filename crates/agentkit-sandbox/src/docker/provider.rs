@@ -78,7 +78,7 @@ impl DockerProvider {
     pub const DEFAULT_IMAGE: &'static str = "agentkit-sandbox:local";
 
     /// Default time allowed for each git step of the clone: ten minutes.
-    pub const DEFAULT_CLONE_TIMEOUT: Duration = Duration::from_secs(600);
+    pub const DEFAULT_CLONE_TIMEOUT: Duration = crate::local::clone::DEFAULT_CLONE_TIMEOUT;
 
     /// A builder for sandboxes from `image`, with the
     /// [default host binds](super::default_host_binds).
@@ -278,7 +278,7 @@ impl DockerProviderBuilder {
             full_network = %full_network,
             "docker sandbox provider connected"
         );
-        let can_gate = network::can_gate(&host);
+        let can_gate = network::can_gate().await;
         Ok(DockerProvider {
             docker,
             host,

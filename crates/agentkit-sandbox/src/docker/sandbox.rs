@@ -9,31 +9,26 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use agentkit_core::sandbox::{
-    ExecOutput, ExecRequest, FileKind, FileStat, NetworkPolicy, ResourceLimits, Sandbox,
-    SandboxError, SandboxPolicy,
+    ExecOutput, ExecRequest, FileStat, Sandbox, SandboxError, SandboxPolicy,
 };
 use async_trait::async_trait;
 
-use super::daemon;
 use super::exec::{self, Launch, Shared};
 use super::helper::WORKSPACE;
 use super::teardown::Teardown;
-use crate::local::LocalSandbox;
-use crate::workspace::HostWorkspace;
+use crate::workspace::SharedWorkspace;
 
 /// A sandbox whose commands run in their own Docker container.
 ///
 /// Made by [`DockerProvider`](super::DockerProvider). Commands run in the
 /// container (see the [module docs](super) for what that isolates); the
 /// file operations work on the host side of the bind-mounted workspace,
-/// through a [`LocalSandbox`] attached to it (the same containment checks
-/// as the local backend). [`close`](Sandbox::close) and drop remove the
+/// with the same containment checks as the local backend. [`close`](Sandbox::close) and drop remove the
 /// container and delete the workspace.
 pub struct DockerSandbox {
     id: String,
     shared: Arc<Shared>,
-    files: LocalSandbox,
-    workspace: Arc<HostWorkspace>,
+    workspace: SharedWorkspace,
     env_allow: Vec<String>,
     env: BTreeMap<String, String>,
     network_env: BTreeMap<String, String>,
@@ -63,24 +58,10 @@ pub(crate) struct Parts {
 impl DockerSandbox {
     /// Wraps a started container. On error the teardown runs (it is dropped).
     pub(crate) fn new(parts: Parts) -> Result<Self, SandboxError> {
-        // The file operations need only the workspace and the protected
-        // paths; network and limits are this backend's business (and the
-        // local backend would warn that it does not enforce them).
-        let file_policy = SandboxPolicy {
-            network: NetworkPolicy::Full,
-            limits: ResourceLimits::default(),
-            env_allow: Vec::new(),
-            protected_paths: parts.policy.protected_paths.clone(),
-        };
-        let files = LocalSandbox::attach(&parts.root, file_policy, BTreeMap::new())?;
         Ok(Self {
             id: parts.id,
             shared: parts.shared,
-            workspace: Arc::new(HostWorkspace::open(
-                files.root(),
-                &parts.policy.protected_paths,
-            )?),
-            files,
+            workspace: SharedWorkspace::open(&parts.root, &parts.policy.protected_paths)?,
             env_allow: parts.policy.env_allow,
             env: parts.env,
             network_env: parts.network_env,
@@ -96,29 +77,6 @@ impl DockerSandbox {
     /// The container's id.
     pub fn container_id(&self) -> &str {
         &self.shared.container
-    }
-
-    /// The host path of the network namespace of the container's PID 1
-    /// (`/proc/<pid>/ns/net`), for host-side tooling that must act inside the
-    /// sandbox's network, such as placing an allow-list proxy's listener
-    /// there. Meaningful on the daemon's machine only.
-    pub async fn network_namespace(&self) -> Result<PathBuf, SandboxError> {
-        self.ensure_open()?;
-        let container = &self.shared.container;
-        let inspect = self
-            .shared
-            .docker
-            .inspect_container(container, None)
-            .await
-            .map_err(|err| daemon::sandbox_call(container, "inspect the container", &err))?;
-        let pid = inspect
-            .state
-            .and_then(|state| state.pid)
-            .filter(|pid| *pid > 0)
-            .ok_or_else(|| SandboxError::Gone {
-                reason: format!("container `{container}` has no running init process"),
-            })?;
-        Ok(PathBuf::from(format!("/proc/{pid}/ns/net")))
     }
 
     fn ensure_open(&self) -> Result<(), SandboxError> {
@@ -144,32 +102,13 @@ impl DockerSandbox {
     /// resolved on the host like the local backend does (it must exist and
     /// stay inside, symlinks included).
     async fn container_cwd(&self, cwd: &str) -> Result<String, SandboxError> {
-        let workspace = Arc::clone(&self.workspace);
-        let given = cwd.to_string();
-        tokio::task::spawn_blocking(move || {
-            let resolved = workspace.resolve(&given)?;
-            match resolved.kind {
-                Some(FileKind::Dir) => {}
-                None => return Err(SandboxError::NotFound { path: given }),
-                Some(_) => {
-                    return Err(SandboxError::WrongKind {
-                        path: given,
-                        reason: "is not a directory; the working directory must be one".into(),
-                    });
-                }
-            }
-            let rel = resolved.relative.to_string_lossy().into_owned();
-            Ok(if rel.is_empty() {
-                WORKSPACE.to_string()
-            } else {
-                format!("{WORKSPACE}/{rel}")
-            })
+        let rel = self.workspace.working_dir(cwd).await?;
+        let rel = rel.to_string_lossy();
+        Ok(if rel.is_empty() {
+            WORKSPACE.to_string()
+        } else {
+            format!("{WORKSPACE}/{rel}")
         })
-        .await
-        .map_err(|err| SandboxError::Io {
-            path: cwd.to_string(),
-            source: std::io::Error::other(format!("resolving the working directory failed: {err}")),
-        })?
     }
 
     /// The command environment: allowed host variables, the sandbox's, the
@@ -245,27 +184,27 @@ impl Sandbox for DockerSandbox {
 
     async fn read(&self, path: &str) -> Result<Vec<u8>, SandboxError> {
         self.ensure_open()?;
-        self.files.read(path).await
+        self.workspace.read(path).await
     }
 
     async fn write(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
         self.ensure_open()?;
-        self.files.write(path, contents).await
+        self.workspace.write(path, contents).await
     }
 
     async fn list(&self, path: &str) -> Result<Vec<FileStat>, SandboxError> {
         self.ensure_open()?;
-        self.files.list(path).await
+        self.workspace.list(path).await
     }
 
     async fn remove(&self, path: &str) -> Result<(), SandboxError> {
         self.ensure_open()?;
-        self.files.remove(path).await
+        self.workspace.remove(path).await
     }
 
     async fn stat(&self, path: &str) -> Result<FileStat, SandboxError> {
         self.ensure_open()?;
-        self.files.stat(path).await
+        self.workspace.stat(path).await
     }
 
     /// Removes the container (killing everything in it) and deletes the
@@ -274,7 +213,6 @@ impl Sandbox for DockerSandbox {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let _ = self.files.close().await;
         drop(
             self.gate
                 .lock()

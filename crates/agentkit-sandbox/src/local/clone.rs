@@ -19,6 +19,9 @@ use std::time::Duration;
 
 use agentkit_core::sandbox::SandboxError;
 
+/// How long each git step of a clone may take, by default: ten minutes.
+pub(crate) const DEFAULT_CLONE_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// Options that make host-side git safe to run on untrusted repositories.
 const SAFE_CONFIG: [&str; 4] = [
     "-c",
@@ -54,11 +57,7 @@ pub(crate) async fn clone_repo(
     let Some(rev) = rev else {
         return Ok(());
     };
-    if rev.starts_with('-') || rev.is_empty() {
-        return Err(SandboxError::Setup {
-            reason: format!("`{rev}` is not a revision; give a branch, tag or commit id"),
-        });
-    }
+    check_rev(rev)?;
     let commit = resolve_rev(rev, dest, limit).await?;
     let out = git(
         &["checkout", "--quiet", "--detach", commit.as_str()].map(OsStr::new),
@@ -101,7 +100,18 @@ async fn resolve_rev(rev: &str, dest: &Path, limit: Duration) -> Result<String, 
     })
 }
 
-async fn rev_parse(
+/// Refuses a revision git would read as an option, or an empty one.
+fn check_rev(rev: &str) -> Result<(), SandboxError> {
+    if rev.starts_with('-') || rev.is_empty() {
+        return Err(SandboxError::Setup {
+            reason: format!("`{rev}` is not a revision; give a branch, tag or commit id"),
+        });
+    }
+    Ok(())
+}
+
+/// The commit `rev` names in the repository at `dest`, if it names one.
+pub(crate) async fn rev_parse(
     rev: &str,
     dest: &Path,
     limit: Duration,
@@ -181,11 +191,7 @@ pub(crate) async fn resolve_commit(
     limit: Duration,
 ) -> Result<String, SandboxError> {
     let rev = rev.unwrap_or("HEAD");
-    if rev.starts_with('-') || rev.is_empty() {
-        return Err(SandboxError::Setup {
-            reason: format!("`{rev}` is not a revision; give a branch, tag or commit id"),
-        });
-    }
+    check_rev(rev)?;
     if rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(rev.to_ascii_lowercase());
     }

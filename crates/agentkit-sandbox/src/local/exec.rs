@@ -255,7 +255,8 @@ fn shell() -> Option<&'static Path> {
         .as_deref()
 }
 
-fn is_executable(path: &Path) -> bool {
+/// Whether `path` is a regular file someone may execute.
+pub(crate) fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

@@ -73,6 +73,5 @@ pub(crate) mod limits;
 pub(crate) mod provider;
 mod sandbox;
 
-pub(crate) use clone::resolve_commit;
 pub use provider::LocalProvider;
 pub use sandbox::LocalSandbox;

@@ -36,7 +36,7 @@ impl Default for LocalProvider {
 
 impl LocalProvider {
     /// Default time allowed for cloning and checking out: ten minutes.
-    pub const DEFAULT_CLONE_TIMEOUT: Duration = Duration::from_secs(600);
+    pub const DEFAULT_CLONE_TIMEOUT: Duration = crate::local::clone::DEFAULT_CLONE_TIMEOUT;
 
     /// A provider creating workspaces under the system temp directory.
     #[must_use]

@@ -3,14 +3,12 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use agentkit_core::sandbox::{
-    ExecOutput, ExecRequest, FileKind, FileStat, NetworkPolicy, Sandbox, SandboxError,
-    SandboxPolicy,
+    ExecOutput, ExecRequest, FileStat, NetworkPolicy, Sandbox, SandboxError, SandboxPolicy,
 };
 use async_trait::async_trait;
 use tempfile::TempDir;
@@ -18,7 +16,7 @@ use tempfile::TempDir;
 use super::exec::{self, Launch};
 use super::groups::LiveGroups;
 use super::limits::Rlimits;
-use crate::workspace::HostWorkspace;
+use crate::workspace::{SharedWorkspace, task_failed};
 
 /// A sandbox whose workspace is a directory on the host.
 ///
@@ -30,7 +28,7 @@ use crate::workspace::HostWorkspace;
 /// and does not protect.
 pub struct LocalSandbox {
     id: String,
-    workspace: Arc<HostWorkspace>,
+    workspace: SharedWorkspace,
     policy: SandboxPolicy,
     env: BTreeMap<String, String>,
     groups: LiveGroups,
@@ -61,12 +59,12 @@ impl LocalSandbox {
         env: BTreeMap<String, String>,
         temp: Option<TempDir>,
     ) -> Result<LocalSandbox, SandboxError> {
-        let workspace = HostWorkspace::open(&root, &policy.protected_paths)?;
+        let workspace = SharedWorkspace::open(&root, &policy.protected_paths)?;
         let id = next_id();
         warn_unenforced(&id, &policy);
         Ok(LocalSandbox {
             id,
-            workspace: Arc::new(workspace),
+            workspace,
             policy,
             env,
             groups: LiveGroups::default(),
@@ -93,20 +91,6 @@ impl LocalSandbox {
         } else {
             Ok(())
         }
-    }
-
-    /// Runs a file operation on the blocking pool.
-    async fn blocking<T, F>(&self, path: &str, op: F) -> Result<T, SandboxError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&HostWorkspace, &str) -> Result<T, SandboxError> + Send + 'static,
-    {
-        self.ensure_open()?;
-        let workspace = Arc::clone(&self.workspace);
-        let owned = path.to_string();
-        tokio::task::spawn_blocking(move || op(&workspace, &owned))
-            .await
-            .map_err(|e| task_failed(path, e))?
     }
 
     /// The command environment: allowed host variables, then the sandbox's,
@@ -149,24 +133,11 @@ impl Sandbox for LocalSandbox {
     }
 
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, SandboxError> {
+        self.ensure_open()?;
         let cwd = request.cwd.clone().unwrap_or_default();
-        let dir = self
-            .blocking(&cwd, |ws, path| {
-                // The command resolves this path again: the local backend
-                // does not isolate commands, so that is no loss here.
-                let resolved = ws.resolve(path)?;
-                match resolved.kind {
-                    Some(FileKind::Dir) => Ok(ws.root().join(resolved.relative)),
-                    None => Err(SandboxError::NotFound {
-                        path: path.to_string(),
-                    }),
-                    Some(_) => Err(SandboxError::WrongKind {
-                        path: path.to_string(),
-                        reason: "is not a directory; the working directory must be one".into(),
-                    }),
-                }
-            })
-            .await?;
+        // The command resolves this path again: the local backend does not
+        // isolate commands, so that is no loss here.
+        let dir = self.root().join(self.workspace.working_dir(&cwd).await?);
         let launch = Launch {
             cwd: dir,
             env: self.command_env(&request),
@@ -177,25 +148,28 @@ impl Sandbox for LocalSandbox {
     }
 
     async fn read(&self, path: &str) -> Result<Vec<u8>, SandboxError> {
-        self.blocking(path, HostWorkspace::read).await
+        self.ensure_open()?;
+        self.workspace.read(path).await
     }
 
     async fn write(&self, path: &str, contents: &[u8]) -> Result<(), SandboxError> {
-        let contents = contents.to_vec();
-        self.blocking(path, move |ws, p| ws.write(p, &contents))
-            .await
+        self.ensure_open()?;
+        self.workspace.write(path, contents).await
     }
 
     async fn list(&self, path: &str) -> Result<Vec<FileStat>, SandboxError> {
-        self.blocking(path, HostWorkspace::list).await
+        self.ensure_open()?;
+        self.workspace.list(path).await
     }
 
     async fn remove(&self, path: &str) -> Result<(), SandboxError> {
-        self.blocking(path, HostWorkspace::remove).await
+        self.ensure_open()?;
+        self.workspace.remove(path).await
     }
 
     async fn stat(&self, path: &str) -> Result<FileStat, SandboxError> {
-        self.blocking(path, HostWorkspace::stat).await
+        self.ensure_open()?;
+        self.workspace.stat(path).await
     }
 
     /// Kills running commands and, for provider-made sandboxes, deletes the
@@ -221,15 +195,6 @@ impl Sandbox for LocalSandbox {
                 path: shown,
                 source,
             })
-    }
-}
-
-/// The error for an operation whose blocking task died (panicked or was
-/// cancelled by runtime shutdown).
-fn task_failed(path: &str, err: tokio::task::JoinError) -> SandboxError {
-    SandboxError::Io {
-        path: path.to_string(),
-        source: io::Error::other(format!("the file operation task failed: {err}")),
     }
 }
 

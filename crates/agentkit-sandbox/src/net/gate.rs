@@ -208,7 +208,9 @@ impl Drop for NetworkGate {
     }
 }
 
-fn parse(hosts: &[String]) -> Result<AllowList, SandboxError> {
+/// Parses a policy's allow-list; an invalid entry is a setup error that
+/// names it.
+pub(crate) fn parse(hosts: &[String]) -> Result<AllowList, SandboxError> {
     AllowList::parse(hosts).map_err(|err| SandboxError::Setup {
         reason: format!("{err}; fix the sandbox policy's network allow-list"),
     })

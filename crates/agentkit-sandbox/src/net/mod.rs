@@ -119,10 +119,12 @@
 pub mod allow;
 mod gate;
 mod http;
+mod idle;
 pub mod netns;
 pub mod proxy;
 
 pub use allow::{AllowList, AllowListError, Decision, Host, Target, TargetError, is_local_address};
+pub(crate) use gate::parse as parse_allow_list;
 pub use gate::{GateConfig, NetworkGate, SandboxNetwork};
 pub use netns::{NetNamespace, probe};
 pub use proxy::ProxyConfig;

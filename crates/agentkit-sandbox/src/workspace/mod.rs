@@ -80,9 +80,11 @@
 //!   directory: the process started there resolves it again.
 
 mod errors;
-pub(crate) use errors::io_error;
 mod guard;
+mod shared;
 mod walk;
+
+pub(crate) use shared::{SharedWorkspace, task_failed};
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};
@@ -92,7 +94,7 @@ use agentkit_core::sandbox::{FileKind, FileStat, SandboxError};
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, OpenOptionsSyncExt};
 use cap_std::fs::{Dir, File, Metadata, OpenOptions, OpenOptionsExt};
 
-use errors::{outside, wrong_kind};
+use errors::{io_error, outside, wrong_kind};
 use guard::{Guard, normalize_protected};
 use walk::{End, Mode, Walker, normalize, rel_string, steps_of};
 

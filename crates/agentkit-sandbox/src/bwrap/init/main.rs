@@ -17,8 +17,8 @@
 //!    ended, then exits with the command's code (or `128 + signal`).
 //!
 //! It is compiled by the crate's `build.rs` with plain `rustc` (std only, no
-//! dependencies) and embedded in the library; the provider writes a copy
-//! next to every workspace.
+//! dependencies) and embedded in the library; each provider writes one copy
+//! to disk and mounts it into every sandbox.
 
 use std::fs::File;
 use std::io::Write;
