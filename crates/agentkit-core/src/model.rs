@@ -515,6 +515,53 @@ impl ModelError {
         }
     }
 
+    /// An error of class `kind` with `detail` (a rate limit without a
+    /// known wait).
+    pub fn from_kind(kind: ModelErrorKind, detail: ErrorDetail) -> Self {
+        match kind {
+            ModelErrorKind::ContextLength => ModelError::ContextLength { detail },
+            ModelErrorKind::RateLimited => ModelError::RateLimited {
+                retry_after: None,
+                detail,
+            },
+            ModelErrorKind::Quota => ModelError::Quota { detail },
+            ModelErrorKind::Transient => ModelError::Transient { detail },
+            ModelErrorKind::Auth => ModelError::Auth { detail },
+            ModelErrorKind::InvalidRequest => ModelError::InvalidRequest { detail },
+            ModelErrorKind::Permanent => ModelError::Permanent { detail },
+        }
+    }
+
+    /// The same failure classified as `kind` (a rate limit keeps its wait).
+    pub fn with_kind(self, kind: ModelErrorKind) -> Self {
+        match self {
+            ModelError::RateLimited {
+                retry_after,
+                detail,
+            } if kind == ModelErrorKind::RateLimited => ModelError::RateLimited {
+                retry_after,
+                detail,
+            },
+            other => {
+                let detail = other.detail().clone();
+                Self::from_kind(kind, detail)
+            }
+        }
+    }
+
+    /// What the provider said, to amend.
+    pub fn detail_mut(&mut self) -> &mut ErrorDetail {
+        match self {
+            ModelError::ContextLength { detail }
+            | ModelError::RateLimited { detail, .. }
+            | ModelError::Quota { detail }
+            | ModelError::Transient { detail }
+            | ModelError::Auth { detail }
+            | ModelError::InvalidRequest { detail }
+            | ModelError::Permanent { detail } => detail,
+        }
+    }
+
     /// Whether retrying the same request may succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(

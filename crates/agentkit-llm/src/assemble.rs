@@ -116,11 +116,6 @@ impl ToolCallAssembler {
         let keys = self.order.clone();
         keys.iter().flat_map(|k| self.end(k)).collect()
     }
-
-    /// Whether some started call has not ended.
-    pub fn any_open(&self) -> bool {
-        self.slots.values().any(|s| !s.ended)
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use agentkit_core::model::{ErrorDetail, ModelError};
+use agentkit_core::model::{ErrorDetail, ModelError, ModelErrorKind};
 
 use crate::transport::header_value;
 
@@ -67,12 +67,8 @@ pub fn classify_status(
 pub fn apply_should_retry(error: ModelError, headers: &[(String, String)]) -> ModelError {
     match (should_retry(headers), error) {
         (_, e @ (ModelError::Quota { .. } | ModelError::ContextLength { .. })) => e,
-        (Some(true), e) if !e.is_retryable() => ModelError::Transient {
-            detail: e.detail().clone(),
-        },
-        (Some(false), e) if e.is_retryable() => ModelError::Permanent {
-            detail: e.detail().clone(),
-        },
+        (Some(true), e) if !e.is_retryable() => e.with_kind(ModelErrorKind::Transient),
+        (Some(false), e) if e.is_retryable() => e.with_kind(ModelErrorKind::Permanent),
         (_, e) => e,
     }
 }
@@ -87,7 +83,7 @@ fn message_or_status(status: u16, message: &str) -> String {
 
 /// Error bodies are kept for operators but bounded: a proxy's HTML page must
 /// not flood logs.
-fn truncate(body: &str) -> String {
+pub(crate) fn truncate(body: &str) -> String {
     const MAX: usize = 4096;
     if body.len() <= MAX {
         return body.to_owned();

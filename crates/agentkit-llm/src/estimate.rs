@@ -35,14 +35,22 @@ impl UsageEstimate {
     /// Looks at the next event; returns the usage to insert before it when
     /// it is the `Finish` of a reply whose server reported no usage.
     pub(crate) fn observe(&mut self, event: &StreamEvent) -> Option<Usage> {
+        if self.reported {
+            // The server counts for us: nothing to keep (Anthropic reports
+            // usage first, so its replies are never copied here).
+            return None;
+        }
         match event {
-            StreamEvent::Usage(_) => self.reported = true,
+            StreamEvent::Usage(_) => {
+                self.reported = true;
+                self.output = String::new();
+            }
             StreamEvent::TextDelta { text } | StreamEvent::ReasoningDelta { text, .. } => {
                 self.output.push_str(text)
             }
             StreamEvent::ToolCallStart { name, .. } => self.output.push_str(name),
             StreamEvent::ToolCallDelta { arguments, .. } => self.output.push_str(arguments),
-            StreamEvent::Finish { .. } if !self.reported => {
+            StreamEvent::Finish { .. } => {
                 self.reported = true;
                 let usage = Usage {
                     input_tokens: self.prompt_tokens(),

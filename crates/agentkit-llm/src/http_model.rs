@@ -42,6 +42,7 @@ use crate::protocol::{Protocol, StreamDecoder};
 use crate::retry::RetryPolicy;
 use crate::sse::SseParser;
 use crate::transport::{BodyStream, HttpRequest, Transport, TransportError};
+use crate::wrap::first_output;
 
 /// Error bodies are read up to this size; the rest is dropped.
 const MAX_ERROR_BODY: usize = 1 << 20;
@@ -111,12 +112,12 @@ impl<P: Protocol> HttpModel<P> {
         &self.protocol
     }
 
-    /// One attempt: send, check the status, and read up to the first event.
+    /// One attempt: send, check the status, and read up to the first output.
     async fn attempt(
         &self,
         request: HttpRequest,
         prompt: &Arc<ModelRequest>,
-    ) -> Result<EventReader, ModelError> {
+    ) -> Result<ModelStream, ModelError> {
         let header_wait = if self.stream {
             self.idle_timeout
         } else {
@@ -149,21 +150,27 @@ impl<P: Protocol> HttpModel<P> {
             .protocol
             .tokenizer()
             .map(|tokenizer| UsageEstimate::new(tokenizer, Arc::clone(prompt)));
-        let mut reader = if self.stream && is_sse {
-            EventReader::streaming(
+        let stream = if self.stream && is_sse {
+            EventReader::new(
                 response.body,
                 self.protocol.decoder(),
                 self.idle_timeout,
                 estimate,
             )
+            .into_stream()
         } else {
             let body = read_body(response.body, self.idle_timeout, MAX_BODY)
                 .await
                 .map_err(transport_error)?;
-            EventReader::whole(self.protocol.decode_body(&body), estimate)
+            let mut estimate = estimate;
+            let mut items = VecDeque::new();
+            match self.protocol.decode_body(&body) {
+                Ok(events) => accept(&mut items, estimate.as_mut(), events),
+                Err(e) => items.push_back(Err(e)),
+            }
+            futures::stream::iter(items).boxed()
         };
-        reader.fill().await?;
-        Ok(reader)
+        first_output(stream, &self.protocol.info().name).await
     }
 }
 
@@ -180,27 +187,11 @@ impl<P: Protocol> Model for HttpModel<P> {
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
         let http = self.protocol.build_request(&request, self.stream)?;
         let request = Arc::new(request);
-        let mut retry = 0;
-        loop {
-            match self.attempt(http.clone(), &request).await {
-                Ok(reader) => return Ok(reader.into_stream()),
-                Err(error) => match self.retry.delay_for(retry, &error) {
-                    Some(wait) => {
-                        tracing::warn!(
-                            "gen_ai.request.model" = %self.protocol.info().name,
-                            retry = retry + 1,
-                            wait_ms = wait.as_millis() as u64,
-                            kind = ?error.kind(),
-                            %error,
-                            "model call failed; retrying"
-                        );
-                        tokio::time::sleep(wait).await;
-                        retry += 1;
-                    }
-                    None => return Err(error),
-                },
-            }
-        }
+        self.retry
+            .run(&self.protocol.info().name, || {
+                self.attempt(http.clone(), &request)
+            })
+            .await
     }
 }
 
@@ -236,22 +227,35 @@ async fn read_body(
     }
 }
 
-fn is_usage(item: &Result<StreamEvent, ModelError>) -> bool {
-    matches!(item, Ok(StreamEvent::Usage(_)))
+/// Queues decoded events, with an estimated usage before a `Finish` when
+/// the server reported none (see [`crate::estimate`]).
+fn accept(
+    pending: &mut VecDeque<Result<StreamEvent, ModelError>>,
+    mut estimate: Option<&mut UsageEstimate>,
+    events: Vec<StreamEvent>,
+) {
+    for event in events {
+        if let Some(usage) = estimate.as_mut().and_then(|e| e.observe(&event)) {
+            pending.push_back(Ok(StreamEvent::Usage(usage)));
+        }
+        pending.push_back(Ok(event));
+    }
 }
 
-/// Reads a response body into decoded events, one chunk at a time.
+/// Reads a streamed response body into decoded events, one chunk at a time.
 struct EventReader {
+    /// `None` once the body is finished (ended, broke off, or the provider
+    /// signalled the end of the reply).
     body: Option<BodyStream>,
     parser: SseParser,
-    decoder: Option<Box<dyn StreamDecoder>>,
+    decoder: Box<dyn StreamDecoder>,
     idle: Duration,
     pending: VecDeque<Result<StreamEvent, ModelError>>,
     estimate: Option<UsageEstimate>,
 }
 
 impl EventReader {
-    fn streaming(
+    fn new(
         body: BodyStream,
         decoder: Box<dyn StreamDecoder>,
         idle: Duration,
@@ -260,142 +264,86 @@ impl EventReader {
         Self {
             body: Some(body),
             parser: SseParser::new(),
-            decoder: Some(decoder),
+            decoder,
             idle,
             pending: VecDeque::new(),
             estimate,
         }
     }
 
-    fn whole(
-        events: Result<Vec<StreamEvent>, ModelError>,
-        estimate: Option<UsageEstimate>,
-    ) -> Self {
-        let mut reader = Self {
-            body: None,
-            parser: SseParser::new(),
-            decoder: None,
-            idle: Duration::ZERO,
-            pending: VecDeque::new(),
-            estimate,
-        };
-        match events {
-            Ok(events) => reader.accept(events),
-            Err(e) => reader.pending.push_back(Err(e)),
-        }
-        reader
-    }
-
-    /// Queues decoded events, with an estimated usage before a `Finish`
-    /// when the server reported none (see [`crate::estimate`]).
-    fn accept(&mut self, events: Vec<StreamEvent>) {
-        for event in events {
-            if let Some(usage) = self.estimate.as_mut().and_then(|e| e.observe(&event)) {
-                self.pending.push_back(Ok(StreamEvent::Usage(usage)));
-            }
-            self.pending.push_back(Ok(event));
-        }
-    }
-
-    /// Reads until the reply's first output (anything but a usage report),
-    /// an error, or the end is pending. An error before any output is
-    /// returned, so the attempt can be retried: a usage report alone (the
-    /// first event of an Anthropic stream) is nothing the caller could
-    /// duplicate, and it is dropped with the failed attempt.
-    async fn fill(&mut self) -> Result<(), ModelError> {
-        while !self.pending.iter().any(|item| !is_usage(item)) && self.read_more().await {}
-        match self.pending.iter().position(|item| !is_usage(item)) {
-            Some(at) if self.pending[at].is_err() => match self.pending.remove(at) {
-                Some(Err(error)) => Err(error),
-                _ => Ok(()),
-            },
-            _ => Ok(()),
-        }
-    }
-
     /// Reads and decodes one more chunk; `false` once the body is finished.
     async fn read_more(&mut self) -> bool {
-        let (Some(body), Some(decoder)) = (self.body.as_mut(), self.decoder.as_mut()) else {
+        let Some(body) = self.body.as_mut() else {
             return false;
         };
         let chunk = match tokio::time::timeout(self.idle, body.next()).await {
             Ok(Some(Ok(chunk))) => chunk,
             Ok(Some(Err(e))) => {
-                self.fail(ModelError::Transient {
+                let error = ModelError::Transient {
                     detail: ErrorDetail::message(format!("the response stream broke off: {e}")),
-                });
-                return false;
-            }
-            Ok(None) => {
-                let last = self.parser.finish();
-                let mut events = Vec::new();
-                let mut result = Ok(());
-                if let Some(event) = last
-                    && !decoder.is_done()
-                {
-                    match decoder.event(&event) {
-                        Ok(more) => events.extend(more),
-                        Err(e) => result = Err(e),
-                    }
-                }
-                if result.is_ok() {
-                    match decoder.end() {
-                        Ok(more) => events.extend(more),
-                        Err(e) => result = Err(e),
-                    }
-                }
-                self.accept(events);
-                if let Err(e) = result {
-                    self.pending.push_back(Err(e));
-                }
-                self.body = None;
+                };
+                self.finish(Vec::new(), Err(error));
                 return false;
             }
             Err(_) => {
                 let idle = self.idle;
-                self.fail(ModelError::Transient {
+                let error = ModelError::Transient {
                     detail: ErrorDetail::message(format!(
                         "the response stream was idle for {idle:?}; giving up on it"
                     )),
-                });
+                };
+                self.finish(Vec::new(), Err(error));
+                return false;
+            }
+            Ok(None) => {
+                // The body ended: a last event without its blank line, then
+                // the decoder's verdict on the end.
+                let mut decoded = Vec::new();
+                let mut result = Ok(());
+                if let Some(event) = self.parser.finish()
+                    && !self.decoder.is_done()
+                {
+                    match self.decoder.event(&event) {
+                        Ok(more) => decoded.extend(more),
+                        Err(e) => result = Err(e),
+                    }
+                }
+                if result.is_ok() {
+                    result = self.decoder.end().map(|more| decoded.extend(more));
+                }
+                self.finish(decoded, result);
                 return false;
             }
         };
         let mut decoded = Vec::new();
         for event in self.parser.push(&chunk) {
-            if decoder.is_done() {
+            if self.decoder.is_done() {
                 break;
             }
-            match decoder.event(&event) {
+            match self.decoder.event(&event) {
                 Ok(events) => decoded.extend(events),
                 Err(e) => {
-                    self.accept(decoded);
-                    self.fail(e);
+                    self.finish(decoded, Err(e));
                     return false;
                 }
             }
         }
-        let mut result = Ok(());
-        if decoder.is_done() {
-            match decoder.end() {
-                Ok(events) => decoded.extend(events),
-                Err(e) => result = Err(e),
-            }
-        }
-        let done = decoder.is_done();
-        self.accept(decoded);
-        if let Err(e) = result {
-            self.pending.push_back(Err(e));
-        }
-        if done {
-            self.body = None;
+        if self.decoder.is_done() {
+            let result = self.decoder.end().map(|more| decoded.extend(more));
+            self.finish(decoded, result);
             return false;
         }
+        accept(&mut self.pending, self.estimate.as_mut(), decoded);
         true
     }
 
-    fn fail(&mut self, error: ModelError) {
-        self.pending.push_back(Err(error));
+    /// The body is over: queue its last events, then the error that ended
+    /// it, if one did.
+    fn finish(&mut self, decoded: Vec<StreamEvent>, result: Result<(), ModelError>) {
+        accept(&mut self.pending, self.estimate.as_mut(), decoded);
+        if let Err(error) = result {
+            self.pending.push_back(Err(error));
+        }
         self.body = None;
     }
 

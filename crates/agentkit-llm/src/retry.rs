@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use agentkit_core::model::{ModelError, ModelErrorKind};
+use std::future::Future;
+
+use agentkit_core::model::ModelError;
 
 /// How a failed call is retried.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,12 +94,37 @@ impl RetryPolicy {
         Some(self.backoff(retry))
     }
 
-    /// Whether errors of `kind` are ever retried.
-    pub fn retries_kind(&self, kind: ModelErrorKind) -> bool {
-        matches!(
-            kind,
-            ModelErrorKind::RateLimited | ModelErrorKind::Transient
-        )
+    /// Runs `attempt` until it succeeds, fails with an error this policy
+    /// does not retry, or the retries are used up; waits [`delay_for`]
+    /// between attempts and logs each retry for `model`.
+    ///
+    /// [`delay_for`]: RetryPolicy::delay_for
+    pub(crate) async fn run<T, F, Fut>(&self, model: &str, mut attempt: F) -> Result<T, ModelError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ModelError>>,
+    {
+        let mut retry = 0;
+        loop {
+            let error = match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            let Some(wait) = self.delay_for(retry, &error) else {
+                return Err(error);
+            };
+            retry += 1;
+            tracing::warn!(
+                "gen_ai.request.model" = %model,
+                attempt = retry + 1,
+                max_attempts = self.max_retries + 1,
+                wait_ms = wait.as_millis() as u64,
+                kind = ?error.kind(),
+                %error,
+                "model call failed; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
     }
 }
 

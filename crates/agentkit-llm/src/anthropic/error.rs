@@ -45,7 +45,7 @@ pub(crate) fn classify_http(status: u16, headers: &[(String, String)], body: &st
             retry_after: retry_after(headers),
             detail,
         },
-        Some(kind) => with_kind(kind, detail),
+        Some(kind) => ModelError::from_kind(kind, detail),
         None => fallback,
     };
     apply_should_retry(classified, headers)
@@ -74,7 +74,7 @@ pub(crate) fn classify_stream_error(error: &ApiError, raw: &str) -> ModelError {
             retry_after: None,
             detail,
         },
-        Some(kind) => with_kind(kind, detail),
+        Some(kind) => ModelError::from_kind(kind, detail),
         None => ModelError::Transient { detail },
     }
 }
@@ -101,20 +101,5 @@ fn recognise(error: &ApiError) -> Option<ModelErrorKind> {
         "overloaded_error" | "api_error" | "timeout_error" => Some(ModelErrorKind::Transient),
         "invalid_request_error" | "not_found_error" => Some(ModelErrorKind::InvalidRequest),
         _ => None,
-    }
-}
-
-fn with_kind(kind: ModelErrorKind, detail: ErrorDetail) -> ModelError {
-    match kind {
-        ModelErrorKind::ContextLength => ModelError::ContextLength { detail },
-        ModelErrorKind::RateLimited => ModelError::RateLimited {
-            retry_after: None,
-            detail,
-        },
-        ModelErrorKind::Quota => ModelError::Quota { detail },
-        ModelErrorKind::Transient => ModelError::Transient { detail },
-        ModelErrorKind::Auth => ModelError::Auth { detail },
-        ModelErrorKind::InvalidRequest => ModelError::InvalidRequest { detail },
-        ModelErrorKind::Permanent => ModelError::Permanent { detail },
     }
 }

@@ -47,19 +47,27 @@ use agentkit_core::model::{
 };
 use futures::StreamExt;
 
-/// Starts a call on `model` and waits for its first output: an event other
-/// than a usage report (usage alone is nothing the caller could see twice).
-///
-/// `Err` means nothing reached the caller, so the call may be repeated: the
-/// call failed, its stream failed before any output, or its stream ended
-/// without any (a `Transient` error, as
-/// [`ResponseFolder`](agentkit_core::model::ResponseFolder) would report).
-/// `Ok` is the whole stream, leading usage reports included.
+/// Starts a call on `model` and waits for its first output (see
+/// [`first_output`]).
 pub(crate) async fn first_event(
     model: &dyn Model,
     request: ModelRequest,
 ) -> Result<ModelStream, ModelError> {
-    let mut stream = model.stream(request).await?;
+    first_output(model.stream(request).await?, &model.info().name).await
+}
+
+/// Waits for the first output of `stream` (of model `model`): an event
+/// other than a usage report (usage alone is nothing the caller could see
+/// twice).
+///
+/// `Err` means nothing reached the caller, so the call may be repeated: the
+/// stream failed before any output, or ended without any (a `Transient`
+/// error, as [`ResponseFolder`](agentkit_core::model::ResponseFolder) would
+/// report). `Ok` is the whole stream, leading usage reports included.
+pub(crate) async fn first_output(
+    mut stream: ModelStream,
+    model: &str,
+) -> Result<ModelStream, ModelError> {
     let mut leading = Vec::new();
     loop {
         match stream.next().await {
@@ -72,8 +80,7 @@ pub(crate) async fn first_event(
             None => {
                 return Err(ModelError::Transient {
                     detail: ErrorDetail::message(format!(
-                        "the stream of model `{}` ended before any output",
-                        model.info().name
+                        "the stream of model `{model}` ended before any output"
                     )),
                 });
             }

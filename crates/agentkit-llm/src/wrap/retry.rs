@@ -85,26 +85,10 @@ impl Model for Retry {
     }
 
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
-        let mut retry = 0;
-        loop {
-            let error = match super::first_event(self.inner.as_ref(), request.clone()).await {
-                Ok(stream) => return Ok(stream),
-                Err(error) => error,
-            };
-            let Some(wait) = self.policy.delay_for(retry, &error) else {
-                return Err(error);
-            };
-            retry += 1;
-            tracing::warn!(
-                model = %self.inner.info().name,
-                attempt = retry + 1,
-                max_attempts = self.policy.max_retries + 1,
-                wait_ms = wait.as_millis() as u64,
-                kind = ?error.kind(),
-                error = %error,
-                "model call failed; retrying"
-            );
-            tokio::time::sleep(wait).await;
-        }
+        self.policy
+            .run(&self.inner.info().name, || {
+                super::first_event(self.inner.as_ref(), request.clone())
+            })
+            .await
     }
 }

@@ -256,17 +256,14 @@ impl StreamDecoder for ChatStreamDecoder {
         }
         if event.event == "error" {
             let value = serde_json::from_str::<Value>(data).unwrap_or(Value::String(data.into()));
-            let error = ProviderError::from_value(&value).unwrap_or_else(|| {
-                ProviderError::from_value(&serde_json::json!({ "error": value }))
-                    .unwrap_or_default()
-            });
+            let error = ProviderError::from_value(&value)
+                .unwrap_or_else(|| ProviderError::from_error_field(&value));
             return Err(classify_in_band(&error, data));
         }
         let chunk: Chunk =
             serde_json::from_str(data).map_err(|e| malformed("a stream chunk", &e, data))?;
         if let Some(error) = chunk.error.as_ref().filter(|e| !e.is_null()) {
-            let error = ProviderError::from_value(&serde_json::json!({ "error": error }))
-                .unwrap_or_default();
+            let error = ProviderError::from_error_field(error);
             return Err(classify_in_band(&error, data));
         }
         let mut events = Vec::new();
@@ -310,8 +307,7 @@ pub(super) fn decode_body(body: &[u8]) -> Result<Vec<StreamEvent>, ModelError> {
     let completion: Completion =
         serde_json::from_str(&text).map_err(|e| malformed("the response body", &e, &text))?;
     if let Some(error) = completion.error.as_ref().filter(|e| !e.is_null()) {
-        let error =
-            ProviderError::from_value(&serde_json::json!({ "error": error })).unwrap_or_default();
+        let error = ProviderError::from_error_field(error);
         return Err(classify_in_band(&error, &text));
     }
     let Some(choice) = first_choice(completion.choices, |c| c.index) else {

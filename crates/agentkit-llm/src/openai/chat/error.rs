@@ -8,7 +8,7 @@
 //! Everything else is classified by status ([`classify_status`]), and the
 //! server's `x-should-retry` has the last word ([`apply_should_retry`]).
 
-use agentkit_core::model::{ErrorDetail, ModelError};
+use agentkit_core::model::{ModelError, ModelErrorKind};
 use serde_json::Value;
 
 use crate::classify::{apply_should_retry, classify_status};
@@ -58,11 +58,6 @@ impl ProviderError {
         }
         let object = value.as_object()?;
         match object.get("error") {
-            Some(Value::Object(inner)) => Some(Self::from_object(inner)),
-            Some(Value::String(text)) => Some(Self {
-                message: text.clone(),
-                ..Self::default()
-            }),
             Some(Value::Null) | None if object.contains_key("message") => {
                 Some(Self::from_object(object))
             }
@@ -73,10 +68,24 @@ impl ProviderError {
                 }),
                 _ => None,
             },
-            Some(other) => Some(Self {
+            Some(field) => Some(Self::from_error_field(field)),
+        }
+    }
+
+    /// Reads the value of an `error` field: an object with message, type,
+    /// code and param; a string; anything else as its text (`null`: nothing).
+    pub(super) fn from_error_field(value: &Value) -> Self {
+        match value {
+            Value::Object(inner) => Self::from_object(inner),
+            Value::String(text) => Self {
+                message: text.clone(),
+                ..Self::default()
+            },
+            Value::Null => Self::default(),
+            other => Self {
                 message: other.to_string(),
                 ..Self::default()
-            }),
+            },
         }
     }
 
@@ -188,15 +197,9 @@ pub(super) fn classify_response(
     let base = classify_status(status, headers, &message, body);
     let error = match &parsed {
         // 402 Payment Required: OpenRouter's answer to an account without credit.
-        _ if status == 402 => ModelError::Quota {
-            detail: base.detail().clone(),
-        },
-        Some(e) if e.is_quota() => ModelError::Quota {
-            detail: base.detail().clone(),
-        },
-        Some(e) if e.is_context_length(status) => ModelError::ContextLength {
-            detail: base.detail().clone(),
-        },
+        _ if status == 402 => base.with_kind(ModelErrorKind::Quota),
+        Some(e) if e.is_quota() => base.with_kind(ModelErrorKind::Quota),
+        Some(e) if e.is_context_length(status) => base.with_kind(ModelErrorKind::ContextLength),
         _ => base,
     };
     apply_should_retry(error, headers)
@@ -207,37 +210,19 @@ pub(super) fn classify_response(
 pub(super) fn classify_in_band(error: &ProviderError, raw: &str) -> ModelError {
     let status = error.implied_status();
     let base = classify_status(status, &[], &error.describe(), raw);
-    let error = if error.is_quota() {
-        ModelError::Quota {
-            detail: base.detail().clone(),
-        }
+    let mut error = if error.is_quota() {
+        base.with_kind(ModelErrorKind::Quota)
     } else if error.is_context_length(status) {
-        ModelError::ContextLength {
-            detail: base.detail().clone(),
-        }
+        base.with_kind(ModelErrorKind::ContextLength)
     } else {
         base
     };
-    with_detail(error, |detail| {
-        detail.status = Some(200);
-        detail.message = format!(
-            "the provider reported an error inside its reply: {}",
-            detail.message
-        );
-    })
-}
-
-/// The same error with its detail changed.
-fn with_detail(mut error: ModelError, change: impl FnOnce(&mut ErrorDetail)) -> ModelError {
-    match &mut error {
-        ModelError::ContextLength { detail }
-        | ModelError::RateLimited { detail, .. }
-        | ModelError::Quota { detail }
-        | ModelError::Transient { detail }
-        | ModelError::Auth { detail }
-        | ModelError::InvalidRequest { detail }
-        | ModelError::Permanent { detail } => change(detail),
-    }
+    let detail = error.detail_mut();
+    detail.status = Some(200);
+    detail.message = format!(
+        "the provider reported an error inside its reply: {}",
+        detail.message
+    );
     error
 }
 

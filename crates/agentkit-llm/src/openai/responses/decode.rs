@@ -15,9 +15,10 @@ use agentkit_core::usage::Usage;
 use serde_json::Value;
 
 use super::REASONING_PROVIDER;
-use super::error::{bounded, classify_in_stream};
+use super::error::classify_in_stream;
 use super::wire::{ReasoningItem, WireError, WireEvent, WireItem, WireResponse, WireUsage};
 use crate::assemble::ToolCallAssembler;
+use crate::classify::truncate;
 use crate::protocol::StreamDecoder;
 use crate::sse::SseEvent;
 
@@ -408,7 +409,7 @@ fn undecodable(what: &str, error: &str, raw: &str) -> ModelError {
     ModelError::Transient {
         detail: ErrorDetail {
             status: None,
-            body: bounded(raw),
+            body: truncate(raw),
             message: format!(
                 "could not decode the Responses API's `{what}` ({error}); \
                  check that the base URL serves the OpenAI Responses API"

@@ -11,43 +11,32 @@
 
 use std::time::Duration;
 
-use agentkit_core::model::{ErrorDetail, ModelError};
+use agentkit_core::model::{ErrorDetail, ModelError, ModelErrorKind};
 use serde::Deserialize;
 
 use super::wire::WireError;
-use crate::classify::{apply_should_retry, classify_status};
-
-/// What an error code means for the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Quota,
-    ContextLength,
-    RateLimited,
-    Transient,
-    Auth,
-    InvalidRequest,
-}
+use crate::classify::{apply_should_retry, classify_status, truncate};
 
 /// Error codes and error `type`s the Responses API sends, and their class.
-const KNOWN_CODES: &[(&str, Class)] = &[
-    ("insufficient_quota", Class::Quota),
-    ("context_length_exceeded", Class::ContextLength),
-    ("rate_limit_exceeded", Class::RateLimited),
-    ("rate_limit_error", Class::RateLimited),
-    ("tokens", Class::RateLimited),
-    ("requests", Class::RateLimited),
-    ("server_error", Class::Transient),
-    ("server_is_overloaded", Class::Transient),
-    ("overloaded_error", Class::Transient),
-    ("slow_down", Class::Transient),
-    ("vector_store_timeout", Class::Transient),
-    ("invalid_api_key", Class::Auth),
-    ("authentication_error", Class::Auth),
-    ("permission_error", Class::Auth),
-    ("invalid_request_error", Class::InvalidRequest),
-    ("invalid_prompt", Class::InvalidRequest),
-    ("not_found_error", Class::InvalidRequest),
-    ("model_not_found", Class::InvalidRequest),
+const KNOWN_CODES: &[(&str, ModelErrorKind)] = &[
+    ("insufficient_quota", ModelErrorKind::Quota),
+    ("context_length_exceeded", ModelErrorKind::ContextLength),
+    ("rate_limit_exceeded", ModelErrorKind::RateLimited),
+    ("rate_limit_error", ModelErrorKind::RateLimited),
+    ("tokens", ModelErrorKind::RateLimited),
+    ("requests", ModelErrorKind::RateLimited),
+    ("server_error", ModelErrorKind::Transient),
+    ("server_is_overloaded", ModelErrorKind::Transient),
+    ("overloaded_error", ModelErrorKind::Transient),
+    ("slow_down", ModelErrorKind::Transient),
+    ("vector_store_timeout", ModelErrorKind::Transient),
+    ("invalid_api_key", ModelErrorKind::Auth),
+    ("authentication_error", ModelErrorKind::Auth),
+    ("permission_error", ModelErrorKind::Auth),
+    ("invalid_request_error", ModelErrorKind::InvalidRequest),
+    ("invalid_prompt", ModelErrorKind::InvalidRequest),
+    ("not_found_error", ModelErrorKind::InvalidRequest),
+    ("model_not_found", ModelErrorKind::InvalidRequest),
 ];
 
 /// Code families that all mean "this request is wrong" (`invalid_image`,
@@ -77,14 +66,14 @@ struct ErrorBody {
 }
 
 /// The class of a code or error type, when it is one we know.
-fn class_of(code: &str) -> Option<Class> {
+fn class_of(code: &str) -> Option<ModelErrorKind> {
     if let Some((_, class)) = KNOWN_CODES.iter().find(|(known, _)| *known == code) {
         return Some(*class);
     }
     INVALID_REQUEST_PREFIXES
         .iter()
         .any(|prefix| code.starts_with(prefix))
-        .then_some(Class::InvalidRequest)
+        .then_some(ModelErrorKind::InvalidRequest)
 }
 
 fn mentions_context_window(message: &str) -> bool {
@@ -101,16 +90,12 @@ pub(super) fn classify_http(status: u16, headers: &[(String, String)], body: &st
     let base = classify_status(status, headers, &message, body);
     let codes = [error.code.as_deref(), error.kind.as_deref()];
     let has = |class| codes.iter().flatten().any(|c| class_of(c) == Some(class));
-    let classified = if has(Class::Quota) {
-        ModelError::Quota {
-            detail: base.detail().clone(),
-        }
-    } else if has(Class::ContextLength)
+    let classified = if has(ModelErrorKind::Quota) {
+        base.with_kind(ModelErrorKind::Quota)
+    } else if has(ModelErrorKind::ContextLength)
         || (matches!(status, 400 | 413) && mentions_context_window(&message))
     {
-        ModelError::ContextLength {
-            detail: base.detail().clone(),
-        }
+        base.with_kind(ModelErrorKind::ContextLength)
     } else {
         base
     };
@@ -146,24 +131,20 @@ pub(super) fn classify_in_stream(error: &WireError, raw: &str) -> ModelError {
     };
     let detail = ErrorDetail {
         status: None,
-        body: bounded(raw),
+        body: truncate(raw),
         message: explanation,
     };
     let class = code
         .and_then(class_of)
         .or_else(|| error.kind.as_deref().and_then(class_of))
-        .or_else(|| mentions_context_window(message).then_some(Class::ContextLength))
-        .unwrap_or(Class::Transient);
+        .or_else(|| mentions_context_window(message).then_some(ModelErrorKind::ContextLength))
+        .unwrap_or(ModelErrorKind::Transient);
     match class {
-        Class::Quota => ModelError::Quota { detail },
-        Class::ContextLength => ModelError::ContextLength { detail },
-        Class::RateLimited => ModelError::RateLimited {
+        ModelErrorKind::RateLimited => ModelError::RateLimited {
             retry_after: suggested_wait(message),
             detail,
         },
-        Class::Transient => ModelError::Transient { detail },
-        Class::Auth => ModelError::Auth { detail },
-        Class::InvalidRequest => ModelError::InvalidRequest { detail },
+        other => ModelError::from_kind(other, detail),
     }
 }
 
@@ -186,21 +167,6 @@ fn suggested_wait(message: &str) -> Option<Duration> {
         return None;
     };
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
-}
-
-/// Raw provider text kept for operators, bounded so a large failed response
-/// does not flood logs. (`crate::classify` has the same rule for HTTP bodies
-/// but keeps it private.)
-pub(super) fn bounded(raw: &str) -> String {
-    const MAX: usize = 4096;
-    if raw.len() <= MAX {
-        return raw.to_owned();
-    }
-    let mut end = MAX;
-    while !raw.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes in all)", &raw[..end], raw.len())
 }
 
 #[cfg(test)]
@@ -228,18 +194,24 @@ mod tests {
     #[test]
     fn long_raw_text_is_bounded_on_a_char_boundary() {
         let raw = "é".repeat(3000);
-        let kept = bounded(&raw);
+        let kept = truncate(&raw);
         assert!(kept.ends_with("(6000 bytes in all)"), "{kept}");
         assert!(kept.len() < 4200);
     }
 
     #[test]
     fn code_families_are_invalid_requests() {
-        assert_eq!(class_of("invalid_image_url"), Some(Class::InvalidRequest));
-        assert_eq!(class_of("image_too_large"), Some(Class::InvalidRequest));
+        assert_eq!(
+            class_of("invalid_image_url"),
+            Some(ModelErrorKind::InvalidRequest)
+        );
+        assert_eq!(
+            class_of("image_too_large"),
+            Some(ModelErrorKind::InvalidRequest)
+        );
         assert_eq!(
             class_of("unsupported_image_media_type"),
-            Some(Class::InvalidRequest)
+            Some(ModelErrorKind::InvalidRequest)
         );
         assert_eq!(class_of("something_new"), None);
     }

@@ -98,8 +98,8 @@ use crate::transport::HttpRequest;
 /// back (`Part::Reasoning::provider`).
 pub const REASONING_PROVIDER: &str = "openai-responses";
 
-/// The default endpoint root.
-pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+/// The default endpoint root: OpenAI's API (the same as Chat Completions').
+pub use super::chat::OPENAI_BASE_URL as DEFAULT_BASE_URL;
 
 /// How much of its reasoning the model summarises for us.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
