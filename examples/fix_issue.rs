@@ -178,15 +178,11 @@ enum PrCmd {
 }
 
 fn parse_effort(s: &str) -> Result<ReasoningEffort, String> {
-    match s {
-        "minimal" => Ok(ReasoningEffort::Minimal),
-        "low" => Ok(ReasoningEffort::Low),
-        "medium" => Ok(ReasoningEffort::Medium),
-        "high" => Ok(ReasoningEffort::High),
-        other => Err(format!(
-            "`{other}` is not an effort; use minimal, low, medium or high"
-        )),
-    }
+    use ReasoningEffort::*;
+    [Minimal, Low, Medium, High]
+        .into_iter()
+        .find(|effort| effort.as_str() == s)
+        .ok_or_else(|| format!("`{s}` is not an effort; use minimal, low, medium or high"))
 }
 
 /// The model, its fallbacks, and the recording, from the command line.
@@ -320,8 +316,8 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
     } else {
         NetworkPolicy::AllowList(args.allow_hosts.clone())
     };
-    job.temperature = args.temperature;
-    job.reasoning_effort = args.effort;
+    job.call.temperature = args.temperature;
+    job.call.reasoning_effort = args.effort;
     job.checks = args.checks;
     job.setup_script = args.setup;
     job.forge_dir = args.forge_dir;

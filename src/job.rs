@@ -14,10 +14,10 @@ use agentkit_core::CancellationToken;
 use agentkit_core::agent::Agent;
 use agentkit_core::checkpoint::FileCheckpoint;
 use agentkit_core::context::ContextEngine;
-use agentkit_core::engine::Budgets;
+use agentkit_core::engine::{Budgets, CallSettings};
 use agentkit_core::event::{EventSink, JsonlSink};
 use agentkit_core::hook::Hook;
-use agentkit_core::model::{Model, ReasoningEffort};
+use agentkit_core::model::Model;
 use agentkit_core::outcome::Outcome;
 use agentkit_core::policy::{CommandPolicy, PathPolicy};
 use agentkit_core::redact::Redactor;
@@ -88,10 +88,8 @@ pub struct FixIssue {
     pub budgets: Budgets,
     /// Extra event sinks (progress printers, metrics).
     pub sinks: Vec<Arc<dyn EventSink>>,
-    /// Sampling temperature of every model call (`None`: the provider's default).
-    pub temperature: Option<f32>,
-    /// Reasoning effort of every model call (`None`: the backend's default).
-    pub reasoning_effort: Option<ReasoningEffort>,
+    /// What every model call asks for (temperature, reasoning effort, ...).
+    pub call: CallSettings,
     /// Policy hooks, in order. Default: [`CommandPolicy::default`] (no
     /// pushing, no remote/config changes, no `curl | sh`, no sudo) and
     /// [`PathPolicy::default`] (no writes under `.git`).
@@ -113,8 +111,7 @@ impl FixIssue {
             policy: SandboxPolicy::default(),
             budgets: Budgets::default(),
             sinks: Vec::new(),
-            temperature: None,
-            reasoning_effort: None,
+            call: CallSettings::default(),
             policies: vec![
                 Arc::new(CommandPolicy::default()),
                 Arc::new(PathPolicy::default()),
@@ -161,12 +158,7 @@ impl FixIssue {
         if !self.checks.is_empty() {
             builder = builder.verifier(verifier);
         }
-        if let Some(temperature) = self.temperature {
-            builder = builder.temperature(temperature);
-        }
-        if let Some(effort) = self.reasoning_effort {
-            builder = builder.reasoning_effort(effort);
-        }
+        builder = builder.call_settings(self.call.clone());
         if let Some(path) = &self.transcript {
             let sink =
                 JsonlSink::create(path, Redactor::new().with_env_secrets()).map_err(|source| {

@@ -85,7 +85,7 @@ pub mod prelude {
     pub use crate::CancellationToken;
     pub use crate::agent::{Agent, AgentBuilder, AgentConfig};
     pub use crate::context::{ContextEngine, ContextItem, ContextProvider, ContextRequest};
-    pub use crate::engine::{Budgets, Engine, EngineConfig, RunState, Step};
+    pub use crate::engine::{Budgets, CallSettings, Engine, EngineConfig, RunState, Step};
     pub use crate::event::{Event, EventRecord, EventSink, JsonlSink, MemorySink, TracingSink};
     pub use crate::forge::{Forge, ForgeError, PublishRequest, PullRequest};
     pub use crate::hook::{Hook, ModelCallAction, PublishAction, ToolCallAction, ToolResultAction};

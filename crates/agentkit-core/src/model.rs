@@ -576,6 +576,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_call_without_argument_text_is_an_empty_object_unless_the_reply_was_cut_off() {
+        let fold = |reason: FinishReason| {
+            let mut folder = ResponseFolder::default();
+            folder.push(StreamEvent::ToolCallStart {
+                index: 0,
+                id: "c".into(),
+                name: "git_diff".into(),
+            });
+            folder.push(StreamEvent::ToolCallEnd { index: 0 });
+            folder.push(StreamEvent::Finish { reason });
+            let reply = folder.finish().unwrap();
+            reply.message.tool_calls().next().unwrap().arguments.clone()
+        };
+        assert_eq!(fold(FinishReason::ToolCalls), "{}");
+        assert_eq!(fold(FinishReason::Length), "");
+    }
+
+    #[test]
     fn folder_assembles_interleaved_tool_calls_in_start_order() {
         let mut f = ResponseFolder::default();
         f.push(StreamEvent::TextDelta {

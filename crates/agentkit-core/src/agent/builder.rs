@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::checkpoint::Checkpoint;
 use crate::context::ContextEngine;
-use crate::engine::Budgets;
+use crate::engine::{Budgets, CallSettings};
 use crate::event::{EventBus, EventSink};
 use crate::forge::{DEFAULT_BRANCH_PREFIX, Forge};
 use crate::hook::Hook;
@@ -35,18 +35,10 @@ pub struct AgentConfig {
     pub max_verify_attempts: u32,
     /// Replies without a tool call tolerated in a row.
     pub max_replies_without_tools: u32,
-    /// Completion-token cap per call.
-    pub max_output_tokens: Option<u64>,
     /// Branch prefix for published work.
     pub branch_prefix: String,
-    /// The tool choice sent with every model call (see [`crate::engine::EngineConfig::tool_choice`]).
-    pub tool_choice: ToolChoice,
-    /// The tool choice of the first model call (see [`crate::engine::EngineConfig::first_tool_choice`]).
-    pub first_tool_choice: Option<ToolChoice>,
-    /// Sampling temperature of every call (`None`: the provider's default).
-    pub temperature: Option<f32>,
-    /// Reasoning effort of every call (`None`: the backend's default).
-    pub reasoning_effort: Option<ReasoningEffort>,
+    /// What every model call asks for: output cap, tool choice, sampling.
+    pub call: CallSettings,
 }
 
 impl Default for AgentConfig {
@@ -56,12 +48,8 @@ impl Default for AgentConfig {
             budgets: Budgets::default(),
             max_verify_attempts: 3,
             max_replies_without_tools: 3,
-            max_output_tokens: None,
             branch_prefix: DEFAULT_BRANCH_PREFIX.to_string(),
-            tool_choice: ToolChoice::Auto,
-            first_tool_choice: None,
-            temperature: None,
-            reasoning_effort: None,
+            call: CallSettings::default(),
         }
     }
 }
@@ -194,7 +182,7 @@ impl AgentBuilder {
     /// Sends `choice` as the tool choice of every model call (default
     /// [`ToolChoice::Auto`]).
     pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
-        self.config.tool_choice = choice;
+        self.config.call.tool_choice = choice;
         self
     }
 
@@ -202,25 +190,31 @@ impl AgentBuilder {
     /// e.g. `ToolChoice::Tool { name: "list_files".into() }` to make a weak
     /// model start by looking around.
     pub fn first_tool_choice(mut self, choice: ToolChoice) -> Self {
-        self.config.first_tool_choice = Some(choice);
+        self.config.call.first_tool_choice = Some(choice);
         self
     }
 
     /// Caps every reply at `tokens` completion tokens.
     pub fn max_output_tokens(mut self, tokens: u64) -> Self {
-        self.config.max_output_tokens = Some(tokens);
+        self.config.call.max_output_tokens = Some(tokens);
         self
     }
 
     /// Samples every call at `temperature` (0 for the most repeatable runs).
     pub fn temperature(mut self, temperature: f32) -> Self {
-        self.config.temperature = Some(temperature);
+        self.config.call.temperature = Some(temperature);
         self
     }
 
     /// Asks reasoning models for `effort` on every call.
     pub fn reasoning_effort(mut self, effort: ReasoningEffort) -> Self {
-        self.config.reasoning_effort = Some(effort);
+        self.config.call.reasoning_effort = Some(effort);
+        self
+    }
+
+    /// Replaces what every model call asks for.
+    pub fn call_settings(mut self, call: CallSettings) -> Self {
+        self.config.call = call;
         self
     }
 

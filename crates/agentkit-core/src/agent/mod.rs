@@ -74,12 +74,8 @@ impl Agent {
             max_verify_attempts: self.config.max_verify_attempts,
             publish: self.forge.is_some(),
             max_replies_without_tools: self.config.max_replies_without_tools,
-            max_output_tokens: self.config.max_output_tokens,
             pricing: self.model.info().pricing,
-            tool_choice: self.config.tool_choice.clone(),
-            first_tool_choice: self.config.first_tool_choice.clone(),
-            temperature: self.config.temperature,
-            reasoning_effort: self.config.reasoning_effort,
+            call: self.config.call.clone(),
         }
     }
 

@@ -81,17 +81,26 @@ pub struct EngineConfig {
     pub publish: bool,
     /// Replies in a row without a tool call before the run stops.
     pub max_replies_without_tools: u32,
-    /// Completion-token cap per call.
-    pub max_output_tokens: Option<u64>,
     /// Prices for cost accounting (from the model's info).
     pub pricing: Option<Pricing>,
+    /// What every model call asks for (output cap, tool choice, sampling).
+    #[serde(flatten)]
+    pub call: CallSettings,
+}
+
+/// What every model call of a run asks for, besides the conversation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallSettings {
+    /// Completion-token cap per call.
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
     /// The tool choice sent with every model call (default [`ToolChoice::Auto`]).
     /// `Required` suits agents that must act only through tools, on providers
     /// that support it.
     #[serde(default)]
     pub tool_choice: ToolChoice,
     /// The tool choice of the run's first model call, overriding
-    /// [`EngineConfig::tool_choice`] there (e.g. make the model start by
+    /// [`CallSettings::tool_choice`] there (e.g. make the model start by
     /// calling a given tool; weak models on grammar-constrained servers need
     /// this to call a tool at all). A resumed run past its first call never
     /// uses it.
@@ -115,12 +124,8 @@ impl Default for EngineConfig {
             max_verify_attempts: 3,
             publish: false,
             max_replies_without_tools: 3,
-            max_output_tokens: None,
             pricing: None,
-            tool_choice: ToolChoice::Auto,
-            first_tool_choice: None,
-            temperature: None,
-            reasoning_effort: None,
+            call: CallSettings::default(),
         }
     }
 }
@@ -303,17 +308,17 @@ impl Engine {
             messages: self.state.messages.clone(),
             tools: self.config.tools.clone(),
             tool_choice: self.tool_choice(),
-            max_output_tokens: self.config.max_output_tokens,
-            temperature: self.config.temperature,
-            reasoning_effort: self.config.reasoning_effort,
+            max_output_tokens: self.config.call.max_output_tokens,
+            temperature: self.config.call.temperature,
+            reasoning_effort: self.config.call.reasoning_effort,
         }
     }
 
     /// The tool choice of the next model call.
     fn tool_choice(&self) -> ToolChoice {
-        match &self.config.first_tool_choice {
+        match &self.config.call.first_tool_choice {
             Some(first) if self.state.steps == 0 => first.clone(),
-            _ => self.config.tool_choice.clone(),
+            _ => self.config.call.tool_choice.clone(),
         }
     }
 
@@ -362,6 +367,7 @@ impl Engine {
         self.ensure_unique_call_ids(&mut message);
         let calls: Vec<ToolCall> = message.tool_calls().cloned().collect();
         self.state.messages.push(message);
+        let cut_off = response.finish_reason == FinishReason::Length;
         if calls.is_empty() {
             self.state.replies_without_tools += 1;
             if self.state.replies_without_tools >= self.config.max_replies_without_tools {
@@ -369,7 +375,7 @@ impl Engine {
                     replies: self.state.replies_without_tools,
                 });
             } else {
-                let nudge = if response.finish_reason == FinishReason::Length {
+                let nudge = if cut_off {
                     prompts::CUT_OFF
                 } else {
                     prompts::NO_TOOL_CALL
@@ -380,7 +386,6 @@ impl Engine {
             return cost;
         }
         self.state.replies_without_tools = 0;
-        let cut_off = response.finish_reason == FinishReason::Length;
         let results = calls
             .iter()
             .map(|call| {
