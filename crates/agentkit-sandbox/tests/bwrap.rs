@@ -17,44 +17,20 @@ use agentkit_core::sandbox::{
     ExecRequest, NetworkPolicy, Sandbox, SandboxError, SandboxProvider, SandboxSpec,
 };
 use agentkit_sandbox::bwrap::BwrapProvider;
-use common::git;
-use tempfile::TempDir;
+use common::{BWRAP_FIX, available, sh};
 
 fn provider() -> Option<BwrapProvider> {
-    match BwrapProvider::new() {
-        Ok(provider) => Some(provider),
-        Err(why) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "the bwrap backend cannot run here: {why}; install bubblewrap and allow user namespaces"
-            )
-        }
-        Err(why) => {
-            eprintln!("SKIPPED: the bwrap backend cannot run here: {why}");
-            None
-        }
-    }
+    available("bwrap", BwrapProvider::new(), BWRAP_FIX)
 }
 
-/// A one-commit repository.
 fn repo() -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    git(dir.path(), &["init", "--quiet"]);
-    std::fs::write(dir.path().join("README.md"), "hello\n").unwrap();
-    git(dir.path(), &["add", "."]);
-    git(dir.path(), &["commit", "--quiet", "-m", "one"]);
-    dir
+    common::one_commit_repo()
 }
 
 fn spec(repo: &TempDir) -> SandboxSpec {
-    SandboxSpec::new(repo.path().display().to_string())
+    common::spec(repo, Default::default())
 }
-
-async fn sh(sandbox: &dyn Sandbox, script: &str) -> agentkit_core::sandbox::ExecOutput {
-    sandbox
-        .exec(ExecRequest::script(script).timeout(Duration::from_secs(60)))
-        .await
-        .unwrap()
-}
+use tempfile::TempDir;
 
 #[test]
 fn the_probe_says_what_is_enforced() {

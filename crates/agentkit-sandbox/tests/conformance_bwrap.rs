@@ -7,6 +7,7 @@
 
 #![cfg(all(feature = "bwrap", target_os = "linux"))]
 
+mod common;
 #[macro_use]
 mod conformance;
 
@@ -18,18 +19,7 @@ use conformance::{Harness, Isolation};
 /// A provider per test (not a shared static: dropping it deletes its init
 /// helper's directory).
 fn provider() -> Option<BwrapProvider> {
-    match BwrapProvider::new() {
-        Ok(provider) => Some(provider),
-        Err(why) if std::env::var_os("CI").is_some() => panic!(
-            "the bwrap backend cannot run here: {why}\n\
-             install bubblewrap (`apt-get install bubblewrap`) and allow user namespaces; \
-             the limits cases also need writable cgroups (pids, memory) and root"
-        ),
-        Err(why) => {
-            eprintln!("SKIPPED: the bwrap backend cannot run here: {why}");
-            None
-        }
-    }
+    common::available("bwrap", BwrapProvider::new(), common::BWRAP_FIX)
 }
 
 async fn bwrap() -> Option<Harness> {

@@ -5,6 +5,7 @@
 //! case says why on stderr and passes, except under `CI`, where they fail.
 #![cfg(all(feature = "docker", target_os = "linux"))]
 
+mod common;
 #[macro_use]
 mod conformance;
 
@@ -14,18 +15,11 @@ use agentkit_sandbox::docker::DockerProvider;
 use conformance::{Harness, Isolation};
 
 async fn docker() -> Option<Harness> {
-    let provider = match DockerProvider::from_env().await {
-        Ok(provider) => provider,
-        Err(err) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "docker backend unavailable under CI: {err}; run `eval \"$(.ci/docker.sh start)\"` first"
-            )
-        }
-        Err(err) => {
-            eprintln!("SKIPPED: docker backend unavailable: {err}");
-            return None;
-        }
-    };
+    let provider = common::available(
+        "docker",
+        DockerProvider::from_env().await,
+        common::DOCKER_FIX,
+    )?;
     Some(Harness {
         name: "docker",
         provider: Arc::new(provider),

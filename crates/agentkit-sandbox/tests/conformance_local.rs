@@ -2,6 +2,7 @@
 //! nothing but the file API and the environment (see its module docs), so
 //! only those cases apply, plus its per-process memory rlimit.
 
+mod common;
 #[macro_use]
 mod conformance;
 

@@ -7,6 +7,8 @@
 //! so on stderr and passes, except under `CI`, where they fail.
 #![cfg(all(feature = "docker", target_os = "linux"))]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::TcpListener;
@@ -16,67 +18,19 @@ use std::time::Duration;
 
 use agentkit_core::sandbox::{
     ExecRequest, NetworkPolicy, ResourceLimits, Sandbox, SandboxError, SandboxPolicy,
-    SandboxProvider, SandboxSpec,
+    SandboxProvider,
 };
 use agentkit_sandbox::docker::DockerProvider;
 use bollard::Docker;
+use common::{DOCKER_FIX, available, git, sh, spec};
 use tempfile::TempDir;
 
 async fn provider() -> Option<DockerProvider> {
-    match DockerProvider::from_env().await {
-        Ok(provider) => Some(provider),
-        Err(err) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "docker backend unavailable under CI: {err}; run `eval \"$(.ci/docker.sh start)\"` first"
-            )
-        }
-        Err(err) => {
-            eprintln!("SKIPPED: docker backend unavailable: {err}");
-            None
-        }
-    }
+    available("docker", DockerProvider::from_env().await, DOCKER_FIX)
 }
 
-/// A small repository to clone.
 fn repo() -> TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    git(dir.path(), &["init", "--quiet"]);
-    std::fs::write(dir.path().join("README.md"), "# fixture\n").unwrap();
-    git(dir.path(), &["add", "."]);
-    git(dir.path(), &["commit", "--quiet", "-m", "fixture"]);
-    dir
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@t"])
-        .args([
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-}
-
-fn spec(repo: &TempDir, policy: SandboxPolicy) -> SandboxSpec {
-    let mut spec = SandboxSpec::new(repo.path().display().to_string());
-    spec.policy = policy;
-    spec
-}
-
-async fn sh(sandbox: &dyn Sandbox, script: &str) -> agentkit_core::sandbox::ExecOutput {
-    sandbox
-        .exec(ExecRequest::script(script).timeout(Duration::from_secs(60)))
-        .await
-        .unwrap_or_else(|e| panic!("`{script}` failed: {e}"))
+    common::one_commit_repo()
 }
 
 /// A client of our own, to look at containers behind the backend's back.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use agentkit_core::sandbox::SandboxPolicy;
+use agentkit_core::sandbox::{ExecOutput, ExecRequest, Sandbox, SandboxPolicy, SandboxSpec};
 use agentkit_sandbox::local::LocalSandbox;
 use tempfile::TempDir;
 
@@ -120,3 +120,54 @@ pub async fn wait_for_pid(path: &Path) -> i32 {
     }
     panic!("no pid written to {}", path.display());
 }
+
+/// A one-commit repository to clone.
+pub fn one_commit_repo() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git(dir.path(), &["init", "--quiet"]);
+    std::fs::write(dir.path().join("README.md"), "# fixture\n").unwrap();
+    git(dir.path(), &["add", "."]);
+    git(dir.path(), &["commit", "--quiet", "-m", "fixture"]);
+    dir
+}
+
+/// A spec cloning `repo` under `policy`.
+pub fn spec(repo: &TempDir, policy: SandboxPolicy) -> SandboxSpec {
+    let mut spec = SandboxSpec::new(repo.path().display().to_string());
+    spec.policy = policy;
+    spec
+}
+
+/// Runs `script` with a 60 s timeout; a sandbox error fails the test.
+pub async fn sh(sandbox: &dyn Sandbox, script: &str) -> ExecOutput {
+    sandbox
+        .exec(ExecRequest::script(script).timeout(Duration::from_secs(60)))
+        .await
+        .unwrap_or_else(|e| panic!("exec `{script}` failed: {e}"))
+}
+
+/// The backend `made`, or `None` after saying why it cannot run here;
+/// under `CI` a backend that cannot run fails the test instead, with `fix`.
+pub fn available<T, E: std::fmt::Display>(
+    backend: &str,
+    made: Result<T, E>,
+    fix: &str,
+) -> Option<T> {
+    match made {
+        Ok(value) => Some(value),
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("the {backend} backend cannot run here: {why}\n{fix}")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED: the {backend} backend cannot run here: {why}");
+            None
+        }
+    }
+}
+
+/// What to do when bwrap cannot run.
+pub const BWRAP_FIX: &str = "install bubblewrap (`apt-get install bubblewrap`) and allow user \
+     namespaces; the limits cases also need writable cgroups (pids, memory) and root";
+
+/// What to do when docker cannot run.
+pub const DOCKER_FIX: &str = "run `eval \"$(.ci/docker.sh start)\"` first";

@@ -35,10 +35,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agentkit_core::sandbox::{
-    ExecOutput, ExecRequest, NetworkPolicy, ResourceLimits, Sandbox, SandboxError, SandboxPolicy,
+    ExecRequest, NetworkPolicy, ResourceLimits, Sandbox, SandboxError, SandboxPolicy,
     SandboxProvider, SandboxSpec,
 };
 use tempfile::TempDir;
+
+pub use crate::common::{git, sh};
 
 /// What a backend claims to enforce. Each flag turns on the escape cases
 /// that test it.
@@ -214,31 +216,6 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
     }
 }
 
-/// Host git with a fixed identity and no user or system config.
-pub fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 impl Harness {
     /// A sandbox of this backend for `fixture`, with `policy`.
     pub async fn sandbox(&self, fixture: &Fixture, policy: SandboxPolicy) -> Arc<dyn Sandbox> {
@@ -257,14 +234,6 @@ impl Harness {
     fn not_applicable(&self, case: &str, why: &str) {
         eprintln!("NOT APPLICABLE to {}: {case}: {why}", self.name);
     }
-}
-
-/// Runs `script` with a 60 s timeout.
-pub async fn sh(sandbox: &dyn Sandbox, script: &str) -> ExecOutput {
-    sandbox
-        .exec(ExecRequest::script(script).timeout(Duration::from_secs(60)))
-        .await
-        .unwrap_or_else(|e| panic!("exec `{script}` failed: {e}"))
 }
 
 /// A TCP listener on `ip` that counts connections and bytes, never answers.
