@@ -45,6 +45,7 @@ LOG="$HOME_DIR/dockerd.log"
 IMAGE="${AGENTKIT_DOCKER_IMAGE:-agentkit-sandbox:local}"
 START_TIMEOUT=60
 
+. "$(dirname "$0")/lib.sh"
 log() { echo "docker.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -64,7 +65,6 @@ ensure_installed() {
     fi
     [ "$(id -u)" = 0 ] || die "dockerd is missing and installing it needs root"
     log "installing Debian's docker.io"
-    export DEBIAN_FRONTEND=noninteractive
     # Keep the package's init script from starting a system dockerd with the default bridge
     # and iptables rules (the standard policy-rc.d guard; left alone if one exists).
     local guard=""
@@ -73,8 +73,7 @@ ensure_installed() {
         chmod +x /usr/sbin/policy-rc.d
         guard=/usr/sbin/policy-rc.d
     fi
-    apt-get update -q >&2
-    apt-get install -y -q --no-install-recommends docker.io >&2
+    apt_install --no-install-recommends docker.io
     [ -z "$guard" ] || rm -f "$guard"
     command -v dockerd >/dev/null 2>&1 || die "docker.io is installed but dockerd is not on PATH"
 }

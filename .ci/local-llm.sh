@@ -6,7 +6,7 @@
 #   .ci/local-llm.sh install   install what is missing (idempotent, non-interactive);
 #                              prints `export ...` lines for the variables below
 #   .ci/local-llm.sh env       print those `export ...` lines without installing
-#   .ci/local-llm.sh serve [PORT]
+#   .ci/local-llm.sh serve [PORT [SERVER OPTION...]]
 #                              run the server in the foreground on 127.0.0.1:PORT
 #                              (default 8080); model name `smollm2`
 #
@@ -36,6 +36,7 @@ VENV="$HOME_DIR/venv"
 MODELS="$HOME_DIR/models"
 MODEL="$MODELS/$MODEL_FILE"
 
+. "$(dirname "$0")/lib.sh"
 log() { echo "local-llm: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
@@ -54,18 +55,14 @@ base_python() {
         fi
     done
     log "no python >= 3.9 with venv; installing Debian's python3"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >&2
-    apt-get install -y -q python3 python3-venv python3-dev >&2
+    apt_install python3 python3-venv python3-dev
     echo python3
 }
 
 ensure_compiler() {
     if ! command -v c++ >/dev/null 2>&1 || ! command -v cc >/dev/null 2>&1; then
         log "no C/C++ compiler; installing build-essential"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -q >&2
-        apt-get install -y -q build-essential >&2
+        apt_install build-essential
     fi
 }
 
@@ -163,11 +160,14 @@ install() {
     print_env
 }
 
+# serve [PORT [SERVER OPTION...]]: extra options go to llama_cpp.server.
 serve() {
     local port="${1:-8080}"
-    [ -x "$VENV/bin/python" ] && [ -s "$MODEL" ] || die "not installed; run: $0 install"
-    exec "$VENV/bin/python" -m llama_cpp.server --model "$MODEL" --model_alias smollm2 \
-        --chat_format chatml-function-calling --host 127.0.0.1 --port "$port" --n_ctx 8192
+    shift || true
+    local python="${AGENTKIT_LLM_PYTHON:-$VENV/bin/python}" model="${AGENTKIT_LLM_MODEL:-$MODEL}"
+    [ -x "$python" ] && [ -s "$model" ] || die "not installed; run: $0 install"
+    exec "$python" -m llama_cpp.server --model "$model" --model_alias smollm2 \
+        --chat_format chatml-function-calling --host 127.0.0.1 --port "$port" --n_ctx 8192 "$@"
 }
 
 case "${1:-}" in
@@ -175,7 +175,7 @@ install) install ;;
 env) print_env ;;
 serve) shift; serve "$@" ;;
 *)
-    echo "usage: $0 install | env | serve [PORT]" >&2
+    echo "usage: $0 install | env | serve [PORT [SERVER OPTION...]]" >&2
     exit 2
     ;;
 esac

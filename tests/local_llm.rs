@@ -112,23 +112,11 @@ async fn start_server() -> Option<LlamaServer> {
     let log = tempfile::NamedTempFile::new().unwrap();
     let child = {
         use std::os::unix::process::CommandExt;
-        Command::new(&python)
-            .args(["-m", "llama_cpp.server", "--model"])
-            .arg(&model)
-            .args([
-                "--model_alias",
-                "smollm2",
-                "--chat_format",
-                "chatml-function-calling",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--n_ctx",
-                "8192",
-                "--seed",
-                "7",
-            ])
+        // The same server command line the script documents, plus a seed.
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/local-llm.sh"))
+            .args(["serve", &port.to_string(), "--seed", "7"])
+            .env("AGENTKIT_LLM_PYTHON", &python)
+            .env("AGENTKIT_LLM_MODEL", &model)
             .stdin(Stdio::null())
             .stdout(log.reopen().unwrap())
             .stderr(log.reopen().unwrap())
