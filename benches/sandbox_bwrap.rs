@@ -14,7 +14,7 @@ use std::hint::black_box;
 
 use agentkit_core::sandbox::{ExecRequest, SandboxProvider, SandboxSpec};
 use agentkit_sandbox::bwrap::BwrapProvider;
-use common::small_repo;
+use common::{create_run_close, small_repo};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn create_then_first_command(c: &mut Criterion) {
@@ -33,18 +33,7 @@ fn create_then_first_command(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
 
     c.bench_function("bwrap: create + first command (`true`) + close", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let sandbox = provider.create(&spec).await.expect("create");
-                let out = sandbox
-                    .exec(ExecRequest::argv(["true"]))
-                    .await
-                    .expect("exec");
-                assert!(out.success());
-                sandbox.close().await.expect("close");
-                black_box(out)
-            })
-        })
+        b.iter(|| black_box(runtime.block_on(create_run_close(&provider, &spec, &["true"]))))
     });
 
     let sandbox = runtime.block_on(provider.create(&spec)).expect("create");

@@ -13,9 +13,9 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use agentkit_core::sandbox::{ExecRequest, SandboxProvider, SandboxSpec};
+use agentkit_core::sandbox::SandboxSpec;
 use agentkit_sandbox::docker::DockerProvider;
-use common::small_repo;
+use common::{create_run_close, small_repo};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn create_then_first_command(c: &mut Criterion) {
@@ -23,10 +23,8 @@ fn create_then_first_command(c: &mut Criterion) {
     let repo = tempfile::tempdir().expect("tempdir");
     small_repo(repo.path());
     let temp_root = tempfile::tempdir().expect("tempdir");
-    let image = std::env::var("AGENTKIT_DOCKER_IMAGE")
-        .unwrap_or_else(|_| DockerProvider::DEFAULT_IMAGE.to_string());
     let provider = match runtime.block_on(
-        DockerProvider::builder(image)
+        DockerProvider::builder_from_env()
             .temp_root(temp_root.path())
             .connect(),
     ) {
@@ -44,18 +42,7 @@ fn create_then_first_command(c: &mut Criterion) {
         .sample_size(20)
         .measurement_time(Duration::from_secs(20));
     group.bench_function("docker: create + first command (`true`) + close", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let sandbox = provider.create(&spec).await.expect("create");
-                let out = sandbox
-                    .exec(ExecRequest::argv(["true"]))
-                    .await
-                    .expect("exec");
-                assert!(out.success());
-                sandbox.close().await.expect("close");
-                black_box(out)
-            })
-        })
+        b.iter(|| black_box(runtime.block_on(create_run_close(&provider, &spec, &["true"]))))
     });
     group.finish();
 }

@@ -10,10 +10,10 @@ mod common;
 
 use std::hint::black_box;
 
-use agentkit_core::sandbox::{ExecRequest, SandboxProvider, SandboxSpec};
+use agentkit_core::sandbox::SandboxSpec;
 use agentkit_sandbox::local::LocalProvider;
 use agentkit_sandbox::snapshot::SnapshotStore;
-use common::small_repo;
+use common::{create_run_close, small_repo};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn create_then_first_command(c: &mut Criterion) {
@@ -25,18 +25,7 @@ fn create_then_first_command(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
 
     c.bench_function("local: create + first command (`true`) + close", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let sandbox = provider.create(&spec).await.expect("create");
-                let out = sandbox
-                    .exec(ExecRequest::argv(["true"]))
-                    .await
-                    .expect("exec");
-                assert!(out.success());
-                sandbox.close().await.expect("close");
-                black_box(out)
-            })
-        })
+        b.iter(|| black_box(runtime.block_on(create_run_close(&provider, &spec, &["true"]))))
     });
 }
 
@@ -54,15 +43,11 @@ fn cold_and_warm_start_with_a_setup_script(c: &mut Criterion) {
     let spec = SandboxSpec::new(repo.path().display().to_string()).setup_script(SETUP);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let run = |provider: &LocalProvider| {
-        runtime.block_on(async {
-            let sandbox = provider.create(&spec).await.expect("create");
-            let out = sandbox
-                .exec(ExecRequest::argv(["test", "-f", "deps/p40/f50"]))
-                .await
-                .expect("exec");
-            assert!(out.success());
-            sandbox.close().await.expect("close");
-        })
+        runtime.block_on(create_run_close(
+            provider,
+            &spec,
+            &["test", "-f", "deps/p40/f50"],
+        ))
     };
     let mut group = c.benchmark_group("local setup (2,000 files)");
     group.sample_size(10);

@@ -236,12 +236,9 @@ async fn build_provider(args: &RunArgs) -> Result<Arc<dyn SandboxProvider>, Stri
         }
         #[cfg(all(feature = "sandbox-docker", target_os = "linux"))]
         "docker" => {
-            let image = std::env::var("AGENTKIT_DOCKER_IMAGE").unwrap_or_else(|_| {
-                agentkit::sandbox::docker::DockerProvider::DEFAULT_IMAGE.to_string()
-            });
             // The host's toolchains, read-only, so the agent can build and test.
             let mut builder =
-                agentkit::sandbox::docker::DockerProvider::builder(image).host_toolchains();
+                agentkit::sandbox::docker::DockerProvider::builder_from_env().host_toolchains();
             if let Some(store) = store {
                 builder = builder.snapshots(store);
             }

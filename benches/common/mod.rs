@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use agentkit_core::sandbox::{ExecOutput, ExecRequest, SandboxProvider, SandboxSpec};
+
 /// Runs host git with a fixed identity and no user or system config.
 pub fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
@@ -43,4 +45,20 @@ pub fn small_repo(dir: &Path) {
     std::fs::write(dir.join("README.md"), "bench\n").expect("write");
     git(dir, &["add", "."]);
     git(dir, &["commit", "--quiet", "-m", "second"]);
+}
+
+/// Creates a sandbox, runs `argv` in it (it must succeed), closes it.
+pub async fn create_run_close(
+    provider: &dyn SandboxProvider,
+    spec: &SandboxSpec,
+    argv: &[&str],
+) -> ExecOutput {
+    let sandbox = provider.create(spec).await.expect("create");
+    let out = sandbox
+        .exec(ExecRequest::argv(argv.iter().copied()))
+        .await
+        .expect("exec");
+    assert!(out.success(), "{argv:?}: {out:?}");
+    sandbox.close().await.expect("close");
+    out
 }

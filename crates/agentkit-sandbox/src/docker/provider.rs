@@ -103,11 +103,17 @@ impl DockerProvider {
     /// the daemon named by `DOCKER_HOST` (else `/var/run/docker.sock`), the
     /// default host binds, no default limits.
     pub async fn from_env() -> Result<Self, SandboxError> {
+        Self::builder_from_env().connect().await
+    }
+
+    /// A builder for the image named by `AGENTKIT_DOCKER_IMAGE` (else
+    /// [`DEFAULT_IMAGE`](Self::DEFAULT_IMAGE)), to adjust before connecting.
+    pub fn builder_from_env() -> DockerProviderBuilder {
         let image = std::env::var("AGENTKIT_DOCKER_IMAGE")
             .ok()
             .filter(|image| !image.is_empty())
             .unwrap_or_else(|| Self::DEFAULT_IMAGE.to_string());
-        Self::builder(image).connect().await
+        Self::builder(image)
     }
 
     /// The image sandboxes are made from.
