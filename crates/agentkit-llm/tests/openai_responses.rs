@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use agentkit_core::message::{Message, Part};
 use agentkit_core::model::{
-    Capabilities, ErrorDetail, FinishReason, ModelError, ModelErrorKind, ModelInfo, ModelRequest,
-    ModelResponse, ReasoningEffort, ResponseFolder, StreamEvent, ToolChoice,
+    Capabilities, ErrorDetail, FinishReason, ModelError, ModelErrorKind, ModelInfo, ModelResponse,
+    ReasoningEffort, StreamEvent, ToolChoice,
 };
 use agentkit_core::tool::{ToolAnnotations, ToolSpec};
 use agentkit_core::usage::Usage;
@@ -19,42 +19,14 @@ use agentkit_llm::openai::responses::{
 };
 use agentkit_llm::sse::SseEvent;
 use serde_json::{Value, json};
-use support::conversation::{assistant, call, result, text, user};
+use support::conversation::{assistant, call, request, result, text, user};
+use support::fold;
+use support::wire::{self, body_of, fixture, fixture_events, headers};
 
 // ------------------------------------------------------------------ helpers
 
-fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/tests/fixtures/openai_responses/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Splits a fixture into events: blocks separated by a blank line, with
-/// `event:` and `data:` lines (enough for fixtures; the real parser is
-/// `agentkit_llm::sse`).
-fn sse_events(text: &str) -> Vec<SseEvent> {
-    text.split("\n\n")
-        .filter(|block| !block.trim().is_empty())
-        .map(|block| {
-            let mut event = SseEvent {
-                event: "message".into(),
-                ..SseEvent::default()
-            };
-            let mut data = Vec::new();
-            for line in block.lines() {
-                if let Some(name) = line.strip_prefix("event: ") {
-                    event.event = name.to_owned();
-                } else if let Some(line) = line.strip_prefix("data: ") {
-                    data.push(line);
-                }
-            }
-            event.data = data.join("\n");
-            event
-        })
-        .collect()
-}
+/// The directory of this protocol's fixtures under `tests/fixtures/`.
+const FIXTURES: &str = "openai_responses";
 
 /// A model with pinned info (tests must not depend on the catalog's
 /// contents), reasoning or not.
@@ -90,46 +62,11 @@ fn protocol() -> OpenAiResponses {
 /// Every event the decoder produced, then the first error (from an event
 /// or from the end of the body), like `HttpModel` drives it.
 fn decode(name: &str) -> (Vec<StreamEvent>, Option<ModelError>) {
-    let mut decoder = protocol().decoder();
-    let mut events = Vec::new();
-    for event in sse_events(&fixture(name)) {
-        if decoder.is_done() {
-            break;
-        }
-        match decoder.event(&event) {
-            Ok(more) => events.extend(more),
-            Err(error) => return (events, Some(error)),
-        }
-    }
-    match decoder.end() {
-        Ok(more) => events.extend(more),
-        Err(error) => return (events, Some(error)),
-    }
-    (events, None)
-}
-
-fn fold(events: Vec<StreamEvent>) -> ModelResponse {
-    let mut folder = ResponseFolder::default();
-    events.into_iter().for_each(|e| folder.push(e));
-    folder.finish().unwrap()
+    wire::decode_fixture(&protocol(), FIXTURES, name)
 }
 
 fn fold_fixture(name: &str) -> ModelResponse {
-    let (events, error) = decode(name);
-    assert_eq!(error, None, "{name} should decode without error");
-    fold(events)
-}
-
-fn request(messages: Vec<Message>) -> ModelRequest {
-    ModelRequest {
-        system: "You are a coding agent.".into(),
-        messages,
-        tools: Vec::new(),
-        tool_choice: ToolChoice::Auto,
-        max_output_tokens: None,
-        temperature: None,
-        reasoning_effort: None,
-    }
+    wire::fold_fixture(&protocol(), FIXTURES, name)
 }
 
 fn tools() -> Vec<ToolSpec> {
@@ -156,14 +93,9 @@ fn tools() -> Vec<ToolSpec> {
     ]
 }
 
-fn body_of(protocol: &OpenAiResponses, request: &ModelRequest, stream: bool) -> Value {
-    let http = protocol.build_request(request, stream).unwrap();
-    serde_json::from_slice(&http.body).unwrap()
-}
-
 /// The `item` of every `response.output_item.done` event of a fixture.
 fn done_items(name: &str) -> Vec<Value> {
-    sse_events(&fixture(name))
+    fixture_events(FIXTURES, name)
         .into_iter()
         .filter(|e| e.event == "response.output_item.done")
         .map(|e| serde_json::from_str::<Value>(&e.data).unwrap()["item"].clone())
@@ -497,7 +429,7 @@ fn decodes_parallel_calls_including_one_whose_arguments_come_only_at_done() {
         ]
     );
     assert_eq!(
-        fold(events),
+        fold(&events),
         ModelResponse {
             message: assistant(vec![
                 call(
@@ -618,7 +550,7 @@ fn a_failed_response_is_a_classified_error_with_the_suggested_wait() {
     let (events, error) = decode("failed.sse");
     assert_eq!(events, vec![]);
     let error = error.unwrap();
-    let raw = sse_events(&fixture("failed.sse")).pop().unwrap().data;
+    let raw = fixture_events(FIXTURES, "failed.sse").pop().unwrap().data;
     assert_eq!(
         error,
         ModelError::RateLimited {
@@ -640,7 +572,7 @@ fn a_failed_response_is_a_classified_error_with_the_suggested_wait() {
 fn an_error_event_is_a_classified_error() {
     let (events, error) = decode("error.sse");
     assert_eq!(events, vec![]);
-    let raw = sse_events(&fixture("error.sse")).pop().unwrap().data;
+    let raw = fixture_events(FIXTURES, "error.sse").pop().unwrap().data;
     assert_eq!(
         error,
         Some(ModelError::ContextLength {
@@ -769,7 +701,7 @@ fn a_reasoning_item_that_never_completes_is_kept_as_text_only() {
     })
     .collect();
     assert_eq!(
-        fold(events).message,
+        fold(&events).message,
         assistant(vec![Part::Reasoning {
             text: "thinking".into(),
             signature: None,
@@ -781,7 +713,7 @@ fn a_reasoning_item_that_never_completes_is_kept_as_text_only() {
 #[test]
 fn decodes_a_whole_body_like_a_stream() {
     let events = protocol()
-        .decode_body(fixture("body.json").as_bytes())
+        .decode_body(fixture(FIXTURES, "body.json").as_bytes())
         .unwrap();
     let signature = json!({
         "id": "rs_68b0a250",
@@ -791,7 +723,7 @@ fn decodes_a_whole_body_like_a_stream() {
         ],
         "encrypted_content": "gAAAAABosKJQ-whole-body-encrypted=="
     });
-    let response = fold(events);
+    let response = fold(&events);
     let Part::Reasoning {
         signature: Some(got),
         ..
@@ -865,14 +797,6 @@ fn whole_bodies_that_failed_or_were_cut_short() {
 }
 
 // ------------------------------------------------------------ classification
-
-fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect()
-}
-
 fn error_body(kind: &str, code: Option<&str>, message: &str) -> String {
     json!({"error": {"message": message, "type": kind, "param": null, "code": code}}).to_string()
 }

@@ -1,5 +1,7 @@
 //! Behaviour of the model wrappers, against a fake inner model.
 
+mod support;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use agentkit_llm::wrap::{
 };
 use async_trait::async_trait;
 use futures::StreamExt;
+use support::quick;
 
 // ---------------------------------------------------------------- fixtures
 
@@ -170,17 +173,6 @@ const NOT_RETRYABLE: [ModelErrorKind; 5] = [
 ];
 
 // ------------------------------------------------------------------- Retry
-
-/// Millisecond backoffs, no jitter: real waits stay short and predictable.
-fn quick(max_retries: u32) -> RetryPolicy {
-    RetryPolicy {
-        max_retries,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(4),
-        jitter: false,
-        max_retry_after: Duration::from_secs(60),
-    }
-}
 
 #[tokio::test]
 async fn retry_repeats_rate_limited_and_transient_calls_until_one_succeeds() {

@@ -1,6 +1,21 @@
 //! Building conversations for request-body tests.
 
 use agentkit_core::message::{Message, Part, Role, ToolCall, ToolResult};
+use agentkit_core::model::{ModelRequest, ToolChoice};
+
+/// A request for `messages` with the system prompt of a coding agent and
+/// every other field at its default.
+pub fn request(messages: Vec<Message>) -> ModelRequest {
+    ModelRequest {
+        system: "You are a coding agent.".into(),
+        messages,
+        tools: Vec::new(),
+        tool_choice: ToolChoice::Auto,
+        max_output_tokens: None,
+        temperature: None,
+        reasoning_effort: None,
+    }
+}
 
 /// A tool call with its raw argument text.
 pub fn call(id: &str, name: &str, arguments: &str) -> Part {

@@ -1,10 +1,12 @@
 //! Shared by the HTTP-level tests: the scripted server, a model for each
 //! backend pointed at it, and streams in the shapes the providers document.
+//! [`conversation`] and [`wire`] serve the wire-format tests.
 
 #![allow(dead_code)]
 
 pub mod conversation;
 pub mod server;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
