@@ -169,6 +169,16 @@ pub trait TaskStore: Send + Sync {
 
     /// All entries in enqueue order, or only those in state `filter`.
     async fn list(&self, filter: Option<TaskState>) -> Result<Vec<TaskRecord>, StoreError>;
+
+    /// Waits until an entry may have become ready to lease (an enqueue, a
+    /// retry, a released lease), or until `timeout` passes, whichever is
+    /// first. Workers call it between empty [`lease`](TaskStore::lease)s
+    /// instead of polling. Spurious wake-ups are allowed; the default just
+    /// sleeps for `timeout`. Backends with a notification channel (an
+    /// in-process signal, PostgreSQL's `LISTEN/NOTIFY`) return early.
+    async fn wait_for_work(&self, timeout: Duration) {
+        tokio::time::sleep(timeout).await;
+    }
 }
 
 /// A task to enqueue, with its scheduling options.
