@@ -54,6 +54,11 @@ async fn main() -> ExitCode {
     job.sinks.push(Arc::new(ConsoleProgress {
         verbose: args.verbose,
     }));
+    // The strongest sandbox this host supports; say loudly when it is none.
+    match job.choose_sandbox().await {
+        (_, _, Some(warning)) => eprintln!("{warning}\n"),
+        (_, backend, None) => eprintln!("sandbox: {backend}\n"),
+    }
     let forge = match job.forge() {
         Ok(forge) => forge,
         Err(e) => {

@@ -14,9 +14,12 @@
 //!     --model openai-compatible:http://127.0.0.1:8080/v1#qwen3 --record run.json
 //! cargo run --example fix_issue -- models
 //!
-//! # untrusted code: commands in bubblewrap or Docker, only crates.io reachable
-//! cargo run --features sandbox-bwrap --example fix_issue -- run --repo PATH --ticket T.md \
-//!     --model ... --sandbox bwrap --allow-host crates.io --allow-host static.crates.io
+//! # commands run in the strongest sandbox the host supports (bwrap, else
+//! # docker, else local with a warning); only crates.io reachable
+//! cargo run --example fix_issue -- run --repo PATH --ticket T.md \
+//!     --model ... --allow-host crates.io --allow-host static.crates.io
+//! # trusted code, no isolation, fastest
+//! cargo run --example fix_issue -- run ... --sandbox local
 //!
 //! # read the pull requests the agent opened
 //! cargo run --example fix_issue -- prs list --repo PATH
@@ -43,7 +46,7 @@ use agentkit::job::{FixIssue, local_forge};
 use agentkit::llm::wrap::Fallback;
 use agentkit::llm::{ACCEPTED_SPECS, BuildOptions, ModelSpec};
 use agentkit::progress::ConsoleProgress;
-use agentkit::sandbox::local::LocalProvider;
+use agentkit::sandbox::auto;
 use agentkit::sandbox::snapshot::SnapshotStore;
 use agentkit::tools::forge::{load_ticket, render_pull_request};
 use clap::{Parser, Subcommand};
@@ -114,10 +117,12 @@ struct RunArgs {
     /// A setup script run once in the fresh sandbox.
     #[arg(long)]
     setup: Option<String>,
-    /// Where commands run: `local` (no isolation), `bwrap` (Linux namespaces;
-    /// feature `sandbox-bwrap`) or `docker` (feature `sandbox-docker`; reads
-    /// DOCKER_HOST and AGENTKIT_DOCKER_IMAGE).
-    #[arg(long, default_value = "local")]
+    /// Where commands run: `auto` (the strongest backend this host supports:
+    /// bwrap, else docker, else local with a loud warning), `local` (no
+    /// isolation: for trusted code), `bwrap` (Linux namespaces; feature
+    /// `sandbox-bwrap`, on by default) or `docker` (feature `sandbox-docker`;
+    /// reads DOCKER_HOST and AGENTKIT_DOCKER_IMAGE).
+    #[arg(long, env = "AGENTKIT_SANDBOX", default_value = "auto")]
     sandbox: String,
     /// Let commands reach this host through the allow-list proxy
     /// (repeatable): `host`, `host:port` or `*.domain`. Default: no network.
@@ -212,54 +217,26 @@ fn build_model(args: &RunArgs) -> Result<Arc<dyn Model>, String> {
     Ok(Arc::new(Fallback::new(primary, fallbacks)))
 }
 
-/// The sandbox backend named by `--sandbox`.
+/// The sandbox backend named by `--sandbox`: `auto` takes the strongest
+/// the host supports (and warns loudly when that is `local`); a named
+/// backend that cannot run here is an error, never a silent fallback.
 async fn build_provider(args: &RunArgs) -> Result<Arc<dyn SandboxProvider>, String> {
-    let store = args
-        .snapshots
-        .then(|| SnapshotStore::new(SnapshotStore::default_root()));
-    match args.sandbox.as_str() {
-        "local" => {
-            let mut provider = LocalProvider::new();
-            if let Some(store) = store {
-                provider = provider.with_snapshots(store);
-            }
-            Ok(Arc::new(provider))
-        }
-        #[cfg(all(feature = "sandbox-bwrap", target_os = "linux"))]
-        "bwrap" => {
-            let mut provider =
-                agentkit::sandbox::bwrap::BwrapProvider::new().map_err(|e| e.to_string())?;
-            if let Some(store) = store {
-                provider = provider.with_snapshots(store);
-            }
-            Ok(Arc::new(provider))
-        }
-        #[cfg(all(feature = "sandbox-docker", target_os = "linux"))]
-        "docker" => {
-            // The host's toolchains, read-only, so the agent can build and test.
-            let mut builder =
-                agentkit::sandbox::docker::DockerProvider::builder_from_env().host_toolchains();
-            if let Some(store) = store {
-                builder = builder.snapshots(store);
-            }
-            Ok(Arc::new(
-                builder.connect().await.map_err(|e| e.to_string())?,
-            ))
-        }
-        other => Err(format!(
-            "unknown sandbox `{other}`; this build has: local{}{}",
-            if cfg!(all(feature = "sandbox-bwrap", target_os = "linux")) {
-                ", bwrap"
-            } else {
-                ""
-            },
-            if cfg!(all(feature = "sandbox-docker", target_os = "linux")) {
-                ", docker"
-            } else {
-                ""
-            },
-        )),
+    let options = auto::Options {
+        snapshots: args
+            .snapshots
+            .then(|| SnapshotStore::new(SnapshotStore::default_root())),
+    };
+    let choice = match args.sandbox.as_str() {
+        "auto" => auto::strongest(&options).await,
+        name => auto::by_name(name, &options)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    match &choice.warning {
+        Some(warning) => eprintln!("{warning}\n"),
+        None => eprintln!("sandbox: {}", choice.backend),
     }
+    Ok(choice.provider)
 }
 
 fn parse_check(s: &str) -> Result<(String, String), String> {
@@ -305,7 +282,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
     };
     let model = build_model(&args)?;
     let mut job = FixIssue::new(&args.repo, task, model);
-    job.provider = build_provider(&args).await?;
+    job.provider = Some(build_provider(&args).await?);
     job.policy.network = if args.full_network {
         NetworkPolicy::Full
     } else if args.allow_hosts.is_empty() {

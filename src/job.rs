@@ -1,7 +1,9 @@
 //! [`FixIssue`]: a complete background agent built from the default parts.
 //!
 //! Ticket in, pull request out, on one machine and offline:
-//! the repository is cloned into a `local` sandbox, the rule files
+//! the repository is cloned into a sandbox (the strongest backend the host
+//! supports unless one is given: `bwrap`, else `docker`, else `local` with
+//! a loud warning — see [`agentkit_sandbox::auto`]), the rule files
 //! (`AGENTS.md`, ...) become context, the model works with the standard tools,
 //! the operator's checks verify the result (failures go back to the model),
 //! and a [`LocalForge`] pushes the agent's commits to `agent/<task-id>` in the
@@ -25,7 +27,7 @@ use agentkit_core::sandbox::{SandboxError, SandboxPolicy, SandboxProvider, Sandb
 use agentkit_core::task::Task;
 use agentkit_core::tokenizer::ApproxTokenizer;
 use agentkit_core::worker::run_task;
-use agentkit_sandbox::local::LocalProvider;
+use agentkit_sandbox::auto;
 use agentkit_tools::context::RuleFiles;
 use agentkit_tools::forge::LocalForge;
 use agentkit_tools::tools::standard_tools;
@@ -79,9 +81,9 @@ pub struct FixIssue {
     pub forge_dir: Option<PathBuf>,
     /// Where to write the JSONL transcript (secrets redacted), if anywhere.
     pub transcript: Option<PathBuf>,
-    /// Where the work runs (default: the `local` backend, which isolates
-    /// nothing; use `bwrap` or `docker` for untrusted repositories).
-    pub provider: Arc<dyn SandboxProvider>,
+    /// Where the work runs. `None` (the default): the strongest backend
+    /// this host supports, chosen when the job runs ([`FixIssue::choose_sandbox`]).
+    pub provider: Option<Arc<dyn SandboxProvider>>,
     /// The sandbox policy: network, protected paths, limits, environment.
     pub policy: SandboxPolicy,
     /// Limits of the run.
@@ -107,7 +109,7 @@ impl FixIssue {
             setup_script: None,
             forge_dir: None,
             transcript: None,
-            provider: Arc::new(LocalProvider::new()),
+            provider: None,
             policy: SandboxPolicy::default(),
             budgets: Budgets::default(),
             sinks: Vec::new(),
@@ -134,8 +136,33 @@ impl FixIssue {
         Ok(forge_state_dir(&self.repo, self.forge_dir.as_deref())?.join("runs"))
     }
 
+    /// Fills in [`provider`](Self::provider) when it is unset: the strongest
+    /// backend the host supports. Returns the provider, the backend's name
+    /// and, when it is an unconfined `local` fallback, the warning to show
+    /// the operator.
+    pub async fn choose_sandbox(
+        &mut self,
+    ) -> (Arc<dyn SandboxProvider>, &'static str, Option<String>) {
+        if let Some(provider) = &self.provider {
+            let name = match provider.name() {
+                "bwrap" => "bwrap",
+                "docker" => "docker",
+                "local" => "local",
+                _ => "custom",
+            };
+            return (provider.clone(), name, None);
+        }
+        let choice = auto::strongest(&auto::Options::default()).await;
+        self.provider = Some(choice.provider.clone());
+        (choice.provider, choice.backend, choice.warning)
+    }
+
     /// Runs the job to its end.
-    pub async fn run(self, cancel: CancellationToken) -> Result<Outcome, JobError> {
+    pub async fn run(mut self, cancel: CancellationToken) -> Result<Outcome, JobError> {
+        let (provider, backend, warning) = self.choose_sandbox().await;
+        if let Some(warning) = warning {
+            tracing::warn!(backend, "{warning}");
+        }
         let forge = Arc::new(self.forge()?);
         let mut verifier = CommandVerifier::new();
         for (name, command) in &self.checks {
@@ -180,7 +207,7 @@ impl FixIssue {
         spec.rev = self.task.repo.base.clone();
         spec.setup_script = self.setup_script.clone();
         spec.policy = self.policy.clone();
-        let outcome = run_task(&agent, self.provider.as_ref(), &spec, self.task, cancel).await?;
+        let outcome = run_task(&agent, provider.as_ref(), &spec, self.task, cancel).await?;
         Ok(outcome)
     }
 }

@@ -29,8 +29,9 @@ fn shorten(text: &str, max_lines: usize, max_chars: usize) -> String {
     out
 }
 
-impl EventSink for ConsoleProgress {
-    fn emit(&self, record: &EventRecord) {
+impl ConsoleProgress {
+    /// The text printed for `record`, or `None` for events not shown.
+    pub fn line(&self, record: &EventRecord) -> Option<String> {
         let (lines, chars) = if self.verbose {
             (10_000, 1_000_000)
         } else {
@@ -103,8 +104,57 @@ impl EventSink for ConsoleProgress {
                 outcome.usage.output_tokens,
                 outcome.cost
             ),
-            _ => return,
+            _ => return None,
         };
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        Some(line)
+    }
+}
+
+impl EventSink for ConsoleProgress {
+    fn emit(&self, record: &EventRecord) {
+        if let Some(line) = self.line(record) {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(event: Event) -> EventRecord {
+        EventRecord {
+            seq: 0,
+            task_id: None,
+            at_ms: 0,
+            event,
+        }
+    }
+
+    #[test]
+    fn a_refused_call_shows_with_the_error_the_model_was_given() {
+        let progress = ConsoleProgress::default();
+        let started = progress.line(&record(Event::ToolCallStarted {
+            call_id: "c1".into(),
+            name: "teleport".into(),
+            arguments: r#"{"to":"prod"}"#.into(),
+        }));
+        let finished = progress.line(&record(Event::ToolCallFinished {
+            call_id: "c1".into(),
+            name: "teleport".into(),
+            is_error: true,
+            content: "Unknown tool `teleport`. Available tools: read_file, finish.".into(),
+            operator_detail: None,
+            duration_ms: 0,
+        }));
+        assert_eq!(
+            (started.as_deref(), finished.as_deref()),
+            (
+                Some(r#"  → teleport {"to":"prod"}"#),
+                Some(
+                    "    ✗ teleport (0 ms)\n      Unknown tool `teleport`. Available tools: read_file, finish."
+                )
+            )
+        );
     }
 }

@@ -220,6 +220,13 @@ pub struct SandboxPolicy {
     /// Host environment variables passed into commands (by name). Everything
     /// else is dropped, so host secrets do not leak in by default.
     pub env_allow: Vec<String>,
+    /// Absolute host paths that isolating backends show **read-only** to
+    /// commands, at the same path, on top of their default view (system
+    /// directories, a secret-free `/etc`, the toolchains, the workspace and
+    /// a private `/tmp`). Nothing else of the host is visible. The `local`
+    /// backend isolates nothing and ignores this.
+    #[serde(default)]
+    pub read_only_paths: Vec<String>,
 }
 
 impl Default for SandboxPolicy {
@@ -247,6 +254,7 @@ impl Default for SandboxPolicy {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+            read_only_paths: Vec::new(),
         }
     }
 }

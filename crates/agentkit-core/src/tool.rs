@@ -305,6 +305,8 @@ pub fn parse_arguments<A: DeserializeOwned>(raw: &str) -> Result<A, ToolError> {
 #[derive(Clone, Default)]
 pub struct ToolSet {
     tools: BTreeMap<String, Arc<dyn DynTool>>,
+    /// Other names models use for a tool (`bash` for `shell`): alias → name.
+    aliases: BTreeMap<String, String>,
 }
 
 impl ToolSet {
@@ -324,9 +326,38 @@ impl ToolSet {
         self.tools.insert(tool.spec().name, tool);
     }
 
-    /// The tool called `name`.
+    /// Adds every tool and alias of `other`, replacing those of the same name.
+    pub fn extend(&mut self, other: ToolSet) {
+        self.tools.extend(other.tools);
+        self.aliases.extend(other.aliases);
+    }
+
+    /// Also accepts calls to `alias` as calls to the tool `name`: models
+    /// trained on other agents call tools by the names they learnt there
+    /// (`bash` for a shell). The model is only ever shown `name`; a call by
+    /// the alias is recorded under `name`. An alias never hides a tool of
+    /// the same name.
+    pub fn with_alias(mut self, alias: impl Into<String>, name: impl Into<String>) -> Self {
+        self.aliases.insert(alias.into(), name.into());
+        self
+    }
+
+    /// The aliases whose tool is in the set (alias → tool name).
+    pub fn aliases(&self) -> BTreeMap<String, String> {
+        self.aliases
+            .iter()
+            .filter(|(alias, name)| {
+                self.tools.contains_key(*name) && !self.tools.contains_key(*alias)
+            })
+            .map(|(alias, name)| (alias.clone(), name.clone()))
+            .collect()
+    }
+
+    /// The tool called `name`, or the one `name` is an alias of.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn DynTool>> {
-        self.tools.get(name)
+        self.tools
+            .get(name)
+            .or_else(|| self.tools.get(self.aliases.get(name)?))
     }
 
     /// The specs of every tool, sorted by name.

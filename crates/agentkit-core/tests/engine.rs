@@ -719,3 +719,63 @@ async fn a_call_cut_off_by_the_output_limit_is_not_run_and_the_model_is_told() {
     assert_eq!(r[1].content, prompts::CALL_CUT_OFF);
     assert!(run.outcome.stop_reason.is_success());
 }
+
+#[tokio::test]
+async fn a_call_to_an_unknown_tool_is_reported_with_the_error_the_model_was_given() {
+    let run = run_with(agent(script(
+        r#"[{"tool_calls":[{"name":"teleport","arguments":{"to":"prod"}}]},
+            {"tool_calls":[{"name":"finish","arguments":{"summary":"ok"}}]}]"#,
+    )))
+    .await;
+    assert!(run.outcome.stop_reason.is_success(), "{:?}", run.outcome);
+    let calls: Vec<(String, String)> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ToolCallStarted {
+                name, arguments, ..
+            } if name == "teleport" => Some(("started".to_string(), arguments.clone())),
+            Event::ToolCallFinished {
+                name,
+                is_error: true,
+                content,
+                ..
+            } if name == "teleport" => Some(("failed".to_string(), content.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        vec![
+            ("started".to_string(), r#"{"to":"prod"}"#.to_string()),
+            (
+                "failed".to_string(),
+                "Unknown tool `teleport`. Available tools: broken, echo, fail, finish.".to_string()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_call_by_an_alias_runs_the_tool_and_is_recorded_under_its_name() {
+    let model = script(
+        r#"[{"tool_calls":[{"name":"say","arguments":{"text":"hi"}}]},
+            {"tool_calls":[{"name":"finish","arguments":{"summary":"ok"}}]}]"#,
+    );
+    let tools = ToolSet::new().with(Echo).with_alias("say", "echo");
+    let run = run_with(Agent::builder(model.clone()).tool(Finish).tools(tools)).await;
+    assert!(run.outcome.stop_reason.is_success(), "{:?}", run.outcome);
+    let first = &results(&run.state.messages)[0];
+    assert_eq!(
+        (first.name.as_str(), first.is_error),
+        ("echo", false),
+        "{first:?}"
+    );
+    // The model is shown only the tool's own name.
+    let shown: Vec<String> = model.requests()[0]
+        .tools
+        .iter()
+        .map(|t| t.name.clone())
+        .collect();
+    assert_eq!(shown, vec!["echo".to_string(), "finish".to_string()]);
+}

@@ -2,8 +2,10 @@
 //!
 //! OpenAI models are counted exactly: `o200k_base` for the GPT-4o, GPT-4.1,
 //! GPT-5 and `o`-series families, `cl100k_base` for GPT-4 and GPT-3.5. Each
-//! encoding is loaded once per process (it takes tens of milliseconds) and
-//! shared by every [`TiktokenTokenizer`] handed out.
+//! encoding is loaded once per process, **when the first text is counted**
+//! (loading takes about a hundred milliseconds, so a run that never needs a
+//! count — the server reports usage and there is no context to pack — never
+//! pays it), and shared by every [`TiktokenTokenizer`] handed out.
 //!
 //! Other families (Claude, open-weight models) use their own vocabularies,
 //! which tiktoken cannot reproduce. [`for_model`] counts them with
@@ -103,23 +105,19 @@ impl Encoding {
 ///
 /// Instances are shared: [`TiktokenTokenizer::o200k`] and
 /// [`TiktokenTokenizer::cl100k`] return the same `Arc` on every call, and the
-/// encoding behind it is loaded on first use.
+/// encoding behind it is loaded when the first text is counted.
 pub struct TiktokenTokenizer {
     encoding: Encoding,
-    bpe: &'static CoreBPE,
 }
 
 static O200K: LazyLock<Arc<TiktokenTokenizer>> =
-    LazyLock::new(|| Arc::new(TiktokenTokenizer::load(Encoding::O200kBase)));
+    LazyLock::new(|| Arc::new(TiktokenTokenizer::new(Encoding::O200kBase)));
 static CL100K: LazyLock<Arc<TiktokenTokenizer>> =
-    LazyLock::new(|| Arc::new(TiktokenTokenizer::load(Encoding::Cl100kBase)));
+    LazyLock::new(|| Arc::new(TiktokenTokenizer::new(Encoding::Cl100kBase)));
 
 impl TiktokenTokenizer {
-    fn load(encoding: Encoding) -> Self {
-        Self {
-            encoding,
-            bpe: encoding.bpe(),
-        }
+    fn new(encoding: Encoding) -> Self {
+        Self { encoding }
     }
 
     /// The shared tokenizer for `encoding`.
@@ -157,7 +155,8 @@ impl std::fmt::Debug for TiktokenTokenizer {
 impl Tokenizer for TiktokenTokenizer {
     fn count(&self, text: &str) -> usize {
         // Ordinary encoding: special-token text is just text here.
-        self.bpe.encode_ordinary(text).len()
+        let bpe: &CoreBPE = self.encoding.bpe();
+        bpe.encode_ordinary(text).len()
     }
 }
 

@@ -10,6 +10,8 @@
 //!   environment and path containment for the file API, but **no
 //!   isolation** (network, filesystem, processes): read the
 //!   [module docs](local) before using it for untrusted work.
+//! - [`auto`]: the strongest backend this host supports (`bwrap`, else
+//!   `docker`, else `local` with a loud warning), or one named backend.
 //! - [`snapshot`]: warm starts — the workspace after a successful setup
 //!   script, kept and copied into later sandboxes of the same repository,
 //!   commit and setup.
@@ -23,8 +25,8 @@
 //!   it. Every backend whose workspace is a host directory uses it.
 //! - `bwrap` (feature `bwrap`, Linux): every command in its own
 //!   [bubblewrap](https://github.com/containers/bubblewrap) sandbox over a
-//!   host workspace: read-only host root, host homes and `/run` masked,
-//!   no network by default, own pid/IPC/UTS/user/cgroup namespaces, no
+//!   host workspace: an allow-listed view of the host (system directories,
+//!   a secret-free `/etc`, the toolchains, read-only), no network by default, own pid/IPC/UTS/user/cgroup namespaces, no
 //!   capabilities, cgroup limits. The provider probes the host and refuses
 //!   policies it cannot enforce. Read its module docs for what it does
 //!   *not* isolate (same kernel; uid 0 inside is the agent's uid outside).
@@ -57,10 +59,13 @@
 
 #![warn(missing_docs)]
 
+pub mod auto;
 #[cfg(all(feature = "bwrap", target_os = "linux"))]
 pub mod bwrap;
 #[cfg(all(feature = "docker", target_os = "linux"))]
 pub mod docker;
+#[cfg(all(target_os = "linux", any(feature = "bwrap", feature = "docker")))]
+mod hostview;
 pub mod local;
 #[cfg(target_os = "linux")]
 pub mod net;

@@ -39,8 +39,9 @@ use std::time::{Duration, SystemTime};
 use agentkit_core::sandbox::{SandboxError, SandboxSpec};
 use sha2::{Digest, Sha256};
 
-/// Bump when the snapshot layout or key derivation changes.
-const FORMAT: &str = "agentkit-snapshot-v1";
+/// Bump when the snapshot layout, the key derivation or what a clone
+/// contains changes (v2: clones no longer keep an `origin` remote).
+const FORMAT: &str = "agentkit-snapshot-v2";
 
 /// The identity of one snapshot: a hex SHA-256 of what decides its content.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

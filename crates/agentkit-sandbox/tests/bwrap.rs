@@ -210,6 +210,33 @@ async fn host_descriptors_and_secrets_do_not_reach_commands() {
 }
 
 #[tokio::test]
+async fn a_policy_adds_read_only_paths_to_the_view() {
+    let Some(provider) = provider() else { return };
+    let extra = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::write(extra.path().join("data.txt"), "shared data\n").unwrap();
+    let repo = repo();
+    let script = format!(
+        "cat {e}/data.txt 2>/dev/null || echo absent; (echo x > {e}/data.txt) 2>/dev/null || echo read-only",
+        e = extra.path().display()
+    );
+    let plain = provider.create(&spec(&repo)).await.unwrap();
+    let out = sh(plain.as_ref(), &script).await;
+    assert_eq!(out.stdout.text, "absent\nread-only\n", "{out:?}");
+    plain.close().await.unwrap();
+
+    let mut with_extra = spec(&repo);
+    with_extra.policy.read_only_paths = vec![extra.path().display().to_string()];
+    let sandbox = provider.create(&with_extra).await.unwrap();
+    let out = sh(sandbox.as_ref(), &script).await;
+    assert_eq!(out.stdout.text, "shared data\nread-only\n", "{out:?}");
+    sandbox.close().await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(extra.path().join("data.txt")).unwrap(),
+        "shared data\n"
+    );
+}
+
+#[tokio::test]
 async fn git_dir_cannot_be_swapped_for_one_with_other_hooks() {
     let Some(provider) = provider() else { return };
     let repo = repo();

@@ -306,3 +306,37 @@ async fn a_setup_snapshot_starts_the_next_sandbox_warm_until_the_commit_moves() 
     let (other_stamp, _) = stamp(provider.create(&other).await.unwrap()).await;
     assert_eq!(other_stamp, b"other\n");
 }
+
+#[tokio::test]
+async fn a_clone_of_an_origin_with_alternates_holds_every_object_itself() {
+    let upstream = repo();
+    // An origin that borrows its objects from `upstream` (`clone --shared`).
+    let shared = tempfile::tempdir().unwrap();
+    let origin = shared.path().join("origin");
+    git(
+        shared.path(),
+        &["clone", "--quiet", "--shared", &upstream.path(), "origin"],
+    );
+    assert!(origin.join(".git/objects/info/alternates").is_file());
+    let (_root, provider) = provider();
+    let sandbox = provider
+        .create(&SandboxSpec::new(origin.display().to_string()).rev("v1"))
+        .await
+        .unwrap();
+    let ws = workspace(&sandbox);
+    assert!(!ws.join(".git/objects/info/alternates").exists());
+    // Every object is there without the upstream repository.
+    drop(upstream);
+    let out = sandbox
+        .exec(ExecRequest::argv([
+            "git",
+            "fsck",
+            "--full",
+            "--no-dangling",
+        ]))
+        .await
+        .unwrap();
+    assert!(out.success(), "{out:?}");
+    assert_eq!(git_out(&ws, &["remote"]), "");
+    sandbox.close().await.unwrap();
+}

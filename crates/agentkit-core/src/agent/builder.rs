@@ -109,13 +109,9 @@ impl AgentBuilder {
         self
     }
 
-    /// Adds every tool of a set.
+    /// Adds every tool (and alias) of a set.
     pub fn tools(mut self, tools: ToolSet) -> Self {
-        for name in tools.names() {
-            if let Some(tool) = tools.get(&name) {
-                self.tools.insert(tool.clone());
-            }
-        }
+        self.tools.extend(tools);
         self
     }
 

@@ -30,7 +30,7 @@ use tracing::Instrument;
 
 use crate::checkpoint::Checkpoint;
 use crate::context::ContextEngine;
-use crate::engine::{Engine, EngineConfig, RunState, Step};
+use crate::engine::{Engine, EngineConfig, Phase, RunState, Step};
 use crate::event::{Event, EventBus};
 use crate::forge::Forge;
 use crate::hook::{Hook, ModelCallAction};
@@ -69,6 +69,7 @@ impl Agent {
         EngineConfig {
             system_prompt: self.config.system_prompt.clone(),
             tools: self.tool_specs.clone(),
+            tool_aliases: self.tools.aliases(),
             budgets: self.config.budgets.clone(),
             verify: self.verifier.is_some(),
             max_verify_attempts: self.config.max_verify_attempts,
@@ -319,6 +320,7 @@ impl Agent {
                         finish_reason,
                     },
                 );
+                self.emit_answered_calls(engine);
                 let nudged = engine.state().replies_without_tools > replies_before
                     && !engine.state().is_done();
                 if let Some(nudge) = engine.state().messages.last().filter(|_| nudged) {
@@ -334,6 +336,39 @@ impl Agent {
                 tracing::warn!(error = %err, kind = ?err.kind(), "model call failed");
                 engine.on_model_error(&err);
             }
+        }
+    }
+
+    /// Calls the engine answered without running them (an unknown tool,
+    /// arguments cut off by the output limit) get their start and finish
+    /// events too, with the error the model was given: observers see every
+    /// call the model made.
+    fn emit_answered_calls(&self, engine: &Engine) {
+        let state = engine.state();
+        let Phase::AwaitingTools { calls, results } = &state.phase else {
+            return;
+        };
+        for (call, result) in calls.iter().zip(results) {
+            let Some(result) = result else { continue };
+            self.events.emit_for(
+                &state.task.id,
+                Event::ToolCallStarted {
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    arguments: call.arguments.clone(),
+                },
+            );
+            self.events.emit_for(
+                &state.task.id,
+                Event::ToolCallFinished {
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    is_error: result.is_error,
+                    content: result.content.clone(),
+                    operator_detail: None,
+                    duration_ms: 0,
+                },
+            );
         }
     }
 

@@ -71,6 +71,11 @@ pub struct EngineConfig {
     pub system_prompt: String,
     /// Tools the model may call.
     pub tools: Vec<ToolSpec>,
+    /// Other names accepted for those tools (alias → tool name, see
+    /// [`ToolSet::with_alias`](crate::tool::ToolSet::with_alias)). A call by
+    /// an alias is recorded under the tool's own name.
+    #[serde(default)]
+    pub tool_aliases: std::collections::BTreeMap<String, String>,
     /// Limits.
     pub budgets: Budgets,
     /// Whether finishing goes through verification.
@@ -119,6 +124,7 @@ impl Default for EngineConfig {
         Self {
             system_prompt: String::new(),
             tools: Vec::new(),
+            tool_aliases: Default::default(),
             budgets: Budgets::default(),
             verify: false,
             max_verify_attempts: 3,
@@ -365,6 +371,7 @@ impl Engine {
         let mut message = response.message;
         message.role = Role::Assistant;
         self.ensure_unique_call_ids(&mut message);
+        self.resolve_aliases(&mut message);
         let calls: Vec<ToolCall> = message.tool_calls().cloned().collect();
         self.state.messages.push(message);
         let cut_off = response.finish_reason == FinishReason::Length;
@@ -414,6 +421,21 @@ impl Engine {
                 while !seen.insert(call.id.clone()) {
                     call.id.push('_');
                 }
+            }
+        }
+    }
+
+    /// Calls made by an alias are recorded under the tool's own name, so
+    /// the history only ever names tools the model is shown.
+    fn resolve_aliases(&self, message: &mut Message) {
+        if self.config.tool_aliases.is_empty() {
+            return;
+        }
+        for part in &mut message.parts {
+            if let Part::ToolCall(call) = part
+                && let Some(name) = self.config.tool_aliases.get(&call.name)
+            {
+                call.name = name.clone();
             }
         }
     }

@@ -2,20 +2,25 @@
 //! the sandbox decided ([`Mounts`], network, limits) and what the command
 //! asks for (working directory, environment, argv).
 //!
-//! Order matters for mounts — a later mount covers an earlier one:
+//! The root is bubblewrap's own empty tmpfs: only what is mounted onto it
+//! exists (an allow-list, see `crate::hostview`). Order matters for mounts —
+//! a later mount covers an earlier one:
 //!
-//! 1. the host root read-only, a fresh `/dev` (with a private `/dev/shm`)
-//!    and `/proc`, a private `/tmp`;
-//! 2. **masks**: empty writable tmpfs over the host users' homes and `/run`;
-//! 3. **read-only re-binds** of what must stay usable under the masks
-//!    (toolchains);
+//! 1. the **system**: system directories and a secret-free `/etc`,
+//!    read-only (merged-`/usr` symlinks such as `/bin -> usr/bin` recreated);
+//!    a fresh `/dev` (with a private `/dev/shm`) and `/proc`, a private `/tmp`;
+//! 2. **scratch**: empty writable tmpfs for the agent's home and `/var/tmp`;
+//! 3. **read-only binds** of the toolchains and the extra read-only paths
+//!    (over the empty home where they live in it);
 //! 4. **secrets**: empty read-only tmpfs over directories, `/dev/null` over
-//!    files — after 3 so a re-bound directory can never re-expose them;
+//!    files, where an extra path would show them — after 3 so a bound
+//!    directory can never expose them;
 //! 5. the **workspace** read-write at its host path, then its protected
 //!    paths: their ancestors bound onto themselves (a mount point cannot be
 //!    renamed or removed, so `.git` cannot be swapped for another), then the
 //!    protected paths read-only;
-//! 6. the init helper, read-only.
+//! 6. the init helper, read-only; then the root tmpfs itself is made
+//!    read-only, so nothing can be created beside the mounts.
 //!
 //! The options go to bubblewrap through `--args <fd>` (so environment
 //! values never show in `/proc/<pid>/cmdline`); the command after `--` is
@@ -31,13 +36,31 @@ use super::network::NetworkSetup;
 /// The host name commands see.
 pub(crate) const HOSTNAME: &str = "agentkit";
 
+/// A system path in the view: a host path bound read-only at the same
+/// path, or a symlink recreated as it is on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SystemEntry {
+    /// Bound read-only at the same path.
+    Bind(PathBuf),
+    /// `link` points at `target` (as `readlink` gave it).
+    Symlink {
+        /// What the link says.
+        target: PathBuf,
+        /// Where the link is.
+        link: PathBuf,
+    },
+}
+
 /// What a sandbox's commands see of the host filesystem, decided once per
 /// sandbox. All paths are absolute host paths, bound at the same path inside.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Mounts {
-    /// Directories covered by an empty, writable tmpfs (homes, `/run`).
-    pub(crate) masked: Vec<PathBuf>,
-    /// Host directories bound read-only after masking (toolchains).
+    /// System directories and the secret-free `/etc` (read-only).
+    pub(crate) system: Vec<SystemEntry>,
+    /// Empty, writable tmpfs directories (the agent's home, `/var/tmp`).
+    pub(crate) scratch: Vec<PathBuf>,
+    /// Host paths bound read-only after the scratch directories
+    /// (toolchains, extra read-only paths).
     pub(crate) read_only: Vec<PathBuf>,
     /// Directories covered by an empty, read-only tmpfs (secrets).
     pub(crate) hidden_dirs: Vec<PathBuf>,
@@ -105,10 +128,16 @@ pub(crate) fn bwrap_args(inv: &Invocation<'_>) -> BwrapArgs {
     o.flags(&["--die-with-parent", "--new-session", "--cap-drop", "ALL"]);
 
     let m = inv.mounts;
-    o.flags(&["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]);
+    for entry in &m.system {
+        match entry {
+            SystemEntry::Bind(path) => o.bind("--ro-bind", path, path),
+            SystemEntry::Symlink { target, link } => o.bind("--symlink", target, link),
+        }
+    }
+    o.flags(&["--dev", "/dev", "--proc", "/proc"]);
     o.tmpfs("/dev/shm".as_ref(), inv.tmpfs_bytes);
     o.tmpfs("/tmp".as_ref(), inv.tmpfs_bytes);
-    for dir in &m.masked {
+    for dir in &m.scratch {
         o.tmpfs(dir, inv.tmpfs_bytes);
     }
     for dir in &m.read_only {
@@ -129,6 +158,7 @@ pub(crate) fn bwrap_args(inv: &Invocation<'_>) -> BwrapArgs {
         o.bind("--ro-bind", path, path);
     }
     o.bind("--ro-bind", &m.init, &m.init);
+    o.path("--remount-ro", "/".as_ref());
     o.path("--chdir", inv.cwd);
 
     o.flags(&["--clearenv"]);
@@ -184,7 +214,15 @@ mod tests {
 
     fn mounts() -> Mounts {
         Mounts {
-            masked: vec!["/root".into(), "/home".into(), "/run".into()],
+            system: vec![
+                SystemEntry::Bind("/usr".into()),
+                SystemEntry::Symlink {
+                    target: "usr/bin".into(),
+                    link: "/bin".into(),
+                },
+                SystemEntry::Bind("/etc/ssl/certs".into()),
+            ],
+            scratch: vec!["/root".into(), "/var/tmp".into()],
             read_only: vec!["/root/.rustup".into(), "/root/.cargo/bin".into()],
             hidden_dirs: vec!["/etc/ssl/private".into()],
             hidden_files: vec!["/etc/shadow".into()],
@@ -243,8 +281,14 @@ mod tests {
             "--cap-drop",
             "ALL",
             "--ro-bind",
-            "/",
-            "/",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--ro-bind",
+            "/etc/ssl/certs",
+            "/etc/ssl/certs",
             "--dev",
             "/dev",
             "--proc",
@@ -256,9 +300,7 @@ mod tests {
             "--tmpfs",
             "/root",
             "--tmpfs",
-            "/home",
-            "--tmpfs",
-            "/run",
+            "/var/tmp",
             "--ro-bind",
             "/root/.rustup",
             "/root/.rustup",
@@ -287,6 +329,8 @@ mod tests {
             "--ro-bind",
             "/tmp/agentkit-bwrap-x/agentkit-bwrap-init",
             "/tmp/agentkit-bwrap-x/agentkit-bwrap-init",
+            "--remount-ro",
+            "/",
             "--chdir",
             "/tmp/agentkit-bwrap-x/workspace/src",
             "--clearenv",
@@ -317,7 +361,8 @@ mod tests {
     #[test]
     fn full_network_with_a_disk_limit_shares_the_network_and_sizes_every_writable_tmpfs() {
         let mounts = Mounts {
-            masked: vec!["/root".into()],
+            system: vec![SystemEntry::Bind("/usr".into())],
+            scratch: vec!["/root".into()],
             read_only: Vec::new(),
             hidden_dirs: Vec::new(),
             hidden_files: Vec::new(),
@@ -351,8 +396,8 @@ mod tests {
             "--cap-drop",
             "ALL",
             "--ro-bind",
-            "/",
-            "/",
+            "/usr",
+            "/usr",
             "--dev",
             "/dev",
             "--proc",
@@ -375,6 +420,8 @@ mod tests {
             "--ro-bind",
             "/init",
             "/init",
+            "--remount-ro",
+            "/",
             "--chdir",
             WS,
             "--clearenv",

@@ -7,21 +7,29 @@
 //! Each [`exec`](agentkit_core::sandbox::Sandbox::exec) is a separate
 //! `bwrap` invocation (the setup script too):
 //!
-//! - **Filesystem**: the host root bound **read-only**; the workspace
-//!   read-write at its host path; a private `/tmp` and `/dev/shm`; a fresh
-//!   `/proc` for its pid namespace and a minimal `/dev` (`null`, `zero`,
-//!   `random`, `urandom`, `tty`, `pts`…).
-//! - **Host secrets hidden**: an empty tmpfs over `/root`, `/home`, the
-//!   agent's `$HOME` (unless it is a system directory) and `/run` (which
-//!   also hides `/run/secrets` and the host's Unix sockets there: Docker,
-//!   D-Bus, systemd); then only toolchains are re-bound read-only — by
-//!   default `RUSTUP_HOME`, `CARGO_HOME/{bin,registry,git}` (never
-//!   `CARGO_HOME/credentials*`) and `PYENV_ROOT`, configurable with
-//!   [`BwrapProvider::with_read_only`] and
-//!   [`BwrapProvider::without_default_toolchains`]. `/dev/null` covers
-//!   `/etc/shadow`, `/etc/gshadow` (and their `-` backups), every
-//!   `/etc/ssh/*key*` and cargo's credentials; an empty read-only tmpfs
-//!   covers `/etc/ssl/private`; [`BwrapProvider::with_hidden`] adds more.
+//! - **Filesystem, an allow-list**: the root is an empty tmpfs (made
+//!   read-only) holding only what is mounted onto it: the host's system
+//!   directories (`/usr`, `/bin`, `/sbin`, `/lib*`; merged-`/usr` symlinks
+//!   recreated) and a secret-free part of `/etc` (the linker cache, CA
+//!   certificates but not `/etc/ssl/private`, alternatives, name-service
+//!   tables, `passwd`/`group` (names only: no `shadow`), `hosts`,
+//!   `resolv.conf`, the time zone, the OS release), **read-only**; the
+//!   workspace read-write at its host path; a private `/tmp`, `/var/tmp`
+//!   and `/dev/shm`; a fresh `/proc` for its pid namespace and a minimal
+//!   `/dev` (`null`, `zero`, `random`, `urandom`, `tty`, `pts`…); an empty
+//!   writable `$HOME` (unless it is a system directory), over which the
+//!   toolchains are bound read-only — by default `RUSTUP_HOME`,
+//!   `CARGO_HOME/{bin,registry,git}` (never `CARGO_HOME/credentials*`) and
+//!   `PYENV_ROOT`, configurable with [`BwrapProvider::with_read_only`],
+//!   [`BwrapProvider::without_default_toolchains`] and per sandbox with
+//!   `SandboxPolicy::read_only_paths`. **Nothing else of the host exists
+//!   inside**: not `/root`, `/home`, `/run` (the host's Unix sockets:
+//!   Docker, D-Bus, systemd), `/srv`, `/opt`, `/var`, `/sys`, other
+//!   checkouts, nor other sandboxes' workspaces. Where an extra read-only
+//!   path would show a secret, `/dev/null` covers `/etc/shadow`,
+//!   `/etc/gshadow` (and their `-` backups), every `/etc/ssh/*key*` and
+//!   cargo's credentials, and an empty read-only tmpfs covers
+//!   `/etc/ssl/private`; [`BwrapProvider::with_hidden`] adds more.
 //! - **Protected paths** (`policy.protected_paths`, `.git/hooks` and
 //!   `.git/config` by default) are bound read-only onto themselves, and
 //!   their ancestors (`.git`) onto themselves read-write: writing, replacing,
@@ -52,7 +60,7 @@
 //!   emptied and removed when the command ends); `cpu_seconds` through
 //!   `RLIMIT_CPU` on every process; `disk_bytes` through a size-limited
 //!   tmpfs mounted on the host where the workspace lives (needs root), with
-//!   `/tmp`, `/dev/shm` and the masked homes capped at the same size.
+//!   `/tmp`, `/dev/shm`, `/var/tmp` and the home inside capped at the same size.
 //! - **Lifetime**: bubblewrap's `--die-with-parent` and the pid namespace
 //!   tie everything the command starts to it. When the command ends, times
 //!   out, is cancelled (the exec future dropped) or the sandbox closes, the
@@ -81,19 +89,17 @@
 //! - **uid 0 inside maps to the agent's uid outside.** When the agent runs
 //!   as root, sandboxed processes are host root *without capabilities*:
 //!   anything that trusts uid 0 by credentials alone and is still reachable
-//!   is exposed — a Unix socket outside the masked `/run`, `/tmp` and homes
-//!   (filesystem sockets ignore read-only mounts), and with `Full` network
-//!   every abstract Unix socket of the host. Run the agent as a dedicated
+//!   is exposed — a Unix socket inside the system directories or the
+//!   extra read-only paths (filesystem sockets ignore read-only mounts),
+//!   and with `Full` network every abstract Unix socket of the host. Run the agent as a dedicated
 //!   unprivileged user where possible.
-//! - **The host root is readable.** Everything the agent's user can read,
-//!   minus the masks and hidden paths above, is readable inside: `/etc`,
-//!   `/usr`, `/opt`, `/var` (databases, container storage), other
-//!   directories such as `/srv` or `/work`. `/sys` is visible read-only.
-//!   Toolchain directories are visible read-only (a cargo git checkout of a
-//!   private dependency is readable).
+//! - **The system directories are readable.** Everything the agent's user
+//!   can read under `/usr`, `/bin`, `/lib*`, the listed `/etc` entries and
+//!   the toolchain directories is readable inside (a cargo git checkout of
+//!   a private dependency is readable). Do not keep secrets there.
 //! - **`Full` network is the host's network**, loopback services included.
 //! - **Resources not covered by a limit** are shared: without
-//!   `memory_bytes` the tmpfs mounts (`/tmp`, `/dev/shm`, homes) can grow to
+//!   `memory_bytes` the tmpfs mounts (`/tmp`, `/dev/shm`, `/var/tmp`, the home) can grow to
 //!   half the host's memory each; without `cpu_seconds` a command can spin
 //!   until its timeout; disk I/O bandwidth is never limited.
 //! - **Limits are per sandbox** (`pids`, `memory_bytes`, shared by the

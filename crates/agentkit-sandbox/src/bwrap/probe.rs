@@ -154,7 +154,7 @@ impl BwrapProbe {
                 "{why}; run the agent as root or drop `limits.disk_bytes`"
             )),
             (true, Ok(())) => Support::Enforced(
-                "the workspace is a size-limited tmpfs mounted on the host; /tmp, /dev/shm and the masked homes inside are capped at the same size".into(),
+                "the workspace is a size-limited tmpfs mounted on the host; /tmp, /dev/shm, /var/tmp and the home inside are capped at the same size".into(),
             ),
         };
         Ok(BwrapProbe {
@@ -268,6 +268,7 @@ fn try_sandboxes(bwrap: &Path, init: &Path) -> Result<(bool, bool), SandboxError
         source,
     })?;
     let mounts = Mounts {
+        system: super::view::system_entries(),
         workspace: workspace.clone(),
         init: init.to_path_buf(),
         ..Mounts::default()

@@ -45,10 +45,11 @@ impl BwrapProvider {
     /// Default time allowed for cloning and checking out: ten minutes.
     pub const DEFAULT_CLONE_TIMEOUT: Duration = crate::local::clone::DEFAULT_CLONE_TIMEOUT;
 
-    /// Probes the host and returns a provider with the default view:
-    /// toolchains from the agent's `RUSTUP_HOME`, `CARGO_HOME` (`bin`,
-    /// `registry`, `git`) and `PYENV_ROOT` (or their defaults under `HOME`)
-    /// re-bound read-only under the masked homes.
+    /// Probes the host and returns a provider with the default view (an
+    /// allow-list: system directories, a secret-free `/etc`, an empty home,
+    /// and the toolchains from the agent's `RUSTUP_HOME`, `CARGO_HOME`
+    /// (`bin`, `registry`, `git`) and `PYENV_ROOT` (or their defaults under
+    /// `HOME`) bound read-only).
     ///
     /// Blocking (it runs a few test sandboxes, tens of milliseconds): make
     /// one provider at start-up and clone it. Fails with
@@ -78,9 +79,10 @@ impl BwrapProvider {
         &self.probe
     }
 
-    /// Also makes `path` (a host file or directory) visible read-only inside,
-    /// at the same path, even under a masked home. Paths that do not exist
-    /// when a sandbox is made are skipped.
+    /// Also makes `path` (an absolute host file or directory) visible
+    /// read-only inside, at the same path, even inside the empty home. Paths
+    /// that do not exist when a sandbox is made are skipped. A sandbox's
+    /// policy can add more (`SandboxPolicy::read_only_paths`).
     #[must_use]
     pub fn with_read_only(mut self, path: impl Into<PathBuf>) -> Self {
         self.view.read_only.push(path.into());
@@ -229,7 +231,11 @@ impl BwrapProvider {
         view::create_missing_hooks(&workspace, &policy.protected_paths)?;
         let plan = Plan {
             bwrap: self.probe.bwrap.clone(),
-            mounts: self.view.mounts(workspace, self.init.path().to_path_buf()),
+            mounts: self.view.mounts(
+                workspace,
+                self.init.path().to_path_buf(),
+                &policy.read_only_paths,
+            ),
             _init: Arc::clone(&self.init),
             network,
             gate: gate_view,

@@ -31,8 +31,9 @@ use crate::local::limits::Rlimits;
 use crate::workspace::SharedWorkspace;
 
 /// A sandbox whose workspace is a host directory and whose every command is
-/// a separate bubblewrap sandbox: read-only host root, private `/tmp`, the
-/// host's homes and `/run` masked, no network (unless the policy says
+/// a separate bubblewrap sandbox: an allow-listed, read-only view of the
+/// host (system directories, a secret-free `/etc`, the toolchains), private
+/// `/tmp` and home, no network (unless the policy says
 /// `Full`), its own pid, IPC, UTS, user and cgroup namespaces, no
 /// capabilities. Made by [`BwrapProvider`](super::BwrapProvider); see the
 /// [module docs](super) for exactly what is and is not isolated.

@@ -1,6 +1,11 @@
-//! What commands see of the host filesystem besides the workspace: which
-//! directories are masked (homes, `/run`), which are re-bound read-only
-//! under the masks (toolchains), and which secrets are covered.
+//! What commands see of the host filesystem besides the workspace: an
+//! **allow-list** (see `crate::hostview`). The root is bubblewrap's own
+//! empty tmpfs, made read-only once everything is mounted; onto it go the
+//! system directories and a secret-free `/etc` (read-only), an empty
+//! writable home, the toolchains and any extra read-only paths, and the
+//! workspace. Nothing else of the host exists inside: not the other homes,
+//! `/srv`, `/opt`, `/var`, `/run`, other checkouts or other sandboxes'
+//! workspaces.
 //!
 //! The configuration is fixed when the provider is made (the toolchain
 //! locations come from the agent's own environment then); the host is
@@ -11,9 +16,11 @@ use std::path::{Component, Path, PathBuf};
 
 use agentkit_core::sandbox::{SandboxError, join_relative};
 
-use super::args::Mounts;
+use super::args::{Mounts, SystemEntry};
+use crate::hostview::{ETC_ENTRIES, ETC_IDENTITY, SYSTEM_DIRS};
 
-/// Files always covered by `/dev/null` when they exist.
+/// Files always covered by `/dev/null` when they exist and an extra
+/// read-only path would otherwise show them.
 const SECRET_FILES: [&str; 4] = [
     "/etc/shadow",
     "/etc/shadow-",
@@ -21,15 +28,19 @@ const SECRET_FILES: [&str; 4] = [
     "/etc/gshadow-",
 ];
 
-/// Directories always covered by an empty read-only tmpfs when they exist.
+/// Directories always covered by an empty read-only tmpfs when an extra
+/// read-only path would otherwise show them.
 const SECRET_DIRS: [&str; 1] = ["/etc/ssl/private"];
 
 /// Where host SSH keys live; every entry whose name contains `key` is
 /// covered (host private keys and their public halves alike).
 const SSH_DIR: &str = "/etc/ssh";
 
-/// Home directories are masked only when they are not a system directory
-/// (some service users live in `/usr/sbin` or `/var`).
+/// Writable scratch directories every sandbox gets empty (besides `/tmp`).
+const SCRATCH: [&str; 1] = ["/var/tmp"];
+
+/// Home directories get an empty tmpfs only when they are not a system
+/// directory (some service users live in `/usr/sbin` or `/var`).
 const NOT_A_HOME: [&str; 15] = [
     "/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/sbin",
     "/srv", "/sys", "/tmp", "/var",
@@ -61,40 +72,42 @@ impl ViewConfig {
     }
 
     /// The mounts of a sandbox whose workspace is `workspace` and whose init
-    /// helper is `init`, for the host as it is now. Protected paths are
-    /// added per command ([`protected_mounts`]).
-    pub(crate) fn mounts(&self, workspace: PathBuf, init: PathBuf) -> Mounts {
-        let mut masked: Vec<PathBuf> = Vec::new();
-        let homes = ["/root", "/home"]
-            .into_iter()
-            .map(PathBuf::from)
-            .chain(self.env.home.clone().filter(|h| may_mask_home(h)));
-        for dir in homes.chain(["/run".into(), "/var/run".into()]) {
-            if let Some(dir) = existing_dir(&dir)
-                && !masked.contains(&dir)
-            {
-                masked.push(dir);
+    /// helper is `init`, for the host as it is now, with the policy's
+    /// `extra` read-only paths. Protected paths are added per command
+    /// ([`protected_mounts`]).
+    pub(crate) fn mounts(&self, workspace: PathBuf, init: PathBuf, extra: &[String]) -> Mounts {
+        let system = system_entries();
+
+        let mut scratch: Vec<PathBuf> = Vec::new();
+        let homes = self.env.home.clone().filter(|h| may_mask_home(h));
+        for dir in homes.into_iter().chain(SCRATCH.iter().map(PathBuf::from)) {
+            if existing_dir(&dir).is_some() && !scratch.contains(&dir) {
+                scratch.push(dir);
             }
         }
 
+        // Bound at the path given (the source's symlinks are followed), so
+        // programs find them where the environment says they are.
         let mut read_only: Vec<PathBuf> = Vec::new();
-        let mut wanted = self.read_only_paths();
-        // DNS keeps working when resolv.conf points into the masked /run.
-        if let Ok(target) = fs::canonicalize("/etc/resolv.conf")
-            && target != Path::new("/etc/resolv.conf")
-        {
-            wanted.push(target);
-        }
+        let wanted = self
+            .read_only_paths()
+            .into_iter()
+            .chain(extra.iter().map(PathBuf::from));
         for path in wanted {
-            if let Ok(path) = fs::canonicalize(&path)
-                && !read_only.contains(&path)
-            {
+            if path.is_absolute() && path.exists() && !read_only.contains(&path) {
                 read_only.push(path);
             }
         }
 
-        let visible = |p: &Path| {
-            !masked.iter().any(|m| p.starts_with(m)) || read_only.iter().any(|r| p.starts_with(r))
+        // Secrets are covered only where something bound shows them.
+        let shown = |p: &Path| {
+            let bound = |b: &PathBuf| {
+                p.starts_with(b) || fs::canonicalize(b).is_ok_and(|c| p.starts_with(c))
+            };
+            system
+                .iter()
+                .any(|e| matches!(e, SystemEntry::Bind(b) if bound(b)))
+                || read_only.iter().any(bound)
         };
         let mut hidden_dirs = Vec::new();
         let mut hidden_files = Vec::new();
@@ -112,8 +125,7 @@ impl ViewConfig {
             let Ok(meta) = fs::metadata(&path) else {
                 continue;
             };
-            let path = fs::canonicalize(&path).unwrap_or(path);
-            if !visible(&path) {
+            if !shown(&path) {
                 continue;
             }
             let list = if meta.is_dir() {
@@ -127,7 +139,8 @@ impl ViewConfig {
         }
 
         Mounts {
-            masked,
+            system,
+            scratch,
             read_only,
             hidden_dirs,
             hidden_files,
@@ -137,6 +150,33 @@ impl ViewConfig {
             init,
         }
     }
+}
+
+/// The system directories (bound, or recreated as symlinks) and the
+/// secret-free `/etc` entries that exist on this host.
+pub(crate) fn system_entries() -> Vec<SystemEntry> {
+    let mut entries = Vec::new();
+    for dir in SYSTEM_DIRS {
+        let Ok(meta) = fs::symlink_metadata(dir) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            if let Ok(target) = fs::read_link(dir) {
+                entries.push(SystemEntry::Symlink {
+                    target,
+                    link: dir.into(),
+                });
+            }
+        } else if meta.is_dir() {
+            entries.push(SystemEntry::Bind(dir.into()));
+        }
+    }
+    for entry in ETC_ENTRIES.iter().chain(ETC_IDENTITY.iter()) {
+        if Path::new(entry).exists() {
+            entries.push(SystemEntry::Bind(entry.into()));
+        }
+    }
+    entries
 }
 
 fn may_mask_home(home: &Path) -> bool {

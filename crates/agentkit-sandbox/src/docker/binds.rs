@@ -8,6 +8,7 @@ use agentkit_core::sandbox::{SandboxError, join_relative};
 use bollard::models::{Mount, MountBindOptions, MountBindOptionsPropagationEnum, MountType};
 
 use super::helper::{CONTROL_DIR, WORKSPACE};
+use crate::hostview::{ETC_ENTRIES, SYSTEM_DIRS};
 
 /// A host path mounted **read-only** into every container of a
 /// [`DockerProvider`](super::DockerProvider).
@@ -38,34 +39,14 @@ impl HostBind {
     }
 }
 
-/// Top-level directories bound when they are real directories on the host
-/// (on a merged-`/usr` system they are symlinks into `/usr`, which the image
-/// built by `.ci/docker.sh` reproduces).
-const SYSTEM_DIRS: [&str; 7] = [
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
-];
-
-/// The part of the host's `/etc` that programs need and that holds no
-/// secrets: the dynamic linker's cache, CA certificates, Debian's
-/// alternatives (`awk`, `editor`, ...), name-service and service tables, the
-/// time zone. Not `passwd`/`group` (the image has its own), never `shadow`,
-/// `ssh`, `sudoers` or the host's `hosts`/`resolv.conf`.
-const ETC_ENTRIES: [&str; 8] = [
-    "/etc/ld.so.cache",
-    "/etc/ssl",
-    "/etc/ca-certificates",
-    "/etc/alternatives",
-    "/etc/nsswitch.conf",
-    "/etc/services",
-    "/etc/protocols",
-    "/etc/localtime",
-];
-
 /// The host binds a [`DockerProvider`](super::DockerProvider) uses unless
 /// told otherwise: `/usr` (and `/bin`, `/sbin`, `/lib*` where they are real
 /// directories) and a safe part of `/etc` (see the module docs), each only
 /// when it exists. Everything in them is **readable** by commands.
 pub fn default_host_binds() -> Vec<HostBind> {
+    // On a merged-`/usr` system `/bin` & co. are symlinks into `/usr`, which
+    // the image built by `.ci/docker.sh` reproduces: only real directories
+    // are bound. See `hostview` for what the `/etc` entries are.
     let dirs = SYSTEM_DIRS.iter().filter(|dir| {
         std::fs::symlink_metadata(dir)
             .map(|meta| meta.is_dir())

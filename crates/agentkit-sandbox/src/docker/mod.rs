@@ -86,10 +86,11 @@
 //!   the user up, such as `whoami`, fail.)
 //! - **The host binds are readable.** By default the host's `/usr` (every
 //!   installed program and library, `/usr/local` included), `/bin`, `/sbin`
-//!   and `/lib*` where they are real directories, and `/etc/ld.so.cache`,
-//!   `/etc/ssl`, `/etc/ca-certificates`, `/etc/alternatives`,
-//!   `/etc/nsswitch.conf`, `/etc/services`, `/etc/protocols`,
-//!   `/etc/localtime` are mounted **read-only** (see
+//!   and `/lib*` where they are real directories, and a secret-free part of
+//!   `/etc` (`ld.so.cache`, `ssl/certs` — never `ssl/private` —,
+//!   `ca-certificates`, `alternatives`, `nsswitch.conf`, `services`,
+//!   `protocols`, `localtime`, `timezone`, `mime.types`, `os-release`) are
+//!   mounted **read-only** (see
 //!   [`default_host_binds`]). Read-only binds are not recursive: a mount
 //!   *under* `/usr` on the host would stay writable inside. Do not put
 //!   secrets there.

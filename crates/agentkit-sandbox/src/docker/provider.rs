@@ -329,6 +329,14 @@ impl SandboxProvider for DockerProvider {
             &self.support,
         )?;
         let network = network::plan(&spec.policy.network, &self.full_network, &self.can_gate)?;
+        // The policy's extra read-only paths, checked like the provider's own.
+        let policy_binds: Vec<HostBind> = spec
+            .policy
+            .read_only_paths
+            .iter()
+            .map(HostBind::same)
+            .collect();
+        binds::check_host_binds(&policy_binds)?;
 
         let temp = temp_dir("agentkit-docker-", self.temp_root.as_deref())?;
         let workspace = temp.path().join("workspace");
@@ -361,6 +369,7 @@ impl SandboxProvider for DockerProvider {
         let mut mounts: Vec<_> = self
             .host_binds
             .iter()
+            .chain(&policy_binds)
             .map(|bind| binds::read_only(&bind.source, &bind.target.display().to_string()))
             .collect();
         mounts.push(binds::read_write(&root, WORKSPACE));

@@ -11,6 +11,20 @@
 //! from `origin` (a pull-request ref or an unadvertised commit, where the
 //! server allows it). The workspace is left on a detached `HEAD` at that
 //! commit.
+//!
+//! # The clone has no way back to its origin
+//!
+//! The agent's work leaves the sandbox only as a bundle the forge reads
+//! (see `agentkit_core::handover`); nothing in the sandbox may write to the
+//! repository it came from. So the clone is made with `--no-hardlinks`
+//! (a local origin's object files are copied, never hard-linked into its
+//! store); if the origin borrows objects through `objects/info/alternates`
+//! (which a clone inherits), the clone is repacked to hold every object
+//! itself and the alternates file is removed. Once the revision is checked
+//! out the `origin` remote is removed,
+//! with its remote-tracking refs and the branch settings naming it. A
+//! command such as `git push origin HEAD:refs/heads/release` then has no
+//! remote to push to, whatever the command policy lets through.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -45,7 +59,7 @@ pub(crate) async fn clone_repo(
             reason: "the spec names no repository; set `SandboxSpec::repo` to a path or URL".into(),
         });
     }
-    let args: Vec<&OsStr> = ["clone", "--quiet", "--"]
+    let args: Vec<&OsStr> = ["clone", "--quiet", "--no-hardlinks", "--"]
         .iter()
         .map(OsStr::new)
         .chain([OsStr::new(repo), dest.as_os_str()])
@@ -54,22 +68,60 @@ pub(crate) async fn clone_repo(
     if !out.status.success() {
         return Err(failed(&format!("`git clone` of `{repo}`"), &out));
     }
-    let Some(rev) = rev else {
+    if let Some(rev) = rev {
+        check_rev(rev)?;
+        let commit = resolve_rev(rev, dest, limit).await?;
+        let out = git(
+            &["checkout", "--quiet", "--detach", commit.as_str()].map(OsStr::new),
+            Some(dest),
+            limit,
+        )
+        .await?;
+        if !out.status.success() {
+            return Err(failed(
+                &format!("`git checkout {commit}` (for `{rev}`)"),
+                &out,
+            ));
+        }
+    }
+    own_every_object(dest, limit).await?;
+    cut_off_origin(dest, limit).await
+}
+
+/// Makes the clone hold every object itself when it borrows some through
+/// `objects/info/alternates` (inherited from an origin that uses them).
+async fn own_every_object(dest: &Path, limit: Duration) -> Result<(), SandboxError> {
+    let alternates = dest.join(".git/objects/info/alternates");
+    if !alternates.exists() {
         return Ok(());
-    };
-    check_rev(rev)?;
-    let commit = resolve_rev(rev, dest, limit).await?;
+    }
     let out = git(
-        &["checkout", "--quiet", "--detach", commit.as_str()].map(OsStr::new),
+        &["repack", "-a", "-d", "-q"].map(OsStr::new),
         Some(dest),
         limit,
     )
     .await?;
     if !out.status.success() {
-        return Err(failed(
-            &format!("`git checkout {commit}` (for `{rev}`)"),
-            &out,
-        ));
+        return Err(failed("`git repack -a -d` of the new clone", &out));
+    }
+    std::fs::remove_file(&alternates).map_err(|source| SandboxError::Io {
+        path: alternates.display().to_string(),
+        source,
+    })
+}
+
+/// Removes the `origin` remote (its URL, remote-tracking refs and the
+/// branch settings naming it), so nothing run in the workspace can push
+/// back to the repository it was cloned from.
+async fn cut_off_origin(dest: &Path, limit: Duration) -> Result<(), SandboxError> {
+    let out = git(
+        &["remote", "remove", "origin"].map(OsStr::new),
+        Some(dest),
+        limit,
+    )
+    .await?;
+    if !out.status.success() {
+        return Err(failed("`git remote remove origin` in the new clone", &out));
     }
     Ok(())
 }

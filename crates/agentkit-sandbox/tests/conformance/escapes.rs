@@ -176,6 +176,102 @@ pub async fn commands_cannot_read_host_files_or_secrets(h: &Harness) {
     sb.close().await.unwrap();
 }
 
+/// A directory planted outside every place a sandbox may see: under the
+/// build's temporary directory (in the checkout, not `/tmp`) and under
+/// `/var/tmp` — neither is a system directory, a toolchain or the workspace.
+fn planted_dirs() -> Vec<tempfile::TempDir> {
+    let mut dirs = vec![
+        tempfile::Builder::new()
+            .prefix("agentkit-canary-view-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap(),
+    ];
+    if let Ok(dir) = tempfile::Builder::new()
+        .prefix("agentkit-canary-view-")
+        .tempdir_in("/var/tmp")
+    {
+        dirs.push(dir);
+    }
+    for dir in &dirs {
+        std::fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
+    }
+    dirs
+}
+
+pub async fn commands_see_only_the_allowed_view(h: &Harness) {
+    let case = "commands_see_only_the_allowed_view";
+    if !h.isolation.filesystem {
+        return h.not_applicable(case, "commands run with the host user's file access");
+    }
+    let f = Fixture::new();
+    let planted = planted_dirs();
+    let sb = h.default_sandbox(&f).await;
+    let mut script = String::new();
+    for dir in &planted {
+        let dir = dir.path().display();
+        script.push_str(&format!(
+            "cat {dir}/secret.txt; test -e {dir} && echo visible: {dir}; "
+        ));
+    }
+    script.push_str("echo done");
+    let out = sh(sb.as_ref(), &script).await;
+    assert!(out.stdout.text.ends_with("done\n"), "{}: {out:?}", h.name);
+    assert!(
+        !out.stdout.text.contains(SECRET) && !out.stdout.text.contains("visible:"),
+        "{}: a host directory outside the allowed view is visible: {}",
+        h.name,
+        out.stdout.text
+    );
+    // The usual tools still work in the narrowed view.
+    let tools = sh(
+        sb.as_ref(),
+        "git --version && sh -c 'echo ok' && ls /usr/bin >/dev/null && echo tools-ok",
+    )
+    .await;
+    assert!(
+        tools.stdout.text.contains("tools-ok"),
+        "{}: {tools:?}",
+        h.name
+    );
+    sb.close().await.unwrap();
+}
+
+pub async fn commands_cannot_read_another_sandboxs_workspace(h: &Harness) {
+    let case = "commands_cannot_read_another_sandboxs_workspace";
+    if !h.isolation.filesystem {
+        return h.not_applicable(case, "commands run with the host user's file access");
+    }
+    let f = Fixture::new();
+    let a = h.default_sandbox(&f).await;
+    let b = h.default_sandbox(&f).await;
+    let Some(a_ws) = a.host_workspace().map(Path::to_path_buf) else {
+        a.close().await.unwrap();
+        b.close().await.unwrap();
+        return h.not_applicable(case, "the backend has no host workspace to aim at");
+    };
+    a.write("other-secret.txt", SECRET.as_bytes())
+        .await
+        .unwrap();
+    let out = sh(
+        b.as_ref(),
+        &format!(
+            "cat {w}/other-secret.txt; test -e {w} && echo visible; echo pwned > {w}/other-secret.txt; echo done",
+            w = a_ws.display()
+        ),
+    )
+    .await;
+    assert!(out.stdout.text.ends_with("done\n"), "{}: {out:?}", h.name);
+    assert!(
+        !out.stdout.text.contains(SECRET) && !out.stdout.text.contains("visible"),
+        "{}: another sandbox's workspace is visible: {}",
+        h.name,
+        out.stdout.text
+    );
+    assert_eq!(a.read("other-secret.txt").await.unwrap(), SECRET.as_bytes());
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
 pub async fn commands_cannot_escape_through_symlinks(h: &Harness) {
     let case = "commands_cannot_escape_through_symlinks";
     if !h.isolation.filesystem {

@@ -30,15 +30,17 @@ use std::sync::Arc;
 
 use agentkit_core::sandbox::{Sandbox, SandboxPolicy, SandboxProvider};
 
-pub use crate::common::{git, sh};
+pub use crate::common::{git, git_out, sh};
 
 mod escapes;
 mod exec;
 mod fixture;
+mod origin;
 
 pub use escapes::*;
 pub use exec::*;
 pub use fixture::*;
+pub use origin::*;
 
 /// What a backend claims to enforce. Each flag turns on the escape cases
 /// that test it.
@@ -94,8 +96,11 @@ macro_rules! conformance_suite {
             file_api_refuses_paths_outside_the_workspace,
             file_api_refuses_symlinks_leading_out,
             file_api_protects_git_hooks_and_config,
+            the_clone_cannot_push_to_its_origin,
             commands_cannot_write_outside_the_workspace,
             commands_cannot_read_host_files_or_secrets,
+            commands_see_only_the_allowed_view,
+            commands_cannot_read_another_sandboxs_workspace,
             commands_cannot_escape_through_symlinks,
             commands_cannot_change_protected_paths,
             commands_cannot_reach_a_host_listener_under_deny,

@@ -8,15 +8,22 @@
 //!   "repo": {"url": "...", "base": "main"}}`. `id` (a string or a number) and
 //!   `title` are required; `body` defaults to empty, `labels` to none and
 //!   `repo` to the caller's default repository. Unknown fields are ignored.
-//! - **Markdown**: the first `# ` heading outside a code fence is the title,
-//!   everything else is the body, and the file's stem is the id
-//!   (`tickets/T-7.md` → `T-7`).
+//! - **Markdown or plain text**: the first `# ` heading outside a code fence
+//!   is the title and everything else is the body; without such a heading
+//!   the first non-blank line is the title (shortened to
+//!   [`MAX_TITLE_CHARS`] at a word boundary, with the whole line kept in
+//!   the body when shortened) and the rest is the body. The file's stem is
+//!   the id (`tickets/T-7.md` → `T-7`).
 
 use std::path::Path;
 
 use agentkit_core::forge::ForgeError;
 use agentkit_core::task::{RepoRef, Task, TaskId, TaskSource};
 use serde::Deserialize;
+
+/// The longest title taken from a ticket's first line (a pull-request title
+/// should fit on one line).
+pub const MAX_TITLE_CHARS: usize = 100;
 
 /// Loads a ticket file as a [`Task`]; `default_repo` is used when the ticket
 /// names no repository. The task's source is [`TaskSource::File`].
@@ -136,23 +143,42 @@ fn parse_markdown(text: &str, path: &Path, default_repo: &RepoRef) -> Result<Tas
         }
         body.push(line);
     }
-    let title = match title {
-        Some(title) if !title.is_empty() => title,
+    let (title, body) = match title {
+        Some(title) if !title.is_empty() => (title, body.join("\n").trim().to_string()),
         Some(_) => return Err("has an empty `# ` title heading".into()),
-        None => {
-            return Err(
-                "has no title: start the ticket with a `# Title` heading, then the body".into(),
-            );
-        }
+        None => first_line_as_title(text)
+            .ok_or_else(|| "is empty: write the ticket's title on its first line".to_string())?,
     };
     Ok(Task {
         id: TaskId(id),
         title,
-        body: body.join("\n").trim().to_string(),
+        body,
         repo: default_repo.clone(),
         labels: Vec::new(),
         source: TaskSource::Cli,
     })
+}
+
+/// A ticket without a `# ` heading: its first non-blank line (without
+/// heading marks) is the title and the rest is the body. A line too long
+/// for a title is cut at a word boundary and kept whole in the body.
+fn first_line_as_title(text: &str) -> Option<(String, String)> {
+    let text = text.trim();
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let line = first.trim().trim_start_matches('#').trim();
+    if line.is_empty() {
+        return None;
+    }
+    if line.chars().count() <= MAX_TITLE_CHARS {
+        return Some((line.to_string(), rest.trim().to_string()));
+    }
+    let cut: String = line.chars().take(MAX_TITLE_CHARS - 1).collect();
+    let at_word = match cut.rfind(char::is_whitespace) {
+        Some(space) if space > MAX_TITLE_CHARS / 2 => cut[..space].trim_end().to_string(),
+        _ => cut,
+    };
+    let body = format!("{}\n{}", first.trim(), rest.trim());
+    Some((format!("{at_word}…"), body.trim().to_string()))
 }
 
 #[cfg(test)]
@@ -226,6 +252,42 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_text_ticket_takes_its_first_line_as_the_title() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            "BUG-3.txt",
+            "\n  mean() divides by len + 1  \n\nSee tests/test_mean.py.\nThanks!\n",
+        );
+        let task = load_ticket(&path, &origin()).unwrap();
+        assert_eq!(
+            (task.id, task.title, task.body),
+            (
+                TaskId("BUG-3".into()),
+                "mean() divides by len + 1".to_string(),
+                "See tests/test_mean.py.\nThanks!".to_string()
+            )
+        );
+        let md = write(dir.path(), "one-line.md", "## Bump serde\n");
+        let task = load_ticket(&md, &origin()).unwrap();
+        assert_eq!(
+            (task.title, task.body),
+            ("Bump serde".into(), String::new())
+        );
+    }
+
+    #[test]
+    fn a_long_first_line_is_shortened_at_a_word_and_kept_in_the_body() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = "word ".repeat(40);
+        let path = write(dir.path(), "long.txt", &format!("{line}\nmore"));
+        let task = load_ticket(&path, &origin()).unwrap();
+        assert_eq!(task.title, format!("{}…", "word ".repeat(19).trim_end()));
+        assert!(task.title.chars().count() <= MAX_TITLE_CHARS);
+        assert_eq!(task.body, format!("{}\nmore", line.trim_end()));
+    }
+
+    #[test]
     fn malformed_tickets_name_the_file_and_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let json = write(dir.path(), "bad.json", r#"{"id": "T-1", "body": "x"}"#);
@@ -233,10 +295,10 @@ mod tests {
         assert!(err.contains("bad.json"), "{err}");
         assert!(err.contains("missing field `title`"), "{err}");
 
-        let md = write(dir.path(), "bad.md", "no heading here\n");
+        let md = write(dir.path(), "bad.md", "\n  \n");
         let err = load_ticket(&md, &origin()).unwrap_err().to_string();
         assert!(err.contains("bad.md"), "{err}");
-        assert!(err.contains("`# Title` heading"), "{err}");
+        assert!(err.contains("is empty"), "{err}");
 
         let empty = write(dir.path(), "empty.json", r#"{"id": "", "title": "x"}"#);
         let err = load_ticket(&empty, &origin()).unwrap_err().to_string();

@@ -72,4 +72,7 @@ pub fn standard_tools() -> ToolSet {
         .with(GitDiff)
         .with(Finish)
         .with(AskHuman)
+        // What agents trained on other harnesses (mini-swe-agent, Claude's
+        // bash tool) call a shell; the arguments are the same (`command`).
+        .with_alias("bash", "shell")
 }
