@@ -92,13 +92,29 @@ async fn git(
 }
 
 /// The current commit and branch of the sandbox's repository.
+/// One `git` process answers both (the commit, then the branch name, or
+/// `HEAD` when detached).
 pub async fn current_base(sandbox: &dyn Sandbox) -> Result<(String, String), HandoverError> {
-    let commit = git(sandbox, &["rev-parse", "HEAD"], None).await?;
-    let branch = git(sandbox, &["rev-parse", "--abbrev-ref", "HEAD"], None).await?;
-    Ok((
-        commit.stdout.text.trim().to_string(),
-        branch.stdout.text.trim().to_string(),
-    ))
+    let out = git(
+        sandbox,
+        &["rev-parse", "HEAD", "--abbrev-ref", "HEAD"],
+        None,
+    )
+    .await?;
+    let mut lines = out.stdout.text.lines().map(str::trim);
+    match (lines.next(), lines.next()) {
+        (Some(commit), Some(branch)) if !commit.is_empty() && !branch.is_empty() => {
+            Ok((commit.to_string(), branch.to_string()))
+        }
+        _ => Err(HandoverError::Git {
+            command: "rev-parse".into(),
+            status: out.status_line(),
+            stderr: format!(
+                "expected the commit and the branch on two lines, got {:?}",
+                out.stdout.text
+            ),
+        }),
+    }
 }
 
 /// Commits uncommitted work with `message` and bundles `base..HEAD`.

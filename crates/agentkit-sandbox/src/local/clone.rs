@@ -59,7 +59,9 @@ pub(crate) async fn clone_repo(
             reason: "the spec names no repository; set `SandboxSpec::repo` to a path or URL".into(),
         });
     }
-    let args: Vec<&OsStr> = ["clone", "--quiet", "--no-hardlinks", "--"]
+    // No template: its sample hooks never run here (hooks are disabled)
+    // and copying them is a dozen writes per sandbox.
+    let args: Vec<&OsStr> = ["clone", "--quiet", "--no-hardlinks", "--template=", "--"]
         .iter()
         .map(OsStr::new)
         .chain([OsStr::new(repo), dest.as_os_str()])
