@@ -18,6 +18,7 @@
 //! | `sandbox-bwrap` | `sandbox::bwrap` — the `bwrap` backend (Linux, bubblewrap); implies `sandbox-local` | no |
 //! | `sandbox-docker` | [`sandbox`] — also the `docker` backend (a container per sandbox) | no |
 //! | `tools` | [`tools`] — tools, context, verifiers, forges | yes |
+//! | `eval` | `eval` — the eval harness; `external` — CLI agents (mini-swe-agent, Codex CLI, Claude Code, aider) as backbones | no |
 //!
 //! The smallest complete agent, assembled by hand:
 //!
@@ -57,6 +58,10 @@ pub mod demo;
 #[cfg(all(feature = "sandbox-local", feature = "tools"))]
 pub mod job;
 pub mod progress;
+#[cfg(feature = "eval")]
+pub mod eval;
+#[cfg(feature = "eval")]
+pub mod external;
 
 /// The README's code blocks, compiled as doctests so the README cannot rot.
 #[cfg(all(doctest, feature = "llm", feature = "sandbox-local", feature = "tools"))]
