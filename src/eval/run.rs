@@ -13,7 +13,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::agent::{Attempt, EvalAgent, NoopAgent, OracleAgent};
-use super::grade::grade;
+use super::grade::{TestStatus, grade};
 use super::report::{ErrorStage, Report, TaskResult, TaskStatus};
 use super::source::{PreparedRepo, SourceCache};
 use super::task::EvalTask;
@@ -239,7 +239,10 @@ pub struct SelfCheck {
 
 impl SelfCheck {
     /// What is wrong with the task set: one line per task that errored, that
-    /// the no-op agent resolved, or that the oracle did not. Empty when sound.
+    /// the no-op agent resolved, that the oracle did not, or whose
+    /// PASS_TO_PASS tests do not pass without the fix. Empty when sound.
+    /// (FAIL_TO_PASS tests may be missing from the output without the fix:
+    /// a hidden test of a new API does not even compile then.)
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for (agent, report, want) in [("noop", &self.noop, false), ("oracle", &self.oracle, true)] {
@@ -258,6 +261,19 @@ impl SelfCheck {
                         ));
                     }
                     _ => {}
+                }
+            }
+        }
+        // Without the fix, PASS_TO_PASS must already pass: otherwise the
+        // task measures something other than the fix.
+        for t in &self.noop.tasks {
+            let Some(grade) = &t.grade else { continue };
+            for (test, status) in &grade.pass_to_pass {
+                if *status != TestStatus::Passed {
+                    problems.push(format!(
+                        "{}: PASS_TO_PASS test `{test}` is {status:?} without the fix",
+                        t.task_id
+                    ));
                 }
             }
         }

@@ -246,7 +246,7 @@ async fn unpack(archive: &Path, into: &Path) -> Result<PathBuf, SourceError> {
         source,
     })?;
     run(
-        Command::new("tar").arg("-xf").arg(archive).arg("-C").arg(into),
+        Command::new("tar").args(["--no-same-owner", "-xf"]).arg(archive).arg("-C").arg(into),
         &format!("unpacking {}", archive.display()),
     )
     .await?;

@@ -2,6 +2,8 @@
 // `jaro_same_one_character` and `jaro_winkler_same_one_character`), moved to an
 // integration test so they call the public API and survive any change to src/.
 // `jaro_diff_one_character` pins the other half of the one-character case.
+extern crate strsim; // the crate is edition 2015
+
 use strsim::{jaro, jaro_winkler};
 
 #[test]
