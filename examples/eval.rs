@@ -142,8 +142,17 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         for (id, why) in &failed {
             eprintln!("{id}: {why}");
         }
-        eprintln!("fetched {} of {} sources into {}", tasks.len() - failed.len(), tasks.len(), harness.sources.root().display());
-        return Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        eprintln!(
+            "fetched {} of {} sources into {}",
+            tasks.len() - failed.len(),
+            tasks.len(),
+            harness.sources.root().display()
+        );
+        return Ok(if failed.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     let cancel = CancellationToken::new();
     let on_ctrl_c = cancel.clone();
@@ -152,12 +161,17 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             on_ctrl_c.cancel();
         }
     });
-    std::fs::create_dir_all(&cli.out).map_err(|e| format!("creating {}: {e}", cli.out.display()))?;
+    std::fs::create_dir_all(&cli.out)
+        .map_err(|e| format!("creating {}: {e}", cli.out.display()))?;
     if cli.self_check {
         let check = harness.self_check(&tasks, cancel).await;
         write_report(&cli, "noop", &check.noop)?;
         write_report(&cli, "oracle", &check.oracle)?;
-        println!("{}\n{}", check.noop.to_markdown(), check.oracle.to_markdown());
+        println!(
+            "{}\n{}",
+            check.noop.to_markdown(),
+            check.oracle.to_markdown()
+        );
         let problems = check.problems();
         if problems.is_empty() {
             println!(
@@ -195,14 +209,16 @@ async fn tasks(cli: &Cli, harness: &Harness) -> Result<Vec<EvalTask>, String> {
         }
         import(file, &options, &cli.only).map_err(|e| e.to_string())?
     } else if let Some(repo) = &cli.replay {
-        let command = cli
-            .test_command
-            .clone()
-            .ok_or("--replay needs --test-command (the whole suite; its output is parsed per test)")?;
+        let command = cli.test_command.clone().ok_or(
+            "--replay needs --test-command (the whole suite; its output is parsed per test)",
+        )?;
         let mut options = HistoryOptions::new(command, parser);
         options.max_commits = cli.replay_commits;
         let candidates = replay(repo, &options).await.map_err(|e| e.to_string())?;
-        eprintln!("{} commits changed code and tests; calibrating them...", candidates.len());
+        eprintln!(
+            "{} commits changed code and tests; calibrating them...",
+            candidates.len()
+        );
         calibrate(harness, candidates).await
     } else {
         load_tasks(&cli.tasks).map_err(|e| e.to_string())?

@@ -55,13 +55,13 @@ pub use agentkit_tools as tools;
 
 #[cfg(all(feature = "sandbox-local", feature = "tools"))]
 pub mod demo;
-#[cfg(all(feature = "sandbox-local", feature = "tools"))]
-pub mod job;
-pub mod progress;
 #[cfg(feature = "eval")]
 pub mod eval;
 #[cfg(feature = "eval")]
 pub mod external;
+#[cfg(all(feature = "sandbox-local", feature = "tools"))]
+pub mod job;
+pub mod progress;
 
 /// The README's code blocks, compiled as doctests so the README cannot rot.
 #[cfg(all(doctest, feature = "llm", feature = "sandbox-local", feature = "tools"))]

@@ -11,15 +11,22 @@ use std::process::Command;
 
 use agentkit::core::CancellationToken;
 use agentkit::core::outcome::StopReason;
+use agentkit::eval::agent::{AgentFuture, apply_patch};
 use agentkit::eval::{
     AgentRun, Attempt, ErrorStage, EvalTask, FnAgent, Harness, HiddenTests, LogParser, NoopAgent,
     OracleAgent, Provenance, Source, SourceCache, TaskStatus, TestStatus,
 };
-use agentkit::eval::agent::{AgentFuture, apply_patch};
 
 fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .current_dir(dir)
         .status()
@@ -40,16 +47,28 @@ done
 fn fixture(root: &Path) -> EvalTask {
     let repo = root.join("repo");
     std::fs::create_dir_all(repo.join("tests")).unwrap();
-    std::fs::write(repo.join("calc.sh"), "add() { echo $(( $1 - $2 )); }\ndouble() { echo $(( $1 * 2 )); }\n").unwrap();
+    std::fs::write(
+        repo.join("calc.sh"),
+        "add() { echo $(( $1 - $2 )); }\ndouble() { echo $(( $1 * 2 )); }\n",
+    )
+    .unwrap();
     std::fs::write(repo.join("run-tests"), RUNNER).unwrap();
-    std::fs::write(repo.join("tests/double.sh"), ". ./calc.sh; [ \"$(double 4)\" = 8 ]\n").unwrap();
+    std::fs::write(
+        repo.join("tests/double.sh"),
+        ". ./calc.sh; [ \"$(double 4)\" = 8 ]\n",
+    )
+    .unwrap();
     git(&repo, &["init", "-q", "-b", "main"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "calc"]);
 
     let task_dir = root.join("task");
     std::fs::create_dir_all(task_dir.join("hidden/tests")).unwrap();
-    std::fs::write(task_dir.join("hidden/tests/add.sh"), ". ./calc.sh; [ \"$(add 2 3)\" = 5 ]\n").unwrap();
+    std::fs::write(
+        task_dir.join("hidden/tests/add.sh"),
+        ". ./calc.sh; [ \"$(add 2 3)\" = 5 ]\n",
+    )
+    .unwrap();
     let oracle = "--- a/calc.sh\n+++ b/calc.sh\n@@ -1,2 +1,2 @@\n-add() { echo $(( $1 - $2 )); }\n+add() { echo $(( $1 + $2 )); }\n double() { echo $(( $1 * 2 )); }\n";
     EvalTask {
         id: "calc-add".into(),
@@ -89,7 +108,9 @@ fn harness(root: &Path) -> Harness {
 fn finished(attempt: &Attempt<'_>) -> AgentRun {
     AgentRun::without_model(
         &attempt.ticket,
-        StopReason::Finished { summary: "done".into() },
+        StopReason::Finished {
+            summary: "done".into(),
+        },
         std::time::Duration::ZERO,
     )
 }
@@ -98,13 +119,18 @@ fn finished(attempt: &Attempt<'_>) -> AgentRun {
 async fn noop_scores_zero_and_the_oracle_one() {
     let root = tempfile::tempdir().unwrap();
     let task = fixture(root.path());
-    let check = harness(root.path()).self_check(&[task], CancellationToken::new()).await;
+    let check = harness(root.path())
+        .self_check(&[task], CancellationToken::new())
+        .await;
     assert_eq!(check.problems(), Vec::<String>::new());
     let noop = &check.noop.tasks[0];
     assert_eq!(noop.status, TaskStatus::Unresolved);
     let grade = noop.grade.as_ref().unwrap();
     assert_eq!(
-        (grade.fail_to_pass.get("add"), grade.pass_to_pass.get("double")),
+        (
+            grade.fail_to_pass.get("add"),
+            grade.pass_to_pass.get("double")
+        ),
         (Some(&TestStatus::Failed), Some(&TestStatus::Passed))
     );
     assert_eq!(check.oracle.tasks[0].status, TaskStatus::Resolved);
@@ -126,29 +152,47 @@ async fn grading_resets_tampered_tests() {
             finished(&attempt)
         })
     });
-    let report = harness(root.path()).run(std::slice::from_ref(&task), &cheat, CancellationToken::new()).await;
+    let report = harness(root.path())
+        .run(
+            std::slice::from_ref(&task),
+            &cheat,
+            CancellationToken::new(),
+        )
+        .await;
     let result = &report.tasks[0];
     assert_eq!(result.status, TaskStatus::Unresolved);
     let grade = result.grade.as_ref().unwrap();
     assert_eq!(
         grade.tests_reset,
-        vec!["tests/add.sh".to_string(), "tests/double.sh".into(), "tests/extra.sh".into()]
+        vec![
+            "tests/add.sh".to_string(),
+            "tests/double.sh".into(),
+            "tests/extra.sh".into()
+        ]
     );
     assert_eq!(grade.fail_to_pass.get("add"), Some(&TestStatus::Failed));
 
     // The same tampering next to a real fix: the fix alone decides.
-    let fixer = FnAgent::new("fix-and-tamper", |attempt: Attempt<'_>| -> AgentFuture<'_> {
-        Box::pin(async move {
-            let sb = attempt.sandbox.as_ref();
-            let patch = attempt.task.oracle_patch.clone().unwrap();
-            apply_patch(sb, &patch).await.unwrap();
-            sb.write("tests/double.sh", b"false\n").await.unwrap();
-            finished(&attempt)
-        })
-    });
-    let report = harness(root.path()).run(&[task], &fixer, CancellationToken::new()).await;
+    let fixer = FnAgent::new(
+        "fix-and-tamper",
+        |attempt: Attempt<'_>| -> AgentFuture<'_> {
+            Box::pin(async move {
+                let sb = attempt.sandbox.as_ref();
+                let patch = attempt.task.oracle_patch.clone().unwrap();
+                apply_patch(sb, &patch).await.unwrap();
+                sb.write("tests/double.sh", b"false\n").await.unwrap();
+                finished(&attempt)
+            })
+        },
+    );
+    let report = harness(root.path())
+        .run(&[task], &fixer, CancellationToken::new())
+        .await;
     assert_eq!(report.tasks[0].status, TaskStatus::Resolved);
-    assert_eq!(report.tasks[0].grade.as_ref().unwrap().tests_reset, vec!["tests/double.sh".to_string()]);
+    assert_eq!(
+        report.tasks[0].grade.as_ref().unwrap().tests_reset,
+        vec!["tests/double.sh".to_string()]
+    );
 }
 
 #[tokio::test]
@@ -163,14 +207,23 @@ async fn committed_work_is_graded_too() {
             let patch = attempt.task.oracle_patch.clone().unwrap();
             apply_patch(sb, &patch).await.unwrap();
             let commit = agentkit::core::sandbox::ExecRequest::argv([
-                "git", "-c", "user.name=a", "-c", "user.email=a@a", "commit", "-qam", "fix",
+                "git",
+                "-c",
+                "user.name=a",
+                "-c",
+                "user.email=a@a",
+                "commit",
+                "-qam",
+                "fix",
             ]);
             assert!(sb.exec(commit).await.unwrap().success());
             sb.write("NOTES.md", b"fixed add\n").await.unwrap();
             finished(&attempt)
         })
     });
-    let report = harness(root.path()).run(&[task], &committer, CancellationToken::new()).await;
+    let report = harness(root.path())
+        .run(&[task], &committer, CancellationToken::new())
+        .await;
     assert_eq!(report.tasks[0].status, TaskStatus::Resolved);
     let diff = &report.tasks[0].diff;
     assert!(diff.contains("+add() { echo $(( $1 + $2 )); }"), "{diff}");
@@ -182,7 +235,9 @@ async fn a_failing_setup_is_an_error_of_the_task() {
     let root = tempfile::tempdir().unwrap();
     let mut task = fixture(root.path());
     task.setup = Some("echo 'cannot install dependencies' >&2; exit 3".into());
-    let report = harness(root.path()).run(&[task], &OracleAgent, CancellationToken::new()).await;
+    let report = harness(root.path())
+        .run(&[task], &OracleAgent, CancellationToken::new())
+        .await;
     let result = &report.tasks[0];
     let TaskStatus::Error { stage, message } = &result.status else {
         panic!("expected an error, got {:?}", result.status);
@@ -190,7 +245,10 @@ async fn a_failing_setup_is_an_error_of_the_task() {
     assert_eq!(*stage, ErrorStage::Setup);
     assert!(message.contains("cannot install dependencies"), "{message}");
     assert_eq!(result.stop_reason, None, "the agent never ran");
-    assert_eq!((report.resolved(), report.graded(), report.errors()), (0, 0, 1));
+    assert_eq!(
+        (report.resolved(), report.graded(), report.errors()),
+        (0, 0, 1)
+    );
     assert!(report.to_markdown().contains("⚠️ error (Setup)"));
 
     let missing = EvalTask {
@@ -200,17 +258,30 @@ async fn a_failing_setup_is_an_error_of_the_task() {
         },
         ..fixture(&root.path().join("other"))
     };
-    let report = harness(root.path()).run(&[missing], &NoopAgent, CancellationToken::new()).await;
-    assert!(matches!(report.tasks[0].status, TaskStatus::Error { stage: ErrorStage::Source, .. }));
+    let report = harness(root.path())
+        .run(&[missing], &NoopAgent, CancellationToken::new())
+        .await;
+    assert!(matches!(
+        report.tasks[0].status,
+        TaskStatus::Error {
+            stage: ErrorStage::Source,
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
 async fn the_report_has_a_row_per_task() {
     let root = tempfile::tempdir().unwrap();
     let task = fixture(root.path());
-    let report = harness(root.path()).run(&[task], &OracleAgent, CancellationToken::new()).await;
+    let report = harness(root.path())
+        .run(&[task], &OracleAgent, CancellationToken::new())
+        .await;
     let markdown = report.to_markdown();
-    let rows: Vec<&str> = markdown.lines().filter(|l| l.starts_with("| calc-add")).collect();
+    let rows: Vec<&str> = markdown
+        .lines()
+        .filter(|l| l.starts_with("| calc-add"))
+        .collect();
     assert_eq!(rows.len(), 1);
     let cells: Vec<&str> = rows[0].split('|').map(str::trim).collect();
     assert_eq!(&cells[1..4], &["calc-add", "✅ yes", "0"]);

@@ -14,7 +14,9 @@ use agentkit::core::CancellationToken;
 use agentkit::eval::{Harness, load_tasks};
 
 fn python() -> Option<String> {
-    let python = std::env::var("AGENTKIT_EVAL_PYTHON").ok().filter(|p| Path::new(p).is_file());
+    let python = std::env::var("AGENTKIT_EVAL_PYTHON")
+        .ok()
+        .filter(|p| Path::new(p).is_file());
     if python.is_none() {
         let message = "AGENTKIT_EVAL_PYTHON is not set to a Python with pytest; run `eval \"$(.ci/mini-swe-agent.sh)\"`";
         assert!(std::env::var_os("CI").is_none(), "{message}");
@@ -26,9 +28,19 @@ fn python() -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipped_tasks_pass_the_self_check() {
     let Some(python) = python() else { return };
-    let mut tasks = load_tasks(Path::new(env!("CARGO_MANIFEST_DIR")).join("evals/tasks").as_path()).unwrap();
-    assert!(tasks.len() >= 10, "the shipped set has {} tasks", tasks.len());
-    let languages: std::collections::BTreeSet<&str> = tasks.iter().map(|t| t.language.as_str()).collect();
+    let mut tasks = load_tasks(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("evals/tasks")
+            .as_path(),
+    )
+    .unwrap();
+    assert!(
+        tasks.len() >= 10,
+        "the shipped set has {} tasks",
+        tasks.len()
+    );
+    let languages: std::collections::BTreeSet<&str> =
+        tasks.iter().map(|t| t.language.as_str()).collect();
     assert_eq!(languages, ["python", "rust"].into_iter().collect());
     if let Ok(only) = std::env::var("AGENTKIT_EVAL_ONLY") {
         let only: Vec<&str> = only.split(',').collect();
@@ -44,21 +56,42 @@ async fn shipped_tasks_pass_the_self_check() {
     let fetch_failures = harness.prefetch(&tasks).await;
     assert_eq!(fetch_failures, Vec::<(String, String)>::new());
     let check = harness.self_check(&tasks, CancellationToken::new()).await;
-    eprintln!("{}\n{}", check.noop.to_markdown(), check.oracle.to_markdown());
+    eprintln!(
+        "{}\n{}",
+        check.noop.to_markdown(),
+        check.oracle.to_markdown()
+    );
     assert_eq!(check.problems(), Vec::<String>::new());
-    assert_eq!((check.noop.resolved(), check.oracle.resolved()), (0, tasks.len()));
+    assert_eq!(
+        (check.noop.resolved(), check.oracle.resolved()),
+        (0, tasks.len())
+    );
 }
 
 #[test]
 fn shipped_tasks_name_their_source_and_licence() {
-    let tasks = load_tasks(Path::new(env!("CARGO_MANIFEST_DIR")).join("evals/tasks").as_path()).unwrap();
+    let tasks = load_tasks(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("evals/tasks")
+            .as_path(),
+    )
+    .unwrap();
     for task in &tasks {
         let p = &task.provenance;
         assert!(
-            !p.project.is_empty() && !p.licence.is_empty() && !p.upstream.is_empty() && p.fixed_in.is_some(),
+            !p.project.is_empty()
+                && !p.licence.is_empty()
+                && !p.upstream.is_empty()
+                && p.fixed_in.is_some(),
             "{}: provenance incomplete: {p:?}",
             task.id
         );
-        assert!(task.oracle_text().unwrap().is_some_and(|o| o.starts_with("diff --git")), "{}", task.id);
+        assert!(
+            task.oracle_text()
+                .unwrap()
+                .is_some_and(|o| o.starts_with("diff --git")),
+            "{}",
+            task.id
+        );
     }
 }

@@ -132,7 +132,10 @@ impl EvalAgent for OracleAgent {
                 message: format!("task `{}` has no oracle patch", attempt.task.id),
             },
             Err(err) => StopReason::EnvironmentFailed {
-                message: format!("cannot read the oracle patch of `{}`: {err}", attempt.task.id),
+                message: format!(
+                    "cannot read the oracle patch of `{}`: {err}",
+                    attempt.task.id
+                ),
             },
         };
         AgentRun::without_model(&attempt.ticket, stop, started.elapsed())
@@ -213,7 +216,9 @@ impl EvalAgent for ModelAgent {
                 );
             }
         };
-        let tokenizer = model.tokenizer().unwrap_or_else(|| Arc::new(ApproxTokenizer));
+        let tokenizer = model
+            .tokenizer()
+            .unwrap_or_else(|| Arc::new(ApproxTokenizer));
         let mut builder = Agent::builder(model)
             .tools(standard_tools())
             .context(

@@ -116,10 +116,16 @@ pub async fn grade(
 ) -> Result<Grade, GradeError> {
     let run = run_tests(task, sandbox, diff, python).await?;
     let status_of = |test: &String| lookup(&run.results, task.log_parser, test);
-    let fail_to_pass: BTreeMap<_, _> =
-        task.fail_to_pass.iter().map(|t| (t.clone(), status_of(t))).collect();
-    let pass_to_pass: BTreeMap<_, _> =
-        task.pass_to_pass.iter().map(|t| (t.clone(), status_of(t))).collect();
+    let fail_to_pass: BTreeMap<_, _> = task
+        .fail_to_pass
+        .iter()
+        .map(|t| (t.clone(), status_of(t)))
+        .collect();
+    let pass_to_pass: BTreeMap<_, _> = task
+        .pass_to_pass
+        .iter()
+        .map(|t| (t.clone(), status_of(t)))
+        .collect();
     let resolved = run.not_applied.is_none()
         && fail_to_pass
             .values()
@@ -169,10 +175,20 @@ pub fn test_globs(task: &EvalTask) -> Result<GlobSet, GradeError> {
 }
 
 async fn git(sandbox: &dyn Sandbox, args: &[&str]) -> Result<String, GradeError> {
-    let mut argv = vec!["git", "-c", "core.hooksPath=/dev/null", "-c", "core.quotePath=false"];
+    let mut argv = vec![
+        "git",
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "core.quotePath=false",
+    ];
     argv.extend_from_slice(args);
     let out = sandbox
-        .exec(ExecRequest::argv(argv).timeout(Duration::from_secs(60)).output_limit(8 << 20))
+        .exec(
+            ExecRequest::argv(argv)
+                .timeout(Duration::from_secs(60))
+                .output_limit(8 << 20),
+        )
         .await
         .map_err(|err| GradeError(format!("git {} could not run: {err}", args.join(" "))))?;
     if !out.success() {
@@ -187,16 +203,29 @@ async fn git(sandbox: &dyn Sandbox, args: &[&str]) -> Result<String, GradeError>
 }
 
 /// Puts back every test file that differs from the base commit; returns them.
-async fn reset_test_files(task: &EvalTask, sandbox: &dyn Sandbox) -> Result<Vec<String>, GradeError> {
+async fn reset_test_files(
+    task: &EvalTask,
+    sandbox: &dyn Sandbox,
+) -> Result<Vec<String>, GradeError> {
     let globs = test_globs(task)?;
     let changed = git(sandbox, &["diff", "--name-only", "-z", "HEAD"]).await?;
-    let added = git(sandbox, &["ls-files", "--others", "--exclude-standard", "-z"]).await?;
+    let added = git(
+        sandbox,
+        &["ls-files", "--others", "--exclude-standard", "-z"],
+    )
+    .await?;
     let mut reset = Vec::new();
-    for path in changed.split('\0').filter(|p| !p.is_empty() && globs.is_match(p)) {
+    for path in changed
+        .split('\0')
+        .filter(|p| !p.is_empty() && globs.is_match(p))
+    {
         git(sandbox, &["checkout", "HEAD", "--", path]).await?;
         reset.push(path.to_string());
     }
-    for path in added.split('\0').filter(|p| !p.is_empty() && globs.is_match(p)) {
+    for path in added
+        .split('\0')
+        .filter(|p| !p.is_empty() && globs.is_match(p))
+    {
         sandbox
             .remove(path)
             .await
@@ -211,8 +240,9 @@ async fn add_hidden_tests(task: &EvalTask, sandbox: &dyn Sandbox) -> Result<(), 
     if let Some(dir) = &task.hidden_tests.dir {
         let root = task.resolve(dir);
         let mut files = Vec::new();
-        walk(&root, &root, &mut files)
-            .map_err(|err| GradeError(format!("reading hidden tests in {}: {err}", root.display())))?;
+        walk(&root, &root, &mut files).map_err(|err| {
+            GradeError(format!("reading hidden tests in {}: {err}", root.display()))
+        })?;
         for (relative, path) in files {
             let bytes = std::fs::read(&path)
                 .map_err(|err| GradeError(format!("reading {}: {err}", path.display())))?;

@@ -88,14 +88,28 @@ pub async fn replay(repo: &Path, options: &HistoryOptions) -> Result<Vec<EvalTas
     };
     let globs: GlobSet = test_globs(&probe).map_err(|e| fail(e.0))?;
     let max = format!("--max-count={}", options.max_commits);
-    let log = git(repo, &["log", "--no-merges", "--format=%H", &max, &options.range])
-        .await
-        .map_err(&fail)?;
+    let log = git(
+        repo,
+        &["log", "--no-merges", "--format=%H", &max, &options.range],
+    )
+    .await
+    .map_err(&fail)?;
     let mut tasks = Vec::new();
     for commit in log.lines().filter(|l| !l.is_empty()) {
-        let files = git(repo, &["diff-tree", "--no-commit-id", "-r", "--name-only", "-z", "--root", commit])
-            .await
-            .map_err(&fail)?;
+        let files = git(
+            repo,
+            &[
+                "diff-tree",
+                "--no-commit-id",
+                "-r",
+                "--name-only",
+                "-z",
+                "--root",
+                commit,
+            ],
+        )
+        .await
+        .map_err(&fail)?;
         let (tests, code): (Vec<&str>, Vec<&str>) = files
             .split('\0')
             .filter(|f| !f.is_empty())
@@ -106,17 +120,36 @@ pub async fn replay(repo: &Path, options: &HistoryOptions) -> Result<Vec<EvalTas
         let Ok(parent) = git(repo, &["rev-parse", &format!("{commit}^")]).await else {
             continue; // the root commit has nothing to start from
         };
-        let message = git(repo, &["log", "-1", "--format=%B", commit]).await.map_err(&fail)?;
+        let message = git(repo, &["log", "-1", "--format=%B", commit])
+            .await
+            .map_err(&fail)?;
         let patch_of = |paths: &[&str]| {
-            let mut args = vec!["diff", "--binary", "--no-ext-diff", parent.trim(), commit, "--"];
+            let mut args = vec![
+                "diff",
+                "--binary",
+                "--no-ext-diff",
+                parent.trim(),
+                commit,
+                "--",
+            ];
             args.extend_from_slice(paths);
             args.into_iter().map(String::from).collect::<Vec<_>>()
         };
         let oracle = git_owned(repo, patch_of(&code)).await.map_err(&fail)?;
         let hidden = git_owned(repo, patch_of(&tests)).await.map_err(&fail)?;
         let short: String = commit.chars().take(12).collect();
-        let mut task = skeleton(repo, options, format!("commit-{short}"), parent.trim().to_string());
-        task.title = message.lines().next().unwrap_or_default().trim().to_string();
+        let mut task = skeleton(
+            repo,
+            options,
+            format!("commit-{short}"),
+            parent.trim().to_string(),
+        );
+        task.title = message
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         task.ticket = message.trim().to_string();
         task.oracle_patch = Some(oracle);
         task.hidden_tests = HiddenTests {
@@ -191,12 +224,20 @@ pub async fn calibrate(harness: &Harness, candidates: Vec<EvalTask>) -> Vec<Eval
 type Statuses = std::collections::BTreeMap<String, TestStatus>;
 
 async fn statuses(harness: &Harness, task: &EvalTask) -> Result<(Statuses, Statuses), String> {
-    let repo = harness.sources.prepare(task).await.map_err(|e| e.to_string())?;
+    let repo = harness
+        .sources
+        .prepare(task)
+        .await
+        .map_err(|e| e.to_string())?;
     let spec = harness.spec(task, &repo);
     let oracle = task.oracle_patch.clone().unwrap_or_default();
     let mut out = Vec::new();
     for diff in ["", oracle.as_str()] {
-        let sandbox = harness.provider.create(&spec).await.map_err(|e| e.to_string())?;
+        let sandbox = harness
+            .provider
+            .create(&spec)
+            .await
+            .map_err(|e| e.to_string())?;
         let run = run_tests(task, sandbox.as_ref(), diff, &harness.python).await;
         let _ = sandbox.close().await;
         let run = run.map_err(|e| e.to_string())?;
@@ -216,7 +257,12 @@ async fn git(repo: &Path, args: &[&str]) -> Result<String, String> {
 
 async fn git_owned(repo: &Path, args: Vec<String>) -> Result<String, String> {
     let out = Command::new("git")
-        .args(["-c", "core.hooksPath=/dev/null", "-c", "core.quotePath=false"])
+        .args([
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "core.quotePath=false",
+        ])
         .args(&args)
         .current_dir(repo)
         .stdin(Stdio::null())

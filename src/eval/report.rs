@@ -111,12 +111,16 @@ impl Report {
 
     /// Tokens over all tasks.
     pub fn usage(&self) -> Usage {
-        self.tasks.iter().fold(Usage::default(), |acc, t| acc + t.usage)
+        self.tasks
+            .iter()
+            .fold(Usage::default(), |acc, t| acc + t.usage)
     }
 
     /// Cost over all tasks.
     pub fn cost(&self) -> Cost {
-        self.tasks.iter().fold(Cost::default(), |acc, t| acc + t.cost)
+        self.tasks
+            .iter()
+            .fold(Cost::default(), |acc, t| acc + t.cost)
     }
 
     /// The report as pretty JSON.
@@ -152,7 +156,9 @@ impl Report {
                 .stop_reason
                 .as_ref()
                 .map_or_else(|| "–".to_string(), |s| cell(&s.to_string(), 60));
-            let violations = t.contract_violations.map_or_else(|| "–".into(), |v| v.to_string());
+            let violations = t
+                .contract_violations
+                .map_or_else(|| "–".into(), |v| v.to_string());
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {} | {:.1}s | {} | {} |",

@@ -121,7 +121,10 @@ impl Harness {
     /// The sandbox spec for `task` at `repo`.
     pub fn spec(&self, task: &EvalTask, repo: &PreparedRepo) -> SandboxSpec {
         let mut spec = SandboxSpec::new(repo.path.display().to_string()).rev(repo.commit.clone());
-        spec.setup_script = task.setup.as_ref().map(|s| s.replace("{python}", &self.python));
+        spec.setup_script = task
+            .setup
+            .as_ref()
+            .map(|s| s.replace("{python}", &self.python));
         spec.env = BTreeMap::from([
             ("PYTHONDONTWRITEBYTECODE".to_string(), "1".to_string()),
             ("CARGO_NET_OFFLINE".to_string(), "true".to_string()),
@@ -170,9 +173,8 @@ impl Harness {
             Ok(sandbox) => sandbox,
             Err(err) => return fail(result, ErrorStage::Setup, err.to_string()),
         };
-        let ticket = task.ticket(
-            RepoRef::new(repo.path.display().to_string()).with_base(repo.commit.clone()),
-        );
+        let ticket = task
+            .ticket(RepoRef::new(repo.path.display().to_string()).with_base(repo.commit.clone()));
         let agent_started = Instant::now();
         let run = agent
             .solve(Attempt {
@@ -200,7 +202,11 @@ impl Harness {
         let grader = match self.provider.create(&spec).await {
             Ok(sandbox) => sandbox,
             Err(err) => {
-                return fail(result, ErrorStage::Grading, format!("grading sandbox: {err}"));
+                return fail(
+                    result,
+                    ErrorStage::Grading,
+                    format!("grading sandbox: {err}"),
+                );
             }
         };
         let graded = grade(task, grader.as_ref(), &result.diff, &self.python).await;
@@ -248,8 +254,10 @@ impl SelfCheck {
         for (agent, report, want) in [("noop", &self.noop, false), ("oracle", &self.oracle, true)] {
             for t in &report.tasks {
                 match &t.status {
-                    TaskStatus::Error { stage, message } => problems
-                        .push(format!("{}: {agent} run errored at {stage:?}: {message}", t.task_id)),
+                    TaskStatus::Error { stage, message } => problems.push(format!(
+                        "{}: {agent} run errored at {stage:?}: {message}",
+                        t.task_id
+                    )),
                     _ if t.resolved() != want => {
                         let detail = t.grade.as_ref().map_or_else(String::new, |g| {
                             format!(" (F2P {:?}, P2P {:?})", g.fail_to_pass, g.pass_to_pass)
@@ -290,7 +298,13 @@ impl SelfCheck {
 /// staged or not, new files included (build outputs the repository ignores are not).
 pub async fn diff_since(sandbox: &dyn Sandbox, base: &str) -> Result<String, String> {
     let git = |args: Vec<&str>| {
-        let mut argv = vec!["git", "-c", "core.hooksPath=/dev/null", "-c", "core.quotePath=false"];
+        let mut argv = vec![
+            "git",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "core.quotePath=false",
+        ];
         argv.extend(args);
         ExecRequest::argv(argv)
             .timeout(Duration::from_secs(120))
@@ -301,17 +315,31 @@ pub async fn diff_since(sandbox: &dyn Sandbox, base: &str) -> Result<String, Str
         .await
         .map_err(|err| format!("git add could not run: {err}"))?;
     if !add.success() {
-        return Err(format!("git add -A failed ({}): {}", add.status_line(), add.stderr.text.trim()));
+        return Err(format!(
+            "git add -A failed ({}): {}",
+            add.status_line(),
+            add.stderr.text.trim()
+        ));
     }
     let diff = sandbox
-        .exec(git(vec!["diff", "--cached", "--binary", "--no-ext-diff", base]))
+        .exec(git(vec![
+            "diff",
+            "--cached",
+            "--binary",
+            "--no-ext-diff",
+            base,
+        ]))
         .await
         .map_err(|err| format!("git diff could not run: {err}"))?;
     if !diff.success() || diff.stdout.truncated {
         return Err(format!(
             "git diff failed ({}{}): {}",
             diff.status_line(),
-            if diff.stdout.truncated { ", more than 64 MiB" } else { "" },
+            if diff.stdout.truncated {
+                ", more than 64 MiB"
+            } else {
+                ""
+            },
             diff.stderr.text.trim()
         ));
     }

@@ -90,8 +90,11 @@ impl SourceCache {
         match &task.source {
             Source::Git { path, commit } => {
                 let path = task.resolve(path);
-                let commit = git_stdout(&path, &["rev-parse", "--verify", &format!("{commit}^{{commit}}")])
-                    .await?;
+                let commit = git_stdout(
+                    &path,
+                    &["rev-parse", "--verify", &format!("{commit}^{{commit}}")],
+                )
+                .await?;
                 Ok(PreparedRepo { path, commit })
             }
             Source::Pypi { name, version } => {
@@ -101,13 +104,20 @@ impl SourceCache {
             }
             Source::Crate { name, version } => {
                 let key = format!("crate-{}-{}", slug(name), slug(version));
-                self.build(&key, |tmp| fetch_crate(name, version, tmp)).await
+                self.build(&key, |tmp| fetch_crate(name, version, tmp))
+                    .await
             }
             Source::Archive { path, script } => {
                 let archive = task.resolve(path);
-                let key = format!("archive-{}-{}", slug(&task.id), fnv_hex(&format!("{archive:?}{script:?}")));
-                self.build(&key, |tmp| unpack_archive(archive.clone(), script.clone(), tmp))
-                    .await
+                let key = format!(
+                    "archive-{}-{}",
+                    slug(&task.id),
+                    fnv_hex(&format!("{archive:?}{script:?}"))
+                );
+                self.build(&key, |tmp| {
+                    unpack_archive(archive.clone(), script.clone(), tmp)
+                })
+                .await
             }
         }
     }
@@ -165,7 +175,13 @@ impl SourceCache {
         let spec = format!("{name}=={version}");
         run(
             Command::new(&self.python)
-                .args(["-m", "pip", "download", "--quiet", "--disable-pip-version-check"])
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
                 .args(["--no-binary", ":all:", "--no-deps", "-d"])
                 .arg(&downloads)
                 .arg(&spec),
@@ -188,7 +204,9 @@ async fn fetch_crate(name: &str, version: &str, tmp: PathBuf) -> Result<PathBuf,
     write(&manifest_dir.join("Cargo.toml"), manifest.as_bytes())?;
     write(&manifest_dir.join("lib.rs"), b"")?;
     run(
-        Command::new("cargo").arg("fetch").current_dir(&manifest_dir),
+        Command::new("cargo")
+            .arg("fetch")
+            .current_dir(&manifest_dir),
         &format!("cargo fetch {name}@{version}"),
     )
     .await?;
@@ -203,19 +221,26 @@ async fn fetch_crate(name: &str, version: &str, tmp: PathBuf) -> Result<PathBuf,
         .map(|e| e.path().join(&file))
         .find(|p| p.is_file())
         .ok_or_else(|| {
-            SourceError::Unexpected(format!("`cargo fetch` left no {file} under {}", cache.display()))
+            SourceError::Unexpected(format!(
+                "`cargo fetch` left no {file} under {}",
+                cache.display()
+            ))
         })?;
     let tree = unpack(&found, &tmp.join("unpacked")).await?;
     // The tests must build offline later: pin and fetch every dependency now.
     if !tree.join("Cargo.lock").is_file() {
         run(
-            Command::new("cargo").arg("generate-lockfile").current_dir(&tree),
+            Command::new("cargo")
+                .arg("generate-lockfile")
+                .current_dir(&tree),
             &format!("cargo generate-lockfile for {name}@{version}"),
         )
         .await?;
     }
     run(
-        Command::new("cargo").args(["fetch", "--locked"]).current_dir(&tree),
+        Command::new("cargo")
+            .args(["fetch", "--locked"])
+            .current_dir(&tree),
         &format!("cargo fetch of {name}@{version}'s dependencies"),
     )
     .await?;
@@ -230,7 +255,10 @@ async fn unpack_archive(
     let tree = unpack(&archive, &tmp.join("unpacked")).await?;
     if let Some(script) = script {
         run(
-            Command::new("bash").arg("-c").arg(&script).current_dir(&tree),
+            Command::new("bash")
+                .arg("-c")
+                .arg(&script)
+                .current_dir(&tree),
             &format!("the archive script of {}", archive.display()),
         )
         .await?;
@@ -246,7 +274,11 @@ async fn unpack(archive: &Path, into: &Path) -> Result<PathBuf, SourceError> {
         source,
     })?;
     run(
-        Command::new("tar").args(["--no-same-owner", "-xf"]).arg(archive).arg("-C").arg(into),
+        Command::new("tar")
+            .args(["--no-same-owner", "-xf"])
+            .arg(archive)
+            .arg("-C")
+            .arg(into),
         &format!("unpacking {}", archive.display()),
     )
     .await?;
@@ -264,7 +296,8 @@ async fn unpack(archive: &Path, into: &Path) -> Result<PathBuf, SourceError> {
     }
 }
 
-const IGNORED: &str = "\n# added by agentkit eval\ntarget/\n__pycache__/\n*.pyc\n.pytest_cache/\n*.egg-info/\n";
+const IGNORED: &str =
+    "\n# added by agentkit eval\ntarget/\n__pycache__/\n*.pyc\n.pytest_cache/\n*.egg-info/\n";
 
 /// `git init` + one commit with a fixed identity and date.
 async fn commit_tree(tree: &Path, message: &str) -> Result<(), SourceError> {
@@ -276,25 +309,46 @@ async fn commit_tree(tree: &Path, message: &str) -> Result<(), SourceError> {
     git(tree, &["add", "-A", "-f", "."]).await?;
     // `-f` above keeps files an upstream .gitignore would hide (sdists ship
     // what they ship); the build outputs listed in IGNORED stay out.
-    git(tree, &["rm", "-r", "-q", "--cached", "--ignore-unmatch", "target", ".pytest_cache"]).await?;
+    git(
+        tree,
+        &[
+            "rm",
+            "-r",
+            "-q",
+            "--cached",
+            "--ignore-unmatch",
+            "target",
+            ".pytest_cache",
+        ],
+    )
+    .await?;
     git(tree, &["commit", "-q", "--no-verify", "-m", message]).await?;
     Ok(())
 }
 
 async fn git(dir: &Path, args: &[&str]) -> Result<String, SourceError> {
     let mut cmd = Command::new("git");
-    cmd.args(["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "agentkit-eval")
-        .env("GIT_AUTHOR_EMAIL", "eval@agentkit.invalid")
-        .env("GIT_COMMITTER_NAME", "agentkit-eval")
-        .env("GIT_COMMITTER_EMAIL", "eval@agentkit.invalid")
-        .env("GIT_AUTHOR_DATE", "2000-01-01T00:00:00Z")
-        .env("GIT_COMMITTER_DATE", "2000-01-01T00:00:00Z");
-    run(&mut cmd, &format!("git {} in {}", args.join(" "), dir.display())).await
+    cmd.args([
+        "-c",
+        "core.hooksPath=/dev/null",
+        "-c",
+        "commit.gpgsign=false",
+    ])
+    .args(args)
+    .current_dir(dir)
+    .env("GIT_CONFIG_NOSYSTEM", "1")
+    .env("GIT_CONFIG_GLOBAL", "/dev/null")
+    .env("GIT_AUTHOR_NAME", "agentkit-eval")
+    .env("GIT_AUTHOR_EMAIL", "eval@agentkit.invalid")
+    .env("GIT_COMMITTER_NAME", "agentkit-eval")
+    .env("GIT_COMMITTER_EMAIL", "eval@agentkit.invalid")
+    .env("GIT_AUTHOR_DATE", "2000-01-01T00:00:00Z")
+    .env("GIT_COMMITTER_DATE", "2000-01-01T00:00:00Z");
+    run(
+        &mut cmd,
+        &format!("git {} in {}", args.join(" "), dir.display()),
+    )
+    .await
 }
 
 async fn git_stdout(dir: &Path, args: &[&str]) -> Result<String, SourceError> {
@@ -381,7 +435,13 @@ pub(crate) fn tail(text: &str, max: usize) -> String {
 
 fn slug(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 

@@ -237,7 +237,10 @@ fn find_repo(dir: &Path, repo: &str) -> Result<PathBuf, String> {
 pub fn patch_paths(patch: &str) -> Vec<String> {
     let mut paths: Vec<String> = patch
         .lines()
-        .filter_map(|l| l.strip_prefix("+++ b/").or_else(|| l.strip_prefix("--- a/")))
+        .filter_map(|l| {
+            l.strip_prefix("+++ b/")
+                .or_else(|| l.strip_prefix("--- a/"))
+        })
         .map(|p| p.trim_end().to_string())
         .collect();
     paths.sort();
@@ -278,8 +281,14 @@ mod tests {
                 commit: "abc123".into()
             }
         );
-        assert_eq!(task.fail_to_pass, vec!["tests/test_sessions.py::test_cookie"]);
-        assert_eq!(task.pass_to_pass, vec!["tests/test_sessions.py::test_other"]);
+        assert_eq!(
+            task.fail_to_pass,
+            vec!["tests/test_sessions.py::test_cookie"]
+        );
+        assert_eq!(
+            task.pass_to_pass,
+            vec!["tests/test_sessions.py::test_other"]
+        );
         assert_eq!(task.test_files[0], "tests/test_sessions.py");
 
         let missing = import(&file, &ImportOptions::new(dir.path().join("nowhere")), &[]);

@@ -213,11 +213,10 @@ impl EvalTask {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut task: EvalTask =
-            serde_json::from_str(&text).map_err(|err| TaskError::Invalid {
-                path: path.to_path_buf(),
-                message: err.to_string(),
-            })?;
+        let mut task: EvalTask = serde_json::from_str(&text).map_err(|err| TaskError::Invalid {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        })?;
         task.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         task.validate().map_err(|message| TaskError::Invalid {
             path: path.to_path_buf(),

@@ -112,7 +112,11 @@ pub struct ExternalAgent {
 
 impl ExternalAgent {
     /// An agent named `name` running `template` with `program`.
-    pub fn new(name: impl Into<String>, program: impl Into<String>, template: impl Into<String>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        program: impl Into<String>,
+        template: impl Into<String>,
+    ) -> Self {
         Self {
             name: name.into(),
             program: program.into(),

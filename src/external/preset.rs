@@ -122,7 +122,10 @@ pub(super) fn render(agent: &ExternalAgent, task_text: &str) -> Result<String, S
         ("{api_base}", quote(&agent.api_base)?),
         ("{step_limit}", step_limit),
         ("{cost_limit}", cost_limit),
-        ("{trajectory}", "\"$AGENTKIT_EXTERNAL_DIR/trajectory.json\"".to_string()),
+        (
+            "{trajectory}",
+            "\"$AGENTKIT_EXTERNAL_DIR/trajectory.json\"".to_string(),
+        ),
         ("{state}", "\"$AGENTKIT_EXTERNAL_DIR\"".to_string()),
         ("{task}", quote(task_text)?),
     ] {
@@ -151,7 +154,17 @@ mod tests {
             "/venv/bin/mini -y --exit-immediately -m openai/gpt-4o-mini -c mini.yaml \
              -c model.model_kwargs.api_base=http://127.0.0.1:9/v1 -c agent.step_limit=50 \
              -c agent.cost_limit=0 -c environment.cwd=\"$PWD\" \
-             -o \"$AGENTKIT_EXTERNAL_DIR/trajectory.json\" -t 'Fix it; don'\"'\"'t `rm` {model}'"
+             -o \"$AGENTKIT_EXTERNAL_DIR/trajectory.json\" -t \"Fix it; don't \"'`rm` {model}'"
+        );
+        // The quoted ticket reaches the program exactly as written.
+        let quoted = last.rsplit_once(" -t ").unwrap().1;
+        let echoed = std::process::Command::new("bash")
+            .args(["-c", &format!("printf %s {quoted}")])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&echoed.stdout),
+            "Fix it; don't `rm` {model}"
         );
         assert_eq!(agent.policy_hosts(), vec!["127.0.0.1:9".to_string()]);
         assert_eq!(Preset::from_key("claude"), Some(Preset::ClaudeCode));

@@ -88,7 +88,9 @@ impl ExternalAgent {
             opening: redactor.redact(&task_text).into_owned(),
         });
         let wall = self.budgets.max_wall_time.unwrap_or(DEFAULT_WALL_TIME);
-        let mut request = ExecRequest::script(script).timeout(wall).output_limit(LOG_LIMIT);
+        let mut request = ExecRequest::script(script)
+            .timeout(wall)
+            .output_limit(LOG_LIMIT);
         for (key, value) in &self.env {
             request = request.env(key, value);
         }
@@ -202,26 +204,41 @@ impl ExternalAgent {
     }
 
     /// Why the run must end before verification, if it must.
-    fn stop_reason(&self, output: &ExecOutput, stats: &TrajectoryStats, wall: Duration) -> Option<StopReason> {
+    fn stop_reason(
+        &self,
+        output: &ExecOutput,
+        stats: &TrajectoryStats,
+        wall: Duration,
+    ) -> Option<StopReason> {
         let budgets = &self.budgets;
         if output.timed_out {
             return Some(StopReason::WallTime { limit: wall });
         }
         if stats.steps > budgets.max_steps {
-            return Some(StopReason::MaxSteps { limit: budgets.max_steps });
+            return Some(StopReason::MaxSteps {
+                limit: budgets.max_steps,
+            });
         }
         if let Some(limit) = budgets.max_tokens
             && stats.usage.total() > limit
         {
-            return Some(StopReason::TokenBudget { limit, used: stats.usage.total() });
+            return Some(StopReason::TokenBudget {
+                limit,
+                used: stats.usage.total(),
+            });
         }
         if let Some(limit_usd) = budgets.max_cost_usd
             && stats.cost.usd > limit_usd
         {
-            return Some(StopReason::CostBudget { limit_usd, used_usd: stats.cost.usd });
+            return Some(StopReason::CostBudget {
+                limit_usd,
+                used_usd: stats.cost.usd,
+            });
         }
         if matches!(stats.exit_status.as_deref(), Some("LimitsExceeded")) {
-            return Some(StopReason::MaxSteps { limit: budgets.max_steps });
+            return Some(StopReason::MaxSteps {
+                limit: budgets.max_steps,
+            });
         }
         if !output.success() {
             let tail = crate::eval::source::tail(&log_of(output), 1_500);
@@ -244,32 +261,42 @@ fn log_of(output: &ExecOutput) -> String {
 
 fn redact_event(event: Event, redactor: &agentkit_core::redact::Redactor) -> Event {
     match event {
-        Event::ModelCallFinished { step, text, tool_calls, usage, cost, finish_reason } => {
-            Event::ModelCallFinished {
-                step,
-                text: redactor.redact(&text).into_owned(),
-                tool_calls: tool_calls
-                    .into_iter()
-                    .map(|mut c| {
-                        c.arguments = redactor.redact(&c.arguments).into_owned();
-                        c
-                    })
-                    .collect(),
-                usage,
-                cost,
-                finish_reason,
-            }
-        }
-        Event::ToolCallFinished { call_id, name, is_error, content, operator_detail, duration_ms } => {
-            Event::ToolCallFinished {
-                call_id,
-                name,
-                is_error,
-                content: redactor.redact(&content).into_owned(),
-                operator_detail,
-                duration_ms,
-            }
-        }
+        Event::ModelCallFinished {
+            step,
+            text,
+            tool_calls,
+            usage,
+            cost,
+            finish_reason,
+        } => Event::ModelCallFinished {
+            step,
+            text: redactor.redact(&text).into_owned(),
+            tool_calls: tool_calls
+                .into_iter()
+                .map(|mut c| {
+                    c.arguments = redactor.redact(&c.arguments).into_owned();
+                    c
+                })
+                .collect(),
+            usage,
+            cost,
+            finish_reason,
+        },
+        Event::ToolCallFinished {
+            call_id,
+            name,
+            is_error,
+            content,
+            operator_detail,
+            duration_ms,
+        } => Event::ToolCallFinished {
+            call_id,
+            name,
+            is_error,
+            content: redactor.redact(&content).into_owned(),
+            operator_detail,
+            duration_ms,
+        },
         other => other,
     }
 }
@@ -289,7 +316,9 @@ impl EvalAgent for ExternalAgent {
     }
 
     async fn solve(&self, attempt: Attempt<'_>) -> AgentRun {
-        let outcome = self.run(attempt.ticket, attempt.sandbox, attempt.cancel).await;
+        let outcome = self
+            .run(attempt.ticket, attempt.sandbox, attempt.cancel)
+            .await;
         AgentRun {
             outcome,
             contract_violations: None,

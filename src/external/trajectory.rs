@@ -55,11 +55,18 @@ pub fn parse_mini(text: &str) -> Result<TrajectoryStats, String> {
     let info = &root["info"];
     let mut stats = TrajectoryStats {
         exit_status: info["exit_status"].as_str().map(String::from),
-        summary: info["submission"].as_str().filter(|s| !s.is_empty()).map(String::from),
+        summary: info["submission"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(String::from),
         ..TrajectoryStats::default()
     };
     let mut step = 0u32;
-    for message in root["messages"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for message in root["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         match message["role"].as_str() {
             Some("assistant") => {
                 step += 1;
@@ -78,8 +85,14 @@ pub fn parse_mini(text: &str) -> Result<TrajectoryStats, String> {
                     .iter()
                     .map(|call| ToolCall {
                         id: call["id"].as_str().unwrap_or_default().to_string(),
-                        name: call["function"]["name"].as_str().unwrap_or_default().to_string(),
-                        arguments: call["function"]["arguments"].as_str().unwrap_or_default().to_string(),
+                        name: call["function"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        arguments: call["function"]["arguments"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
                     })
                     .collect();
                 let finish_reason = if tool_calls.is_empty() {
@@ -97,9 +110,14 @@ pub fn parse_mini(text: &str) -> Result<TrajectoryStats, String> {
                 });
             }
             Some("tool") => stats.events.push(Event::ToolCallFinished {
-                call_id: message["tool_call_id"].as_str().unwrap_or_default().to_string(),
+                call_id: message["tool_call_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 name: "bash".into(),
-                is_error: message["extra"]["returncode"].as_i64().is_some_and(|c| c != 0),
+                is_error: message["extra"]["returncode"]
+                    .as_i64()
+                    .is_some_and(|c| c != 0),
                 content: message["content"].as_str().unwrap_or_default().to_string(),
                 operator_detail: None,
                 duration_ms: 0,
@@ -119,14 +137,22 @@ pub fn parse_claude_code(stdout: &str) -> Result<TrajectoryStats, String> {
     let root: Value = stdout
         .lines()
         .rev()
-        .find_map(|line| serde_json::from_str::<Value>(line.trim()).ok().filter(Value::is_object))
+        .find_map(|line| {
+            serde_json::from_str::<Value>(line.trim())
+                .ok()
+                .filter(Value::is_object)
+        })
         .ok_or_else(|| "no JSON result object on stdout".to_string())?;
     Ok(TrajectoryStats {
-        steps: root["num_turns"].as_u64().map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+        steps: root["num_turns"]
+            .as_u64()
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
         usage: Usage {
             input_tokens: root["usage"]["input_tokens"].as_u64().unwrap_or(0),
             output_tokens: root["usage"]["output_tokens"].as_u64().unwrap_or(0),
-            cached_input_tokens: root["usage"]["cache_read_input_tokens"].as_u64().unwrap_or(0),
+            cached_input_tokens: root["usage"]["cache_read_input_tokens"]
+                .as_u64()
+                .unwrap_or(0),
             reasoning_tokens: 0,
         },
         cost: Cost::usd(root["total_cost_usd"].as_f64().unwrap_or(0.0)),
@@ -163,10 +189,20 @@ mod tests {
         .to_string();
         let stats = parse_mini(&text).unwrap();
         assert_eq!(
-            (stats.steps, stats.usage, stats.cost, stats.exit_status.as_deref(), stats.summary.as_deref()),
+            (
+                stats.steps,
+                stats.usage,
+                stats.cost,
+                stats.exit_status.as_deref(),
+                stats.summary.as_deref()
+            ),
             (
                 2,
-                Usage { input_tokens: 220, output_tokens: 15, ..Usage::default() },
+                Usage {
+                    input_tokens: 220,
+                    output_tokens: 15,
+                    ..Usage::default()
+                },
                 Cost::usd(0.25),
                 Some("Submitted"),
                 Some("diff --git a/x b/x")
@@ -195,7 +231,12 @@ mod tests {
             stats,
             TrajectoryStats {
                 steps: 4,
-                usage: Usage { input_tokens: 900, output_tokens: 80, cached_input_tokens: 500, reasoning_tokens: 0 },
+                usage: Usage {
+                    input_tokens: 900,
+                    output_tokens: 80,
+                    cached_input_tokens: 500,
+                    reasoning_tokens: 0
+                },
                 cost: Cost::usd(0.031),
                 exit_status: Some("success".into()),
                 summary: Some("Fixed.".into()),
