@@ -174,7 +174,8 @@ pub fn test_globs(task: &EvalTask) -> Result<GlobSet, GradeError> {
         .map_err(|err| GradeError(format!("test_files globs: {err}")))
 }
 
-async fn git(sandbox: &dyn Sandbox, args: &[&str]) -> Result<String, GradeError> {
+/// A git command run in a sandbox: hooks off, paths unquoted.
+pub(crate) fn git_request(args: &[&str]) -> ExecRequest {
     let mut argv = vec![
         "git",
         "-c",
@@ -183,12 +184,12 @@ async fn git(sandbox: &dyn Sandbox, args: &[&str]) -> Result<String, GradeError>
         "core.quotePath=false",
     ];
     argv.extend_from_slice(args);
+    ExecRequest::argv(argv).timeout(Duration::from_secs(120))
+}
+
+async fn git(sandbox: &dyn Sandbox, args: &[&str]) -> Result<String, GradeError> {
     let out = sandbox
-        .exec(
-            ExecRequest::argv(argv)
-                .timeout(Duration::from_secs(60))
-                .output_limit(8 << 20),
-        )
+        .exec(git_request(args).output_limit(8 << 20))
         .await
         .map_err(|err| GradeError(format!("git {} could not run: {err}", args.join(" "))))?;
     if !out.success() {

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentkit_core::CancellationToken;
-use agentkit_core::sandbox::{ExecRequest, Sandbox, SandboxPolicy, SandboxProvider, SandboxSpec};
+use agentkit_core::sandbox::{Sandbox, SandboxPolicy, SandboxProvider, SandboxSpec};
 use agentkit_core::task::RepoRef;
 use agentkit_sandbox::local::LocalProvider;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::agent::{Attempt, EvalAgent, NoopAgent, OracleAgent};
-use super::grade::{TestStatus, grade};
+use super::grade::{TestStatus, git_request, grade};
 use super::report::{ErrorStage, Report, TaskResult, TaskStatus};
 use super::source::{PreparedRepo, SourceCache};
 use super::task::EvalTask;
@@ -297,19 +297,7 @@ impl SelfCheck {
 /// The agent's work as a diff against `base`: everything committed since,
 /// staged or not, new files included (build outputs the repository ignores are not).
 pub async fn diff_since(sandbox: &dyn Sandbox, base: &str) -> Result<String, String> {
-    let git = |args: Vec<&str>| {
-        let mut argv = vec![
-            "git",
-            "-c",
-            "core.hooksPath=/dev/null",
-            "-c",
-            "core.quotePath=false",
-        ];
-        argv.extend(args);
-        ExecRequest::argv(argv)
-            .timeout(Duration::from_secs(120))
-            .output_limit(64 << 20)
-    };
+    let git = |args: Vec<&str>| git_request(&args).output_limit(64 << 20);
     let add = sandbox
         .exec(git(vec!["add", "-A"]))
         .await

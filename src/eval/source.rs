@@ -282,15 +282,7 @@ async fn unpack(archive: &Path, into: &Path) -> Result<PathBuf, SourceError> {
         &format!("unpacking {}", archive.display()),
     )
     .await?;
-    let entries: Vec<PathBuf> = std::fs::read_dir(into)
-        .map_err(|source| SourceError::Io {
-            what: format!("reading {}", into.display()),
-            source,
-        })?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    match entries.as_slice() {
+    match entries(into)?.as_slice() {
         [only] if only.is_dir() => Ok(only.clone()),
         _ => Ok(into.to_path_buf()),
     }
@@ -378,16 +370,20 @@ async fn run(cmd: &mut Command, what: &str) -> Result<String, SourceError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn single_entry(dir: &Path) -> Result<PathBuf, SourceError> {
-    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
+/// The paths of the entries of `dir`.
+fn entries(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    Ok(std::fs::read_dir(dir)
         .map_err(|source| SourceError::Io {
             what: format!("reading {}", dir.display()),
             source,
         })?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .collect();
-    match entries.as_slice() {
+        .collect())
+}
+
+fn single_entry(dir: &Path) -> Result<PathBuf, SourceError> {
+    match entries(dir)?.as_slice() {
         [one] => Ok(one.clone()),
         other => Err(SourceError::Unexpected(format!(
             "expected one downloaded file in {}, found {}",
