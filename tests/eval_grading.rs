@@ -290,3 +290,57 @@ async fn the_report_has_a_row_per_task() {
     assert_eq!(json["tasks"][0]["status"]["status"], "resolved");
     assert_eq!(json["agent"], "oracle");
 }
+
+#[tokio::test]
+async fn history_replay_turns_a_fix_commit_into_a_calibrated_task() {
+    let root = tempfile::tempdir().unwrap();
+    let task = fixture(root.path());
+    let Source::Git { path: repo, .. } = &task.source else {
+        unreachable!()
+    };
+    // A commit that fixes `add` and adds its test, then one that only touches docs.
+    std::fs::write(
+        repo.join("calc.sh"),
+        "add() { echo $(( $1 + $2 )); }\ndouble() { echo $(( $1 * 2 )); }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("tests/add.sh"),
+        ". ./calc.sh; [ \"$(add 2 3)\" = 5 ]\n",
+    )
+    .unwrap();
+    git(repo, &["add", "-A"]);
+    git(
+        repo,
+        &[
+            "commit",
+            "-q",
+            "-m",
+            "Fix add\n\nadd subtracted its arguments.",
+        ],
+    );
+    std::fs::write(repo.join("README"), "calc\n").unwrap();
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", "docs"]);
+
+    let options = agentkit::eval::history::HistoryOptions::new("bash run-tests", LogParser::Cargo);
+    let candidates = agentkit::eval::history::replay(repo, &options)
+        .await
+        .unwrap();
+    assert_eq!(candidates.len(), 1);
+    assert_eq!(candidates[0].title, "Fix add");
+    assert_eq!(
+        candidates[0].ticket,
+        "Fix add\n\nadd subtracted its arguments."
+    );
+    let tasks = agentkit::eval::history::calibrate(&harness(root.path()), candidates).await;
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(
+        (tasks[0].fail_to_pass.clone(), tasks[0].pass_to_pass.clone()),
+        (vec!["add".to_string()], vec!["double".to_string()])
+    );
+    let check = harness(root.path())
+        .self_check(&tasks, CancellationToken::new())
+        .await;
+    assert_eq!(check.problems(), Vec::<String>::new());
+}
