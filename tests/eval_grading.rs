@@ -344,3 +344,32 @@ async fn history_replay_turns_a_fix_commit_into_a_calibrated_task() {
         .await;
     assert_eq!(check.problems(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn the_built_in_loop_with_a_scripted_model_resolves_the_task() {
+    let root = tempfile::tempdir().unwrap();
+    let task = fixture(root.path());
+    let script = serde_json::json!([
+        {"text": "Reading the code.", "tool_calls": [{"name": "read_file", "arguments": {"path": "calc.sh"}}]},
+        {"text": "add subtracts; fixing it.", "tool_calls": [{"name": "edit_file", "arguments": {
+            "path": "calc.sh", "old_string": "$(( $1 - $2 ))", "new_string": "$(( $1 + $2 ))"}}]},
+        {"text": "Done.", "tool_calls": [{"name": "finish", "arguments": {"summary": "add now adds."}}]}
+    ]);
+    let path = root.path().join("script.json");
+    std::fs::write(&path, script.to_string()).unwrap();
+    let mut agent = agentkit::eval::ModelAgent::new(format!("scripted:{}", path.display()));
+    agent.transcripts = Some(root.path().join("transcripts"));
+    let report = harness(root.path())
+        .run(&[task], &agent, CancellationToken::new())
+        .await;
+    let result = &report.tasks[0];
+    assert_eq!(result.status, TaskStatus::Resolved, "{}", report.to_json());
+    assert_eq!(result.steps, 3);
+    assert_eq!(
+        result.stop_reason,
+        Some(StopReason::Finished {
+            summary: "add now adds.".into()
+        })
+    );
+    assert!(root.path().join("transcripts/calc-add.jsonl").is_file());
+}
