@@ -408,3 +408,47 @@ async fn a_stalled_backbone_runs_out_of_wall_time_and_publishes_nothing() {
     assert_eq!(outcome.pull_request, None);
     assert_eq!(forge.list_pull_requests().await.unwrap(), vec![]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backbone_over_its_token_budget_is_not_published() {
+    let Some(mini) = mini() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let repo = fixture_repo(root.path());
+    let server = fake_llm(fixing_script(), false).await;
+    let forge = Arc::new(LocalForge::new(
+        repo.join(".git"),
+        root.path().join("forge"),
+    ));
+    // mini cannot be stopped at a token count: its trajectory is read when it
+    // exits (2 calls of 150 tokens) and the run is not published.
+    let agent = ExternalAgent::preset(Preset::MiniSweAgent, "openai/gpt-4o-mini")
+        .program(mini)
+        .api_base(server.url.clone())
+        .forge(forge.clone())
+        .budgets(Budgets {
+            max_tokens: Some(200),
+            ..Budgets::default()
+        });
+    let sandbox = LocalProvider::new()
+        .create(&SandboxSpec::new(repo.display().to_string()))
+        .await
+        .unwrap();
+    let task = Task::new(
+        "MATH-3",
+        "mean() is wrong",
+        "Fix mean().",
+        RepoRef::new(repo.display().to_string()),
+    );
+    let outcome = agent
+        .run(task, sandbox.clone(), CancellationToken::new())
+        .await;
+    sandbox.close().await.unwrap();
+    assert_eq!(
+        outcome.stop_reason,
+        StopReason::TokenBudget {
+            limit: 200,
+            used: 2 * (USAGE.0 + USAGE.1)
+        }
+    );
+    assert_eq!(forge.list_pull_requests().await.unwrap(), vec![]);
+}

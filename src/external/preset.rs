@@ -169,4 +169,39 @@ mod tests {
         assert_eq!(agent.policy_hosts(), vec!["127.0.0.1:9".to_string()]);
         assert_eq!(Preset::from_key("claude"), Some(Preset::ClaudeCode));
     }
+
+    #[test]
+    fn every_preset_renders_a_valid_bash_script() {
+        for preset in Preset::ALL {
+            let agent = preset.agent("m".into()).api_base("http://127.0.0.1:9/v1");
+            let script = render(&agent, "it's `broken` $HOME").unwrap();
+            for placeholder in [
+                "{program}",
+                "{model}",
+                "{api_base}",
+                "{task}",
+                "{trajectory}",
+                "{state}",
+                "{step_limit}",
+                "{cost_limit}",
+            ] {
+                assert!(
+                    !script.contains(placeholder),
+                    "{}: {placeholder} left",
+                    preset.key()
+                );
+            }
+            let check = std::process::Command::new("bash")
+                .args(["-n", "-c", &script])
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "{}: {}",
+                preset.key(),
+                String::from_utf8_lossy(&check.stderr)
+            );
+            assert_eq!(Preset::from_key(preset.key()), Some(preset));
+        }
+    }
 }
