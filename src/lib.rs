@@ -18,6 +18,7 @@
 //! | `sandbox-bwrap` | `sandbox::bwrap` — the `bwrap` backend (Linux, bubblewrap); implies `sandbox-local` | no |
 //! | `sandbox-docker` | [`sandbox`] — also the `docker` backend (a container per sandbox) | no |
 //! | `tools` | [`tools`] — tools, context, verifiers, forges | yes |
+//! | `eval` | `eval` — the eval harness; `external` — CLI agents (mini-swe-agent, Codex CLI, Claude Code, aider) as backbones | no |
 //!
 //! The smallest complete agent, assembled by hand:
 //!
@@ -54,6 +55,10 @@ pub use agentkit_tools as tools;
 
 #[cfg(all(feature = "sandbox-local", feature = "tools"))]
 pub mod demo;
+#[cfg(feature = "eval")]
+pub mod eval;
+#[cfg(feature = "eval")]
+pub mod external;
 #[cfg(all(feature = "sandbox-local", feature = "tools"))]
 pub mod job;
 pub mod progress;
