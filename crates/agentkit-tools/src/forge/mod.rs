@@ -36,6 +36,8 @@
 //! ```
 
 mod git;
+#[cfg(feature = "github")]
+pub mod github;
 mod store;
 mod ticket;
 
@@ -186,41 +188,7 @@ impl LocalForge {
         let file = blocking(move || write_bundle(&state_dir, &bundle)).await?;
         let path = file.path().as_os_str().to_owned();
 
-        self.git
-            .run(
-                "bundle verify",
-                ["bundle".into(), "verify".into(), path.clone()],
-            )
-            .await?;
-        let heads = self
-            .git
-            .run(
-                "bundle list-heads",
-                ["bundle".into(), "list-heads".into(), path.clone()],
-            )
-            .await?;
-        let bundled = heads.lines().find_map(|line| {
-            let (id, name) = line.trim().split_once(' ')?;
-            (name == "HEAD").then(|| id.to_ascii_lowercase())
-        });
-        match bundled {
-            Some(id) if id == head => {}
-            Some(id) => {
-                return Err(ForgeError::Refused {
-                    reason: format!(
-                        "the bundle's HEAD is {id}, not the claimed head commit {head}; \
-                         nothing was pushed"
-                    ),
-                });
-            }
-            None => {
-                return Err(ForgeError::Refused {
-                    reason: "the bundle has no HEAD ref (expected one made with \
-                             `git bundle create FILE base..HEAD`); nothing was pushed"
-                        .into(),
-                });
-            }
-        }
+        self.git.check_bundle(&path, &head).await?;
 
         let refspec = format!("+HEAD:refs/heads/{branch}");
         self.git
