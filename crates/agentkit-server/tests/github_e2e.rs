@@ -15,7 +15,7 @@
 #[path = "../../agentkit-tools/tests/support/fake_github.rs"]
 mod fake_github;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use agentkit_core::CancellationToken;
 use agentkit_core::agent::Agent;
@@ -33,31 +33,11 @@ use agentkit_server::triggers::{TriggerConfig, router};
 use agentkit_tools::forge::github::{GitHubAuth, GitHubForge};
 use axum::body::Body;
 use axum::http::Request;
-use fake_github::{FakeGitHub, git};
+use fake_github::{Captured, FakeGitHub, git};
 use tower::ServiceExt;
 
 const CANARY: &str = "ghp_CANARYe2eCANARYe2eCANARYe2eCANARY012345";
 const SECRET: &str = "webhook-secret-for-tests";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 fn webhook(event: &str, delivery: &str, payload: &serde_json::Value) -> Request<Body> {
     let body = payload.to_string();
@@ -253,7 +233,7 @@ async fn a_labelled_issue_becomes_a_pull_request_and_review_feedback_a_second_re
         "the env output reached the model: {sandbox_env}"
     );
     let events = serde_json::to_string(&transcript.records()).unwrap();
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     let commits = git(
         &fake.bare,
         &["log", "--all", "-p", "--format=%H%n%an <%ae>%n%B"],

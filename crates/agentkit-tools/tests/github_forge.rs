@@ -8,7 +8,7 @@ mod support {
 }
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use agentkit_core::forge::{
@@ -16,7 +16,7 @@ use agentkit_core::forge::{
 };
 use agentkit_core::task::{RepoRef, Task, TaskId, TaskSource};
 use agentkit_tools::forge::github::{Clock, GitHubAuth, GitHubForge, RateLimits};
-use support::fake_github::{APP_ID, APP_KEY, FakeGitHub, Fault, TestClock, git};
+use support::fake_github::{APP_ID, APP_KEY, Captured, FakeGitHub, Fault, TestClock, git};
 
 const CANARY: &str = "ghp_CANARYcanaryCANARYcanaryCANARY0123456789";
 
@@ -61,6 +61,20 @@ fn app_forge(fake: &FakeGitHub, scratch: &tempfile::TempDir) -> GitHubForge {
         .clock(Arc::new(SharedClock(fake.clock.clone())))
         .build()
         .unwrap()
+}
+
+/// The fake with `acme/app` (a README on `main`) and issue 7.
+async fn fake_with_issue() -> FakeGitHub {
+    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
+    fake.add_issue(7, "Parser panics", "body", &[]);
+    fake
+}
+
+/// A clone of `main` with one commit on top.
+fn fixed(fake: &FakeGitHub) -> Work {
+    let work = Work::new(fake, "main");
+    work.commit("fix.txt", "fixed\n");
+    work
 }
 
 /// A clone of the fake's repository standing in for the sandbox.
@@ -122,7 +136,7 @@ impl Work {
 
 #[tokio::test]
 async fn task_reads_the_issue_and_every_comment_page() {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
+    let fake = fake_with_issue().await;
     fake.add_issue(
         7,
         "Parser panics",
@@ -175,8 +189,7 @@ async fn task_reads_the_issue_and_every_comment_page() {
 
 #[tokio::test]
 async fn an_app_token_is_scoped_cached_and_refreshed_before_it_expires_mid_run() {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
-    fake.add_issue(7, "Parser panics", "body", &[]);
+    let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();
     let forge = app_forge(&fake, &scratch);
 
@@ -201,8 +214,7 @@ async fn an_app_token_is_scoped_cached_and_refreshed_before_it_expires_mid_run()
 
 #[tokio::test]
 async fn a_revoked_token_is_replaced_after_a_401() {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
-    fake.add_issue(7, "Parser panics", "body", &[]);
+    let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();
     let forge = app_forge(&fake, &scratch);
     forge.task("7").await.unwrap();
@@ -214,8 +226,7 @@ async fn a_revoked_token_is_replaced_after_a_401() {
 
 #[tokio::test]
 async fn a_secondary_rate_limit_waits_as_told() {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
-    fake.add_issue(7, "Parser panics", "body", &[]);
+    let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();
     let forge = pat_forge(&fake, &scratch);
     let limited = |headers: Vec<(String, String)>| {
@@ -256,8 +267,7 @@ async fn a_secondary_rate_limit_waits_as_told() {
 
 #[tokio::test]
 async fn an_exhausted_primary_limit_waits_for_the_reset_and_server_errors_are_retried() {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
-    fake.add_issue(7, "Parser panics", "body", &[]);
+    let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();
     let auth = GitHubAuth::token(CANARY);
     fake.state().pat = Some(CANARY.into());
@@ -318,12 +328,10 @@ async fn an_exhausted_primary_limit_waits_for_the_reset_and_server_errors_are_re
 
 #[tokio::test]
 async fn publish_pushes_over_http_with_the_token_and_opens_one_pull_request() {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
-    fake.add_issue(7, "Parser panics", "body", &[]);
+    let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();
     let forge = pat_forge(&fake, &scratch);
-    let work = Work::new(&fake, "main");
-    work.commit("fix.txt", "fixed\n");
+    let work = fixed(&fake);
     let request = work.request("gh:acme/app#7", "Fix the parser");
     let head = request.changes.head_commit.clone();
 
@@ -366,7 +374,7 @@ async fn publish_pushes_over_http_with_the_token_and_opens_one_pull_request() {
 
 #[tokio::test]
 async fn an_existing_pull_request_is_updated_not_duplicated() {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
+    let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();
     let forge = pat_forge(&fake, &scratch);
     let work = Work::new(&fake, "main");
@@ -402,13 +410,12 @@ async fn an_existing_pull_request_is_updated_not_duplicated() {
 
 #[tokio::test]
 async fn concurrent_publishes_of_one_task_produce_one_pull_request() {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
+    let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();
     let other_scratch = tempfile::tempdir().unwrap();
     let forge = Arc::new(pat_forge(&fake, &scratch));
     let other = Arc::new(pat_forge(&fake, &other_scratch)); // another process
-    let work = Work::new(&fake, "main");
-    work.commit("fix.txt", "fixed\n");
+    let work = fixed(&fake);
     let request = work.request("T-9", "Fix it");
 
     let mut runs = Vec::new();
@@ -427,11 +434,10 @@ async fn concurrent_publishes_of_one_task_produce_one_pull_request() {
 
 #[tokio::test]
 async fn a_pull_request_created_meanwhile_is_adopted_after_the_422() {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
+    let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();
     let forge = pat_forge(&fake, &scratch);
-    let work = Work::new(&fake, "main");
-    work.commit("fix.txt", "fixed\n");
+    let work = fixed(&fake);
     let first = forge.publish(work.request("T-3", "Fix")).await.unwrap();
     fake.state().hide_pull_searches = 1; // our search misses it, the create gets 422
     let again = forge
@@ -446,11 +452,10 @@ async fn a_pull_request_created_meanwhile_is_adopted_after_the_422() {
 
 #[tokio::test]
 async fn branches_outside_the_prefix_and_protected_ones_are_refused_before_any_push() {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
+    let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();
     let forge = pat_forge(&fake, &scratch);
-    let work = Work::new(&fake, "main");
-    work.commit("fix.txt", "fixed\n");
+    let work = fixed(&fake);
     for branch in ["main", "feature/x", "agent/../main"] {
         let mut request = work.request("T-1", "Fix");
         request.branch = branch.into();
@@ -469,8 +474,7 @@ async fn branches_outside_the_prefix_and_protected_ones_are_refused_before_any_p
 
 #[tokio::test]
 async fn the_progress_comment_is_edited_in_place() {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
-    fake.add_issue(7, "Parser panics", "body", &[]);
+    let fake = fake_with_issue().await;
     fake.add_comment(7, "alice", "first!");
     let scratch = tempfile::tempdir().unwrap();
     let forge = pat_forge(&fake, &scratch);
@@ -508,11 +512,10 @@ async fn the_progress_comment_is_edited_in_place() {
 
 #[tokio::test]
 async fn pull_request_state_reports_merges_and_review_rounds() {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
+    let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();
     let forge = pat_forge(&fake, &scratch);
-    let work = Work::new(&fake, "main");
-    work.commit("fix.txt", "fixed\n");
+    let work = fixed(&fake);
     let opened = forge.publish(work.request("T-5", "Fix")).await.unwrap();
     {
         let mut state = fake.state();
@@ -551,27 +554,6 @@ async fn pull_request_state_reports_merges_and_review_rounds() {
     );
 }
 
-/// A `tracing` writer collecting everything logged.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn the_token_never_reaches_logs_commits_the_pull_request_or_errors() {
     let logs = Captured::default();
@@ -580,14 +562,15 @@ async fn the_token_never_reaches_logs_commits_the_pull_request_or_errors() {
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global: a thread-local subscriber can miss callsites whose interest
+    // another test thread cached first. Every test's logs land here (the
+    // others use the canary too).
+    tracing::subscriber::set_global_default(subscriber).unwrap();
 
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "hi\n")]).await;
-    fake.add_issue(7, "Parser panics", "body", &[]);
+    let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();
     let forge = pat_forge(&fake, &scratch);
-    let work = Work::new(&fake, "main");
-    work.commit("fix.txt", "fixed\n");
+    let work = fixed(&fake);
     let mut request = work.request("gh:acme/app#7", "Fix");
     // Even an agent that pasted the token into its summary does not publish it.
     request.body = format!("Used {CANARY} to test.");
@@ -605,7 +588,7 @@ async fn the_token_never_reaches_logs_commits_the_pull_request_or_errors() {
     let err = forge.publish(request).await.unwrap_err();
     assert!(matches!(err, ForgeError::Refused { .. }), "{err}");
 
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(logged.contains("published"), "logs were captured: {logged}");
     let history = git(&fake.bare, &["log", "--all", "-p", "--format=%H%n%B"]);
     let state = fake.state();

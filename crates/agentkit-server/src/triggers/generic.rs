@@ -17,7 +17,7 @@ use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 
 use super::signature::verify_hex;
-use super::{Accepted, Rejection, TriggerState, enqueue, header};
+use super::{Accepted, Rejection, TriggerState, delivery_key, enqueue, header};
 
 /// One generic webhook.
 #[derive(Clone)]
@@ -130,12 +130,9 @@ pub(crate) async fn handle(
     let delivery = hook
         .delivery_header
         .as_deref()
-        .and_then(|h| header(&headers, h))
-        .filter(|d| !d.is_empty());
-    let key = match delivery {
-        Some(d) => format!("hook-delivery:{}:{d}", hook.name),
-        None => task.id.0.clone(),
-    };
+        .and_then(|h| header(&headers, h));
+    let prefix = format!("hook-delivery:{}", hook.name);
+    let key = delivery_key(&prefix, delivery, &task.id.0);
     enqueue(
         state.store.as_ref(),
         NewTask::new(task).idempotency_key(key),

@@ -17,7 +17,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 
 use super::signature::verify_linear;
-use super::{Accepted, Rejection, TriggerState, enqueue, header};
+use super::{Accepted, Rejection, TriggerState, delivery_key, enqueue, header};
 
 /// How far `webhookTimestamp` may be from now.
 pub const LINEAR_WINDOW_MS: i64 = 60_000;
@@ -155,12 +155,11 @@ pub(crate) async fn handle(
         Ok(task) => task,
         Err(reason) => return Ok(Accepted::ignored(reason)),
     };
-    let delivery = header(&headers, "linear-delivery").unwrap_or_default();
-    let key = if delivery.is_empty() {
-        task.id.0.clone()
-    } else {
-        format!("linear-delivery:{delivery}")
-    };
+    let key = delivery_key(
+        "linear-delivery",
+        header(&headers, "linear-delivery"),
+        &task.id.0,
+    );
     enqueue(
         state.store.as_ref(),
         NewTask::new(task).idempotency_key(key),

@@ -174,6 +174,15 @@ pub(crate) async fn enqueue(store: &dyn TaskStore, new: NewTask) -> Result<Accep
     })
 }
 
+/// The idempotency key of a delivery: `<prefix>:<id>` when the sender named
+/// the delivery, else `fallback` (the task id: one task per ticket).
+pub(crate) fn delivery_key(prefix: &str, delivery: Option<&str>, fallback: &str) -> String {
+    match delivery.map(str::trim).filter(|d| !d.is_empty()) {
+        Some(id) => format!("{prefix}:{id}"),
+        None => fallback.to_string(),
+    }
+}
+
 /// A header's value as text.
 pub(crate) fn header<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())

@@ -72,8 +72,13 @@ pub struct SlashCommand {
 pub enum SlackAction {
     /// Answer the URL verification with this challenge.
     Challenge(String),
-    /// Enqueue this task under this idempotency key.
-    Task(Task, String),
+    /// Enqueue `task` under the idempotency key `key`.
+    Task {
+        /// The task.
+        task: Box<Task>,
+        /// Its idempotency key.
+        key: String,
+    },
     /// Nothing to do.
     Ignore(String),
 }
@@ -112,16 +117,17 @@ pub fn parse_command(trigger: &SlackTrigger, body: &[u8]) -> Result<SlackAction,
     }
     let id = format!("slack:{}/{}", command.team_id, command.trigger_id);
     let key = format!("slack-command:{}", command.trigger_id);
-    Ok(SlackAction::Task(
-        task(
-            trigger,
-            id,
-            &command.text,
-            &command.user_id,
-            command.channel_id.clone(),
-        ),
+    let task = task(
+        trigger,
+        id,
+        &command.text,
+        &command.user_id,
+        command.channel_id.clone(),
+    );
+    Ok(SlackAction::Task {
+        task: Box::new(task),
         key,
-    ))
+    })
 }
 
 fn serde_urlencoded_from<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
@@ -196,10 +202,10 @@ pub fn parse_event(trigger: &SlackTrigger, body: &[u8]) -> Result<SlackAction, S
             let event_id = envelope.event_id.unwrap_or_else(|| event.ts.clone());
             let id = format!("slack:{}/{}/{}", envelope.team_id, event.channel, event.ts);
             let address = format!("{}/{thread}", event.channel);
-            Ok(SlackAction::Task(
-                task(trigger, id, &text, &event.user, address),
-                format!("slack-event:{event_id}"),
-            ))
+            Ok(SlackAction::Task {
+                task: Box::new(task(trigger, id, &text, &event.user, address)),
+                key: format!("slack-event:{event_id}"),
+            })
         }
         other => Ok(SlackAction::Ignore(format!(
             "`{other}` requests are not handled"
@@ -252,9 +258,10 @@ pub(crate) async fn handle_command(
 ) -> Result<Response, Rejection> {
     let trigger = verified(&state, &headers, &body)?;
     match parse_command(trigger, &body).map_err(Rejection::BadRequest)? {
-        SlackAction::Task(task, key) => {
+        SlackAction::Task { task, key } => {
             let title = task.title.clone();
-            let accepted = enqueue_quickly(&state, NewTask::new(task).idempotency_key(key)).await?;
+            let accepted =
+                enqueue_quickly(&state, NewTask::new(*task).idempotency_key(key)).await?;
             let text = if accepted.enqueued {
                 format!("On it: {title}. I will reply here with the pull request.")
             } else {
@@ -283,9 +290,9 @@ pub(crate) async fn handle_event(
         SlackAction::Challenge(challenge) => {
             Ok(Json(serde_json::json!({ "challenge": challenge })).into_response())
         }
-        SlackAction::Task(task, key) => Ok(enqueue_quickly(
+        SlackAction::Task { task, key } => Ok(enqueue_quickly(
             &state,
-            NewTask::new(task).idempotency_key(key),
+            NewTask::new(*task).idempotency_key(key),
         )
         .await?
         .into_response()),
@@ -311,7 +318,7 @@ mod tests {
             "event": {"type": "app_mention", "text": "<@U0BOT> bump serde please", "user": "U1",
                       "channel": "C7", "ts": "1700000000.000100", "thread_ts": "1699999999.000001"}
         });
-        let SlackAction::Task(task, key) =
+        let SlackAction::Task { task, key } =
             parse_event(&trigger(), body.to_string().as_bytes()).unwrap()
         else {
             panic!("expected a task")
@@ -337,7 +344,7 @@ mod tests {
     #[test]
     fn a_slash_command_becomes_a_task() {
         let body = b"command=%2Fagent&text=fix+the+flaky+test&team_id=T1&channel_id=C7&user_id=U1&trigger_id=13.45";
-        let SlackAction::Task(task, key) = parse_command(&trigger(), body).unwrap() else {
+        let SlackAction::Task { task, key } = parse_command(&trigger(), body).unwrap() else {
             panic!("expected a task")
         };
         assert_eq!(

@@ -235,6 +235,25 @@ impl HostGit {
     }
 }
 
+/// Refuses a change set that cannot be what the handover made: a head that
+/// is not a full commit id, or no bundle.
+pub(crate) fn check_change_set(
+    changes: &agentkit_core::forge::ChangeSet,
+) -> Result<(), ForgeError> {
+    let head = &changes.head_commit;
+    if !is_object_id(head) {
+        return Err(ForgeError::Refused {
+            reason: format!("`{head}` is not a full commit id; nothing was pushed"),
+        });
+    }
+    if changes.bundle.is_empty() {
+        return Err(ForgeError::Refused {
+            reason: "the change set carries no bundle; nothing was pushed".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Whether `id` looks like a full git object id (SHA-1 or SHA-256, hex).
 pub(crate) fn is_object_id(id: &str) -> bool {
     matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit())

@@ -55,7 +55,7 @@ use async_trait::async_trait;
 pub use store::render_pull_request;
 pub use ticket::load_ticket;
 
-use git::{HostGit, is_object_id};
+use git::{HostGit, check_change_set};
 
 /// Branches protected by default, besides the origin's default branch.
 const DEFAULT_PROTECTED: &[&str] = &["main", "master"];
@@ -294,17 +294,7 @@ impl Forge for LocalForge {
         let mut protected = self.protected.clone();
         protected.push(request.base_branch.clone());
         check_agent_branch(&request.branch, &self.branch_prefix, &protected)?;
-        let head = &request.changes.head_commit;
-        if !is_object_id(head) {
-            return Err(ForgeError::Refused {
-                reason: format!("`{head}` is not a full commit id; nothing was pushed"),
-            });
-        }
-        if request.changes.bundle.is_empty() {
-            return Err(ForgeError::Refused {
-                reason: "the change set carries no bundle; nothing was pushed".into(),
-            });
-        }
+        check_change_set(&request.changes)?;
         if let Some(default) = self.git.head_branch().await {
             protected.push(default);
             check_agent_branch(&request.branch, &self.branch_prefix, &protected)?;

@@ -1,7 +1,7 @@
 //! [`GitHubForge`]: tickets from GitHub issues, pull requests on GitHub
 //! (cargo feature `github`).
 //!
-//! - **Client.** reqwest with typed serde models ([`wire`] types are lenient):
+//! - **Client.** reqwest with typed serde models (lenient wire types):
 //!   the same HTTP stack the model backends use, and full control of
 //!   GitHub's rate limits (see [`RateLimits`]). The API base is configurable
 //!   (GitHub Enterprise Server: `https://HOST/api/v3`).

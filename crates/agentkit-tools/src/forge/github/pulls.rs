@@ -11,7 +11,7 @@ use serde_json::json;
 use super::auth::timestamp_ms;
 use super::push::redact_error;
 use super::{GitHubForge, wire};
-use crate::forge::git::is_object_id;
+use crate::forge::git::check_change_set;
 
 /// The hidden marker a pull request body ends with: which task and revision.
 const TASK_MARKER: &str = "<!-- agentkit:task=";
@@ -23,17 +23,7 @@ pub(super) async fn publish(
     let mut protected = forge.protected.clone();
     protected.push(request.base_branch.clone());
     check_agent_branch(&request.branch, &forge.branch_prefix, &protected)?;
-    let head = &request.changes.head_commit;
-    if !is_object_id(head) {
-        return Err(ForgeError::Refused {
-            reason: format!("`{head}` is not a full commit id; nothing was pushed"),
-        });
-    }
-    if request.changes.bundle.is_empty() {
-        return Err(ForgeError::Refused {
-            reason: "the change set carries no bundle; nothing was pushed".into(),
-        });
-    }
+    check_change_set(&request.changes)?;
     protected.push(forge.default_branch().await?);
     check_agent_branch(&request.branch, &forge.branch_prefix, &protected)?;
 

@@ -92,20 +92,7 @@ impl Pusher {
 
         let branch_ref = format!("refs/heads/{branch}");
         let base_ref = format!("refs/heads/{base_branch}");
-        let listed = self
-            .git
-            .run_with_env(
-                "ls-remote",
-                self.with_credentials([
-                    "ls-remote",
-                    "--heads",
-                    self.remote.as_str(),
-                    branch_ref.as_str(),
-                    base_ref.as_str(),
-                ]),
-                &env,
-            )
-            .await?;
+        let listed = self.ls_remote(&[&branch_ref, &base_ref], &env).await?;
         let tip_of = |name: &str| {
             listed.lines().find_map(|line| {
                 let (id, reference) = line.split_once('\t')?;
@@ -185,17 +172,7 @@ impl Pusher {
             // (the branch was created between our look and our push): then
             // the branch already holds exactly this work.
             let now = self
-                .git
-                .run_with_env(
-                    "ls-remote",
-                    self.with_credentials([
-                        "ls-remote",
-                        "--heads",
-                        self.remote.as_str(),
-                        branch_ref.as_str(),
-                    ]),
-                    &env,
-                )
+                .ls_remote(&[&branch_ref], &env)
                 .await
                 .unwrap_or_default();
             let tip = now.split_whitespace().next().unwrap_or_default();
@@ -225,6 +202,15 @@ impl Pusher {
         }
         tracing::info!(forge = "github", branch, head = %changes.head_commit, follow_up, "pushed");
         Ok(())
+    }
+
+    /// `git ls-remote --heads <remote> <refs>…`: `<id>\t<ref>` lines.
+    async fn ls_remote(&self, refs: &[&str], env: &[(&str, &str)]) -> Result<String, ForgeError> {
+        let mut args = vec!["ls-remote", "--heads", self.remote.as_str()];
+        args.extend_from_slice(refs);
+        self.git
+            .run_with_env("ls-remote", self.with_credentials(args), env)
+            .await
     }
 
     /// `-c` settings that give git the credential helper, before `args`.
