@@ -381,3 +381,99 @@ async fn linear_gets_a_comment_with_the_pull_request_link() {
     );
     insta::assert_json_snapshot!("linear_comment_create", seen[0].2);
 }
+
+fn signed_github(event: &str, delivery: &str, payload: &Value) -> Request<Body> {
+    let body = payload.to_string();
+    Request::post("/triggers/github")
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .header(
+            "x-hub-signature-256",
+            sign_hex(SECRET.as_bytes(), &[body.as_bytes()], "sha256="),
+        )
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_mention_on_the_agents_pull_request_enqueues_the_next_revision() {
+    let (app, store) = app();
+    let (status, _) = send(
+        &app,
+        signed_github("issues", "d-1", &serde_json::from_str(&labelled()).unwrap()),
+    )
+    .await;
+    assert_eq!(status, 202);
+    // The first revision ran and opened pull request #8.
+    let lease = store
+        .lease("w", Duration::from_secs(60), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let url = "https://github.com/acme/app/pull/8";
+    store
+        .complete(
+            &lease.task.id,
+            lease.token,
+            TaskResult {
+                summary: "done".into(),
+                pull_request_url: Some(url.into()),
+                success: true,
+            },
+        )
+        .await
+        .unwrap();
+    let comment = |login: &str, text: &str| {
+        json!({
+            "action": "created",
+            "issue": {"number": 8, "title": "Parser panics", "pull_request": {"html_url": url}},
+            "comment": {"body": text, "user": {"login": login, "type": "User"}},
+            "repository": {"full_name": "acme/app"},
+            "sender": {"login": login, "type": "User"}
+        })
+    };
+    let (_, ignored) = send(
+        &app,
+        signed_github("issue_comment", "d-2", &comment("bob", "looks good")),
+    )
+    .await;
+    assert_eq!(ignored["enqueued"], json!(false));
+    let (_, own) = send(
+        &app,
+        signed_github(
+            "issue_comment",
+            "d-3",
+            &comment("agentkit[bot]", "@agentkit done"),
+        ),
+    )
+    .await;
+    assert_eq!(own["enqueued"], json!(false));
+    let (status, next) = send(
+        &app,
+        signed_github(
+            "issue_comment",
+            "d-4",
+            &comment("bob", "@agentkit rename `p` to `parser`"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, next["task_id"].clone()),
+        (202, json!("gh:acme/app#7@rev2"))
+    );
+    let revision = store.list(None).await.unwrap().pop().unwrap().task;
+    assert!(revision.body.ends_with(
+        "@bob asked:\n\n@agentkit rename `p` to `parser`\n\nChange the work accordingly; do not start over."
+    ), "{}", revision.body);
+    // Without a delivery id the request is refused.
+    let mut request = signed_github("issue_comment", "", &comment("bob", "@agentkit again"));
+    request.headers_mut().remove("x-github-delivery");
+    assert_eq!(send(&app, request).await.0, 400);
+    assert_eq!(
+        ids(&store).await,
+        vec![
+            "gh:acme/app#7".to_string(),
+            "gh:acme/app#7@rev2".to_string()
+        ]
+    );
+}
