@@ -212,9 +212,57 @@ pub fn check_agent_branch(
     Ok(())
 }
 
-/// The branch a task publishes to: `prefix` + the task id's slug.
+/// The branch a task publishes to: `prefix` + the slug of the task id without
+/// its revision suffix, so every [revision](revision_id) of a ticket
+/// publishes to the same branch and so updates the same pull request.
 pub fn branch_for(task: &TaskId, prefix: &str) -> String {
-    format!("{prefix}{}", task.slug())
+    let (base, _) = split_revision(task);
+    format!("{prefix}{}", TaskId(base.to_string()).slug())
+}
+
+/// What separates a task id from its revision number (`gh:o/r#7@rev2`).
+pub const REVISION_SEPARATOR: &str = "@rev";
+
+/// The id of revision `revision` of the ticket whose first task is `task`:
+/// `task` itself for revision 1 (or 0), `<task>@rev<n>` after that.
+///
+/// A follow-up (a review comment asking for changes) is a new task in the
+/// store, so it needs a new id, but it continues the same work: it publishes
+/// to the same branch ([`branch_for`] ignores the suffix) and starts from that
+/// branch ([`start_revision`]).
+pub fn revision_id(task: &TaskId, revision: u32) -> TaskId {
+    let (base, _) = split_revision(task);
+    if revision <= 1 {
+        TaskId(base.to_string())
+    } else {
+        TaskId(format!("{base}{REVISION_SEPARATOR}{revision}"))
+    }
+}
+
+/// The ticket's first task id and the revision number of `task` (1 when
+/// the id has no revision suffix).
+pub fn split_revision(task: &TaskId) -> (&str, u32) {
+    if let Some((base, n)) = task.0.rsplit_once(REVISION_SEPARATOR)
+        && !base.is_empty()
+        && !n.is_empty()
+        && n.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = n.parse::<u32>()
+        && n >= 2
+    {
+        return (base, n);
+    }
+    (&task.0, 1)
+}
+
+/// The revision the sandbox of `task` should check out: the agent's branch
+/// for a follow-up revision (so revision 2 builds on revision 1's commits),
+/// otherwise the task's base branch (`None`: the repository's default).
+/// A worker's sandbox spec uses it as `SandboxSpec::rev`.
+pub fn start_revision(task: &Task, prefix: &str) -> Option<String> {
+    match split_revision(&task.id) {
+        (_, 1) => task.repo.base.clone(),
+        _ => Some(branch_for(&task.id, prefix)),
+    }
 }
 
 #[cfg(test)]
@@ -231,5 +279,30 @@ mod tests {
         assert!(check_agent_branch("agent/../main", "agent/", &protected).is_err());
         assert!(check_agent_branch("agent/a b", "agent/", &protected).is_err());
         assert_eq!(branch_for(&TaskId("gh#7".into()), "agent/"), "agent/gh-7");
+    }
+
+    #[test]
+    fn revisions_share_the_branch_and_start_from_it() {
+        let first = TaskId("gh:o/r#7".into());
+        let second = revision_id(&first, 2);
+        assert_eq!(second, TaskId("gh:o/r#7@rev2".into()));
+        assert_eq!(revision_id(&second, 3), TaskId("gh:o/r#7@rev3".into()));
+        assert_eq!(revision_id(&second, 1), first);
+        assert_eq!(split_revision(&second), ("gh:o/r#7", 2));
+        assert_eq!(split_revision(&first), ("gh:o/r#7", 1));
+        assert_eq!(split_revision(&TaskId("x@rev".into())), ("x@rev", 1));
+        assert_eq!(split_revision(&TaskId("x@rev1".into())), ("x@rev1", 1));
+        assert_eq!(split_revision(&TaskId("@rev4".into())), ("@rev4", 1));
+        assert_eq!(branch_for(&second, "agent/"), "agent/gh-o-r-7");
+        assert_eq!(branch_for(&first, "agent/"), "agent/gh-o-r-7");
+
+        let repo = crate::task::RepoRef::new("https://example.invalid/o/r.git").with_base("main");
+        let task = Task::new("gh:o/r#7", "t", "b", repo);
+        assert_eq!(start_revision(&task, "agent/"), Some("main".into()));
+        let follow_up = Task { id: second, ..task };
+        assert_eq!(
+            start_revision(&follow_up, "agent/"),
+            Some("agent/gh-o-r-7".into())
+        );
     }
 }

@@ -37,3 +37,5 @@
 #![warn(missing_docs)]
 
 pub mod runlog;
+#[cfg(feature = "triggers")]
+pub mod triggers;

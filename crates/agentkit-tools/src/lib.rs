@@ -7,7 +7,8 @@
 //! - [`context`]: rule files (`AGENTS.md`, `CLAUDE.md`, `.cursorrules`, ...).
 //! - [`verify`]: [`verify::CommandVerifier`] runs the project's checks in the sandbox.
 //! - [`forge`]: [`forge::LocalForge`], tickets from files and pull requests
-//!   recorded next to a bare "origin" repository.
+//!   recorded next to a bare "origin" repository; `forge::github::GitHubForge`
+//!   (feature `github`), issues and pull requests on GitHub.
 //!
 //! The smallest complete use: one tool call against an in-memory sandbox,
 //! exactly as the engine makes it (raw JSON arguments from the model).

@@ -7,7 +7,7 @@
 //! `-c` settings take precedence over the origin's own config, so a hook or
 //! hooks path configured in the origin cannot run either.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -30,6 +30,10 @@ const SCRUBBED_ENV: &[&str] = &[
     "GIT_CONFIG_SYSTEM",
     "GIT_EXTERNAL_DIFF",
     "GIT_PAGER",
+    "GIT_ASKPASS",
+    "SSH_ASKPASS",
+    "GIT_SSH_COMMAND",
+    "GIT_PROXY_COMMAND",
 ];
 
 /// Settings passed with `-c` to every command.
@@ -92,7 +96,22 @@ impl HostGit {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        let out = self.exec(operation, args).await?;
+        self.run_with_env(operation, args, &[]).await
+    }
+
+    /// [`run`](Self::run) with extra environment variables for this one
+    /// command (how a credential reaches git without appearing in argv).
+    pub(crate) async fn run_with_env<I, S>(
+        &self,
+        operation: &str,
+        args: I,
+        env: &[(&str, &str)],
+    ) -> Result<String, ForgeError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        let out = self.exec(operation, args, env).await?;
         if out.code == Some(0) {
             return Ok(out.stdout);
         }
@@ -100,7 +119,12 @@ impl HostGit {
     }
 
     /// Runs `git <args>` and returns how it ended, whatever the exit code.
-    async fn exec<I, S>(&self, operation: &str, args: I) -> Result<RawOutput, ForgeError>
+    async fn exec<I, S>(
+        &self,
+        operation: &str,
+        args: I,
+        env: &[(&str, &str)],
+    ) -> Result<RawOutput, ForgeError>
     where
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
@@ -123,6 +147,7 @@ impl HostGit {
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("LC_ALL", "C")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -164,7 +189,7 @@ impl HostGit {
     pub(crate) async fn branch_tip(&self, branch: &str) -> Result<Option<String>, ForgeError> {
         let spec = format!("refs/heads/{branch}^{{commit}}");
         let args = ["rev-parse", "--verify", "--quiet", spec.as_str()];
-        let out = self.exec("rev-parse", args).await?;
+        let out = self.exec("rev-parse", args, &[]).await?;
         match out.code {
             Some(0) => Ok(Some(out.stdout.trim().to_string())),
             // `--verify --quiet` exits 1 without output when the ref is missing.
@@ -172,6 +197,61 @@ impl HostGit {
             _ => Err(out.failure("rev-parse")),
         }
     }
+}
+
+impl HostGit {
+    /// Verifies the bundle at `path` against this repository (its
+    /// prerequisites must be here) and checks that its `HEAD` is `head`.
+    pub(crate) async fn check_bundle(&self, path: &OsStr, head: &str) -> Result<(), ForgeError> {
+        self.run(
+            "bundle verify",
+            [OsStr::new("bundle"), OsStr::new("verify"), path],
+        )
+        .await?;
+        let heads = self
+            .run(
+                "bundle list-heads",
+                [OsStr::new("bundle"), OsStr::new("list-heads"), path],
+            )
+            .await?;
+        let bundled = heads.lines().find_map(|line| {
+            let (id, name) = line.trim().split_once(' ')?;
+            (name == "HEAD").then(|| id.to_ascii_lowercase())
+        });
+        match bundled {
+            Some(id) if id.eq_ignore_ascii_case(head) => Ok(()),
+            Some(id) => Err(ForgeError::Refused {
+                reason: format!(
+                    "the bundle's HEAD is {id}, not the claimed head commit {head}; \
+                     nothing was pushed"
+                ),
+            }),
+            None => Err(ForgeError::Refused {
+                reason: "the bundle has no HEAD ref (expected one made with \
+                         `git bundle create FILE base..HEAD`); nothing was pushed"
+                    .into(),
+            }),
+        }
+    }
+}
+
+/// Refuses a change set that cannot be what the handover made: a head that
+/// is not a full commit id, or no bundle.
+pub(crate) fn check_change_set(
+    changes: &agentkit_core::forge::ChangeSet,
+) -> Result<(), ForgeError> {
+    let head = &changes.head_commit;
+    if !is_object_id(head) {
+        return Err(ForgeError::Refused {
+            reason: format!("`{head}` is not a full commit id; nothing was pushed"),
+        });
+    }
+    if changes.bundle.is_empty() {
+        return Err(ForgeError::Refused {
+            reason: "the change set carries no bundle; nothing was pushed".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Whether `id` looks like a full git object id (SHA-1 or SHA-256, hex).

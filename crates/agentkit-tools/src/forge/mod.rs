@@ -36,6 +36,8 @@
 //! ```
 
 mod git;
+#[cfg(feature = "github")]
+pub mod github;
 mod store;
 mod ticket;
 
@@ -53,7 +55,7 @@ use async_trait::async_trait;
 pub use store::render_pull_request;
 pub use ticket::load_ticket;
 
-use git::{HostGit, is_object_id};
+use git::{HostGit, check_change_set};
 
 /// Branches protected by default, besides the origin's default branch.
 const DEFAULT_PROTECTED: &[&str] = &["main", "master"];
@@ -186,41 +188,7 @@ impl LocalForge {
         let file = blocking(move || write_bundle(&state_dir, &bundle)).await?;
         let path = file.path().as_os_str().to_owned();
 
-        self.git
-            .run(
-                "bundle verify",
-                ["bundle".into(), "verify".into(), path.clone()],
-            )
-            .await?;
-        let heads = self
-            .git
-            .run(
-                "bundle list-heads",
-                ["bundle".into(), "list-heads".into(), path.clone()],
-            )
-            .await?;
-        let bundled = heads.lines().find_map(|line| {
-            let (id, name) = line.trim().split_once(' ')?;
-            (name == "HEAD").then(|| id.to_ascii_lowercase())
-        });
-        match bundled {
-            Some(id) if id == head => {}
-            Some(id) => {
-                return Err(ForgeError::Refused {
-                    reason: format!(
-                        "the bundle's HEAD is {id}, not the claimed head commit {head}; \
-                         nothing was pushed"
-                    ),
-                });
-            }
-            None => {
-                return Err(ForgeError::Refused {
-                    reason: "the bundle has no HEAD ref (expected one made with \
-                             `git bundle create FILE base..HEAD`); nothing was pushed"
-                        .into(),
-                });
-            }
-        }
+        self.git.check_bundle(&path, &head).await?;
 
         let refspec = format!("+HEAD:refs/heads/{branch}");
         self.git
@@ -326,17 +294,7 @@ impl Forge for LocalForge {
         let mut protected = self.protected.clone();
         protected.push(request.base_branch.clone());
         check_agent_branch(&request.branch, &self.branch_prefix, &protected)?;
-        let head = &request.changes.head_commit;
-        if !is_object_id(head) {
-            return Err(ForgeError::Refused {
-                reason: format!("`{head}` is not a full commit id; nothing was pushed"),
-            });
-        }
-        if request.changes.bundle.is_empty() {
-            return Err(ForgeError::Refused {
-                reason: "the change set carries no bundle; nothing was pushed".into(),
-            });
-        }
+        check_change_set(&request.changes)?;
         if let Some(default) = self.git.head_branch().await {
             protected.push(default);
             check_agent_branch(&request.branch, &self.branch_prefix, &protected)?;
