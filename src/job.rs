@@ -33,7 +33,7 @@ use agentkit_tools::forge::LocalForge;
 use agentkit_tools::tools::standard_tools;
 use agentkit_tools::verify::CommandVerifier;
 
-/// Tokens of context (rule files) put into the system prompt at most.
+/// Tokens of context (rule files; with `repo-map` also the repo map) put into the system prompt at most.
 pub const CONTEXT_BUDGET_TOKENS: usize = 8_000;
 
 /// Why a job could not run (a run that ran always ends in an [`Outcome`]).
@@ -168,17 +168,27 @@ impl FixIssue {
         for (name, command) in &self.checks {
             verifier = verifier.check(name, command);
         }
+        let tokenizer = self
+            .model
+            .tokenizer()
+            .unwrap_or_else(|| Arc::new(ApproxTokenizer));
+        let context = ContextEngine::new(tokenizer.clone(), CONTEXT_BUDGET_TOKENS)
+            .with_provider(RuleFiles::new());
+        // With `repo-map`: the map as context and the code tools, over one index
+        // cached next to the forge records (outside the work tree).
+        #[cfg(feature = "repo-map")]
+        let (tools, context) = {
+            use agentkit_tools::context::{CodeIndex, RepoMap};
+            let cache = forge_state_dir(&self.repo, self.forge_dir.as_deref())?.join("code-index");
+            let map = RepoMap::new(CodeIndex::with_cache_dir(cache)).tokenizer(tokenizer);
+            let tools = agentkit_tools::tools::code_tools(standard_tools(), &map);
+            (tools, context.with_provider(map))
+        };
+        #[cfg(not(feature = "repo-map"))]
+        let tools = standard_tools();
         let mut builder = Agent::builder(self.model.clone())
-            .tools(standard_tools())
-            .context(
-                ContextEngine::new(
-                    self.model
-                        .tokenizer()
-                        .unwrap_or_else(|| Arc::new(ApproxTokenizer)),
-                    CONTEXT_BUDGET_TOKENS,
-                )
-                .with_provider(RuleFiles::new()),
-            )
+            .tools(tools)
+            .context(context)
             .forge(forge)
             .checkpoint(Arc::new(FileCheckpoint::new(self.checkpoint_dir()?)))
             .budgets(self.budgets.clone());

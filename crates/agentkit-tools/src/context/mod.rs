@@ -16,8 +16,22 @@
 //! [`ContextProvider`]: agentkit_core::context::ContextProvider
 //! [`ContextItem`]: agentkit_core::context::ContextItem
 
+#[cfg(feature = "repo-map")]
+pub mod code;
+#[cfg(feature = "repo-map")]
+pub mod rank;
+#[cfg(feature = "repo-map")]
+mod repo_map;
+#[cfg(feature = "repo-map")]
+mod retrieval;
 mod rules;
 
+#[cfg(feature = "repo-map")]
+pub use code::CodeIndex;
+#[cfg(feature = "repo-map")]
+pub use repo_map::{RenderedMap, RepoMap};
+#[cfg(feature = "repo-map")]
+pub use retrieval::{CodeHit, CodeSearch, EmbedError, Embedder};
 pub use rules::RuleFiles;
 
 #[cfg(test)]

@@ -74,3 +74,31 @@ fn standard_tools_has_every_tool() {
         ]
     );
 }
+
+#[cfg(feature = "repo-map")]
+mod code_tools {
+    use super::assert_spec;
+    use crate::context::{CodeIndex, CodeSearch, RepoMap};
+    use crate::tools::{FindSymbol, RepoMapTool, SearchCode};
+
+    #[test]
+    fn repo_map_spec() {
+        assert_spec(
+            "repo_map",
+            &RepoMapTool::new(RepoMap::new(CodeIndex::new())),
+        );
+    }
+
+    #[test]
+    fn find_symbol_spec() {
+        assert_spec("find_symbol", &FindSymbol::new(CodeIndex::new()));
+    }
+
+    #[test]
+    fn search_code_spec() {
+        assert_spec(
+            "search_code",
+            &SearchCode::new(CodeSearch::new(CodeIndex::new())),
+        );
+    }
+}

@@ -1,0 +1,609 @@
+//! The code index shared by the repo map, retrieval and the symbol tools:
+//! tree-sitter tags of every source file of a workspace, kept up to date
+//! incrementally and cached on disk.
+//!
+//! [`CodeIndex::refresh`] walks the workspace (see [`PRUNED_DIRS`] for how),
+//! and for each source file compares `(size, modification time)` with what it
+//! saw last time. Only files that changed are read; a read file is hashed
+//! (BLAKE3 of its language and bytes) and parsed only when no tags for that
+//! hash are known, in memory or in the on-disk cache. Parsing runs on all
+//! cores. Binary files, files over [`CodeIndex::max_file_bytes`] and files
+//! tree-sitter cannot parse are skipped and listed, never fatal; syntax errors
+//! keep the tags of the parts that parse; invalid UTF-8 is read as bytes.
+//!
+//! The on-disk cache lives in the directory given to
+//! [`CodeIndex::with_cache_dir`], which should be outside the repository
+//! (a user cache directory, or the git directory): nothing is ever written
+//! into the workspace. Without one the index is in memory only.
+//!
+//! ```
+//! use agentkit_core::testing::MemorySandbox;
+//! use agentkit_tools::context::CodeIndex;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let sandbox = MemorySandbox::new().with_file("src/lib.rs", "pub fn answer() -> u32 { 42 }\n");
+//! let index = CodeIndex::new();
+//! let refresh = index.refresh(&sandbox).await.unwrap();
+//! assert_eq!(refresh.stats.parsed, 1);
+//! let defs = refresh.snapshot.definitions("answer");
+//! assert_eq!((defs[0].0.path.as_str(), defs[0].1.line), ("src/lib.rs", 1));
+//! // Nothing changed: nothing is parsed again.
+//! assert_eq!(index.refresh(&sandbox).await.unwrap().stats.parsed, 0);
+//! # });
+//! ```
+
+mod files;
+mod lang;
+mod store;
+mod tags;
+pub(crate) mod terms;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use agentkit_core::sandbox::{Sandbox, SandboxError};
+use futures::StreamExt;
+
+pub use files::PRUNED_DIRS;
+pub use lang::Lang;
+pub use tags::{Chunk, Definition, FileTags, Reference, SymbolKind};
+
+use files::Listed;
+use store::DiskStore;
+use tags::Extractor;
+
+/// Workspaces whose file tables are kept at once (the least recently used goes).
+const MAX_WORKSPACES: usize = 8;
+/// Files read from a sandbox at once.
+const READ_CONCURRENCY: usize = 16;
+
+/// The index could not be brought up to date.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The workspace could not be listed (the sandbox is gone or broken).
+    #[error("cannot list the workspace's source files: {0}")]
+    Sandbox(#[from] SandboxError),
+    /// A worker thread died.
+    #[error("the code index worker failed: {0}")]
+    Worker(String),
+}
+
+/// Tree-sitter tags of the source files of workspaces; cheap to clone (shared).
+/// See the [module documentation](self).
+#[derive(Clone)]
+pub struct CodeIndex {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cache_dir: Option<PathBuf>,
+    max_file_bytes: u64,
+    threads: usize,
+    state: tokio::sync::Mutex<State>,
+    parses: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    tags: HashMap<u128, Arc<FileTags>>,
+    store: Option<DiskStore>,
+    workspaces: HashMap<String, Workspace>,
+    tick: u64,
+}
+
+#[derive(Default)]
+struct Workspace {
+    files: HashMap<String, Entry>,
+    snapshot: Option<Arc<Snapshot>>,
+    last_used: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    lang: Lang,
+    size: u64,
+    mtime: u64,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone)]
+enum Outcome {
+    Tags(u128),
+    Skipped(String),
+}
+
+impl Default for CodeIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for CodeIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeIndex")
+            .field("cache_dir", &self.inner.cache_dir)
+            .field("max_file_bytes", &self.inner.max_file_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CodeIndex {
+    /// Files larger than this are skipped by default: 1 MiB (generated or vendored code).
+    pub const DEFAULT_MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+    /// An index kept in memory only.
+    pub fn new() -> Self {
+        Self::build(None, Self::DEFAULT_MAX_FILE_BYTES)
+    }
+
+    /// An index that also keeps tags in `dir` (created when needed), so a
+    /// new process starts warm. Give a directory outside the repository.
+    pub fn with_cache_dir(dir: impl Into<PathBuf>) -> Self {
+        Self::build(Some(dir.into()), Self::DEFAULT_MAX_FILE_BYTES)
+    }
+
+    /// The user's cache directory for agentkit's code index:
+    /// `$XDG_CACHE_HOME/agentkit/code-index`, else `~/.cache/agentkit/code-index`.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+            .map(|base| base.join("agentkit").join("code-index"))
+    }
+
+    /// Sets the size above which files are skipped.
+    pub fn max_file_bytes(self, bytes: u64) -> Self {
+        Self::build(self.inner.cache_dir.clone(), bytes)
+    }
+
+    fn build(cache_dir: Option<PathBuf>, max_file_bytes: u64) -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        Self {
+            inner: Arc::new(Inner {
+                cache_dir,
+                max_file_bytes,
+                threads,
+                state: tokio::sync::Mutex::new(State::default()),
+                parses: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Files parsed by this index since it was made (for tests and metrics).
+    pub fn total_parses(&self) -> u64 {
+        self.inner.parses.load(Ordering::Relaxed)
+    }
+
+    /// Brings the index up to date with the workspace of `sandbox` and
+    /// returns its snapshot. Refreshes of one index run one at a time.
+    pub async fn refresh(&self, sandbox: &dyn Sandbox) -> Result<Refresh, IndexError> {
+        let mut guard = self.inner.state.lock().await;
+        let state = &mut *guard;
+        if state.store.is_none()
+            && let Some(dir) = &self.inner.cache_dir
+        {
+            let mut store = DiskStore::new(dir);
+            let mut tags = std::mem::take(&mut state.tags);
+            let (tags, store) = blocking(move || {
+                store.load(&mut tags);
+                (tags, store)
+            })
+            .await?;
+            state.tags = tags;
+            state.store = Some(store);
+        }
+        let (key, listed) = match sandbox.host_workspace() {
+            Some(root) => {
+                let root = root.to_path_buf();
+                let key = format!("host:{}", root.display());
+                (key, blocking(move || files::list_host(&root)).await?)
+            }
+            None => (
+                format!("sandbox:{}", sandbox.id()),
+                files::list_sandbox(sandbox).await?,
+            ),
+        };
+        state.tick += 1;
+        let tick = state.tick;
+        evict(&mut state.workspaces, &key);
+        let workspace = state.workspaces.entry(key).or_default();
+        workspace.last_used = tick;
+
+        let mut stats = RefreshStats {
+            files: listed.len(),
+            ..RefreshStats::default()
+        };
+        let listed_paths: HashSet<&str> = listed.iter().map(|f| f.path.as_str()).collect();
+        stats.removed = workspace
+            .files
+            .keys()
+            .filter(|path| !listed_paths.contains(path.as_str()))
+            .count();
+        drop(listed_paths);
+        let mut next: HashMap<String, Entry> = HashMap::with_capacity(listed.len());
+        let mut work = Vec::new();
+        for file in listed {
+            let old = workspace.files.get(&file.path);
+            if let Some(old) = old
+                && file.mtime != 0
+                && (old.size, old.mtime, old.lang) == (file.size, file.mtime, file.lang)
+            {
+                stats.unchanged += 1;
+                next.insert(file.path, old.clone());
+            } else if file.size > self.inner.max_file_bytes {
+                let entry = entry(
+                    &file,
+                    Outcome::Skipped(format!(
+                        "{} bytes, over the {}-byte limit",
+                        file.size, self.inner.max_file_bytes
+                    )),
+                );
+                next.insert(file.path, entry);
+                stats.changed += 1;
+            } else {
+                work.push(file);
+            }
+        }
+        stats.changed += work.len();
+
+        // Read what changed: on the host inside the workers, else through the sandbox.
+        let host_root = sandbox.host_workspace().map(|p| p.to_path_buf());
+        let jobs: Vec<Job> = match &host_root {
+            Some(_) => work
+                .into_iter()
+                .map(|file| Job { file, bytes: None })
+                .collect(),
+            None => futures::stream::iter(work)
+                .map(|file| async move {
+                    let bytes = sandbox.read(&file.path).await;
+                    (file, bytes)
+                })
+                .buffer_unordered(READ_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .map(|(file, bytes)| Job {
+                    file,
+                    bytes: Some(bytes.map_err(|err| err.to_string())),
+                })
+                .collect(),
+        };
+        let known = Arc::new(std::mem::take(&mut state.tags));
+        let threads = self.inner.threads;
+        let known_for_workers = known.clone();
+        let done = blocking(move || run_jobs(jobs, host_root, &known_for_workers, threads)).await?;
+        state.tags = Arc::try_unwrap(known).unwrap_or_else(|shared| (*shared).clone());
+
+        let mut new_tags = Vec::new();
+        for (file, result) in done {
+            let outcome = match result {
+                Loaded::Known(hash) => {
+                    stats.cached += 1;
+                    Outcome::Tags(hash)
+                }
+                Loaded::Parsed(hash, tags) => {
+                    stats.parsed += 1;
+                    let tags = Arc::new(tags);
+                    state.tags.insert(hash, tags.clone());
+                    new_tags.push((hash, tags));
+                    Outcome::Tags(hash)
+                }
+                Loaded::Skipped(reason) => Outcome::Skipped(reason),
+            };
+            let entry = entry(&file, outcome);
+            next.insert(file.path, entry);
+        }
+        self.inner
+            .parses
+            .fetch_add(stats.parsed as u64, Ordering::Relaxed);
+
+        let workspace = state
+            .workspaces
+            .values_mut()
+            .find(|w| w.last_used == tick)
+            .ok_or_else(|| IndexError::Worker("workspace table lost".into()))?;
+        let changed = stats.changed > 0 || stats.removed > 0 || workspace.snapshot.is_none();
+        workspace.files = next;
+        if changed {
+            workspace.snapshot = Some(Arc::new(Snapshot::build(&workspace.files, &state.tags)));
+        }
+        let snapshot = workspace.snapshot.clone().unwrap_or_default();
+        stats.skipped = snapshot.skipped.len();
+
+        if changed {
+            // Keep in memory only the tags some workspace still uses.
+            let live: HashSet<u128> = state
+                .workspaces
+                .values()
+                .flat_map(|w| w.files.values())
+                .filter_map(|e| match e.outcome {
+                    Outcome::Tags(hash) => Some(hash),
+                    Outcome::Skipped(_) => None,
+                })
+                .collect();
+            state.tags.retain(|hash, _| live.contains(hash));
+            if let Some(store) = state.store.as_mut() {
+                store.save(
+                    new_tags.iter().map(|(h, t)| (*h, t.as_ref())),
+                    state.tags.iter().map(|(h, t)| (*h, t.as_ref())),
+                    state.tags.len(),
+                );
+            }
+        }
+        Ok(Refresh { snapshot, stats })
+    }
+}
+
+fn entry(file: &Listed, outcome: Outcome) -> Entry {
+    Entry {
+        lang: file.lang,
+        size: file.size,
+        mtime: file.mtime,
+        outcome,
+    }
+}
+
+/// Drops the least recently used workspace when a new one would exceed the limit.
+fn evict(workspaces: &mut HashMap<String, Workspace>, key: &str) {
+    if workspaces.len() >= MAX_WORKSPACES && !workspaces.contains_key(key) {
+        let oldest = workspaces
+            .iter()
+            .min_by_key(|(_, w)| w.last_used)
+            .map(|(k, _)| k.clone());
+        if let Some(oldest) = oldest {
+            workspaces.remove(&oldest);
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, IndexError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|err| IndexError::Worker(err.to_string()))
+}
+
+struct Job {
+    file: Listed,
+    /// The content read through the sandbox, or `None` to read it from the host.
+    bytes: Option<Result<Vec<u8>, String>>,
+}
+
+enum Loaded {
+    Known(u128),
+    Parsed(u128, FileTags),
+    Skipped(String),
+}
+
+/// Reads (on the host), hashes and parses the jobs on `threads` threads.
+fn run_jobs(
+    jobs: Vec<Job>,
+    root: Option<PathBuf>,
+    known: &HashMap<u128, Arc<FileTags>>,
+    threads: usize,
+) -> Vec<(Listed, Loaded)> {
+    let threads = threads.clamp(1, jobs.len().div_ceil(4).max(1));
+    let next = AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Job>>> = jobs
+        .into_iter()
+        .map(|j| std::sync::Mutex::new(Some(j)))
+        .collect();
+    let work = |extractor: &mut Extractor, out: &mut Vec<(Listed, Loaded)>| loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(slot) = slots.get(i) else { break };
+        let Some(job) = slot.lock().ok().and_then(|mut s| s.take()) else {
+            continue;
+        };
+        let bytes = match job.bytes {
+            Some(bytes) => bytes,
+            None => match &root {
+                Some(root) => std::fs::read(root.join(&job.file.path)).map_err(|e| e.to_string()),
+                None => Err("no content".into()),
+            },
+        };
+        let loaded = match bytes {
+            Ok(bytes) => load(extractor, job.file.lang, &bytes, known),
+            Err(err) => Loaded::Skipped(format!("unreadable: {err}")),
+        };
+        out.push((job.file, loaded));
+    };
+    if threads == 1 {
+        let mut out = Vec::new();
+        work(&mut Extractor::new(), &mut out);
+        return out;
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    work(&mut Extractor::new(), &mut out);
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// Bytes a file starts with that are checked for NUL (binary files).
+const BINARY_PROBE: usize = 8000;
+
+fn load(
+    extractor: &mut Extractor,
+    lang: Lang,
+    bytes: &[u8],
+    known: &HashMap<u128, Arc<FileTags>>,
+) -> Loaded {
+    if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
+        return Loaded::Skipped("binary file".into());
+    }
+    let hash = content_key(lang, bytes);
+    if known.contains_key(&hash) {
+        return Loaded::Known(hash);
+    }
+    match extractor.extract(lang, bytes) {
+        Ok(tags) => Loaded::Parsed(hash, tags),
+        Err(reason) => Loaded::Skipped(reason),
+    }
+}
+
+/// The cache key of a file's content: BLAKE3 of the format, the language and the bytes.
+fn content_key(lang: Lang, bytes: &[u8]) -> u128 {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&store::FORMAT.to_le_bytes());
+    hasher.update(lang.name().as_bytes());
+    hasher.update(&[0]);
+    hasher.update(bytes);
+    let digest = hasher.finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest.as_bytes()[..16]);
+    u128::from_le_bytes(key)
+}
+
+/// What a refresh did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefreshStats {
+    /// Source files found.
+    pub files: usize,
+    /// Files whose size and modification time had not changed (not read).
+    pub unchanged: usize,
+    /// Files that were new or changed.
+    pub changed: usize,
+    /// Changed files whose content's tags were already known (memory or disk cache).
+    pub cached: usize,
+    /// Files parsed.
+    pub parsed: usize,
+    /// Files skipped (binary, too large, unreadable, unparsable), in the snapshot.
+    pub skipped: usize,
+    /// Files gone since the last refresh.
+    pub removed: usize,
+}
+
+/// The result of [`CodeIndex::refresh`].
+#[derive(Debug, Clone)]
+pub struct Refresh {
+    /// The workspace's files and tags.
+    pub snapshot: Arc<Snapshot>,
+    /// What the refresh did.
+    pub stats: RefreshStats,
+}
+
+/// A source file and its tags.
+#[derive(Debug, Clone)]
+pub struct IndexedFile {
+    /// Workspace-relative, `/`-separated.
+    pub path: String,
+    /// Its language.
+    pub lang: Lang,
+    /// Its tags.
+    pub tags: Arc<FileTags>,
+}
+
+/// A source file that was not indexed, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedFile {
+    /// Workspace-relative path.
+    pub path: String,
+    /// Why (binary, too large, unreadable, ...).
+    pub reason: String,
+}
+
+/// The tags of one workspace at one moment. Unchanged refreshes return the
+/// same snapshot, so what is derived from it (the reference graph, the BM25
+/// index) is computed once.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    files: Vec<IndexedFile>,
+    skipped: Vec<SkippedFile>,
+    pub(crate) graph: OnceLock<crate::context::rank::Graph>,
+    pub(crate) bm25: OnceLock<crate::context::retrieval::Bm25>,
+}
+
+impl Snapshot {
+    fn build(files: &HashMap<String, Entry>, tags: &HashMap<u128, Arc<FileTags>>) -> Self {
+        let mut indexed = Vec::new();
+        let mut skipped = Vec::new();
+        for (path, entry) in files {
+            match &entry.outcome {
+                Outcome::Tags(hash) => {
+                    if let Some(tags) = tags.get(hash) {
+                        indexed.push(IndexedFile {
+                            path: path.clone(),
+                            lang: entry.lang,
+                            tags: tags.clone(),
+                        });
+                    }
+                }
+                Outcome::Skipped(reason) => skipped.push(SkippedFile {
+                    path: path.clone(),
+                    reason: reason.clone(),
+                }),
+            }
+        }
+        indexed.sort_by(|a, b| a.path.cmp(&b.path));
+        skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        Self {
+            files: indexed,
+            skipped,
+            graph: OnceLock::new(),
+            bm25: OnceLock::new(),
+        }
+    }
+
+    /// The indexed files, by path.
+    pub fn files(&self) -> &[IndexedFile] {
+        &self.files
+    }
+
+    /// The files that were skipped, by path.
+    pub fn skipped(&self) -> &[SkippedFile] {
+        &self.skipped
+    }
+
+    /// The file at `path`, if indexed.
+    pub fn file(&self, path: &str) -> Option<&IndexedFile> {
+        self.files
+            .binary_search_by(|f| f.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.files[i])
+    }
+
+    /// Every definition named exactly `name`, by path then line.
+    pub fn definitions(&self, name: &str) -> Vec<(&IndexedFile, &Definition)> {
+        self.files
+            .iter()
+            .flat_map(|f| {
+                f.tags
+                    .defs
+                    .iter()
+                    .filter(|d| d.name == name)
+                    .map(move |d| (f, d))
+            })
+            .collect()
+    }
+
+    /// Every file referring to `name`, with the lines, by path.
+    pub fn references(&self, name: &str) -> Vec<(&IndexedFile, &Reference)> {
+        self.files
+            .iter()
+            .filter_map(|f| {
+                f.tags
+                    .refs
+                    .binary_search_by(|r| r.name.as_str().cmp(name))
+                    .ok()
+                    .map(|i| (f, &f.tags.refs[i]))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,529 @@
+//! Extracting a file's tags: definitions, references and retrieval chunks.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use streaming_iterator::StreamingIterator;
+use tree_sitter::{Parser, QueryCursor};
+
+use super::lang::{Lang, Role};
+use super::terms::{for_each_term, term_hash};
+
+/// The longest signature line kept, in characters.
+const MAX_SIGNATURE_CHARS: usize = 200;
+/// The longest symbol name kept, in bytes.
+const MAX_NAME_BYTES: usize = 128;
+/// A chunk longer than this many lines is split into windows.
+const MAX_CHUNK_LINES: u32 = 60;
+/// The length of the windows a long chunk is split into.
+const WINDOW_LINES: u32 = 40;
+
+/// What kind of thing a definition is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum SymbolKind {
+    Function,
+    Method,
+    Class,
+    Struct,
+    Enum,
+    Union,
+    Trait,
+    Interface,
+    Impl,
+    Type,
+    Const,
+    Module,
+    Macro,
+}
+
+impl SymbolKind {
+    fn from_capture(kind: &str) -> Option<Self> {
+        Some(match kind {
+            "function" => Self::Function,
+            "method" => Self::Method,
+            "class" => Self::Class,
+            "struct" => Self::Struct,
+            "enum" => Self::Enum,
+            "union" => Self::Union,
+            "trait" => Self::Trait,
+            "interface" => Self::Interface,
+            "impl" => Self::Impl,
+            "type" => Self::Type,
+            "const" => Self::Const,
+            "module" => Self::Module,
+            "macro" => Self::Macro,
+            _ => return None,
+        })
+    }
+
+    /// The kind's name (`function`, `class`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Function => "function",
+            Self::Method => "method",
+            Self::Class => "class",
+            Self::Struct => "struct",
+            Self::Enum => "enum",
+            Self::Union => "union",
+            Self::Trait => "trait",
+            Self::Interface => "interface",
+            Self::Impl => "impl",
+            Self::Type => "type",
+            Self::Const => "const",
+            Self::Module => "module",
+            Self::Macro => "macro",
+        }
+    }
+}
+
+/// A symbol defined in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Definition {
+    /// The symbol's name.
+    pub name: String,
+    /// What it is.
+    pub kind: SymbolKind,
+    /// The 1-based line of its name.
+    pub line: u32,
+    /// The 1-based first line of the whole definition.
+    pub start_line: u32,
+    /// The 1-based last line of the whole definition.
+    pub end_line: u32,
+    /// The line holding the name, as written (indentation kept, cut at 200 characters).
+    pub signature: String,
+}
+
+/// Where a file refers to a name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reference {
+    /// The name referred to.
+    pub name: String,
+    /// The 1-based lines it appears on, ascending.
+    pub lines: Vec<u32>,
+}
+
+/// A piece of a file for retrieval: a definition's own lines (without the
+/// definitions nested in it), a window of a long one, or code between
+/// definitions. Its terms are stored hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// 1-based first line.
+    pub start_line: u32,
+    /// 1-based last line.
+    pub end_line: u32,
+    /// The index in [`FileTags::defs`] of the definition it belongs to.
+    pub def: Option<u32>,
+    /// `(term hash, count)`, sorted by hash.
+    pub(crate) terms: Vec<(u32, u16)>,
+    /// Number of terms in the chunk (its BM25 length).
+    pub(crate) len: u32,
+}
+
+/// Everything the index keeps about one file's content.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileTags {
+    /// Definitions, by line.
+    pub defs: Vec<Definition>,
+    /// References to names, by name.
+    pub refs: Vec<Reference>,
+    /// Retrieval chunks, by line.
+    pub chunks: Vec<Chunk>,
+    /// Whether tree-sitter found syntax errors (tags are still taken from the rest).
+    pub has_errors: bool,
+}
+
+/// A tree-sitter parser and query cursor, reused across files on one thread.
+pub(crate) struct Extractor {
+    parser: Parser,
+    cursor: QueryCursor,
+}
+
+impl Extractor {
+    pub fn new() -> Self {
+        Self {
+            parser: Parser::new(),
+            cursor: QueryCursor::new(),
+        }
+    }
+
+    /// The tags of `source`, or why there are none.
+    pub fn extract(&mut self, lang: Lang, source: &[u8]) -> Result<FileTags, String> {
+        let tag_query = lang.query();
+        let query = tag_query
+            .query
+            .as_ref()
+            .ok_or_else(|| format!("the {} tags query does not compile", lang.name()))?;
+        self.parser
+            .set_language(&lang.grammar())
+            .map_err(|err| format!("the {} grammar cannot be loaded: {err}", lang.name()))?;
+        let tree = self
+            .parser
+            .parse(source, None)
+            .ok_or_else(|| "tree-sitter gave up parsing".to_string())?;
+        let root = tree.root_node();
+        let lines = LineIndex::new(source);
+        let mut defs = Vec::new();
+        let mut name_spans = HashSet::new();
+        let mut refs: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        let mut matches = self.cursor.matches(query, root, source);
+        while let Some(m) = matches.next() {
+            let mut def = None;
+            let mut name = None;
+            for capture in m.captures {
+                match tag_query.roles.get(capture.index as usize) {
+                    Some(Role::Def(kind)) => def = Some((capture.node, *kind)),
+                    Some(Role::Name) => name = Some(capture.node),
+                    Some(Role::Ref) => {
+                        let Some(text) = node_text(source, &capture.node) else {
+                            continue;
+                        };
+                        let line = capture.node.start_position().row as u32 + 1;
+                        refs.entry(text.to_string()).or_default().push(line);
+                    }
+                    Some(Role::Other) | None => {}
+                }
+            }
+            let (Some((node, kind)), Some(name)) = (def, name) else {
+                continue;
+            };
+            let (Some(text), Some(kind)) =
+                (node_text(source, &name), SymbolKind::from_capture(kind))
+            else {
+                continue;
+            };
+            if !name_spans.insert(name.start_byte()) {
+                continue;
+            }
+            let row = name.start_position().row;
+            defs.push(Definition {
+                name: text.to_string(),
+                kind,
+                line: row as u32 + 1,
+                start_line: node.start_position().row as u32 + 1,
+                end_line: node.end_position().row as u32 + 1,
+                signature: lines.signature(source, row),
+            });
+        }
+        // A definition's own name is not a reference to it.
+        let def_lines: HashSet<(&str, u32)> =
+            defs.iter().map(|d| (d.name.as_str(), d.line)).collect();
+        let refs = refs
+            .into_iter()
+            .filter_map(|(name, mut lines)| {
+                lines.sort_unstable();
+                lines.dedup();
+                lines.retain(|line| !def_lines.contains(&(name.as_str(), *line)));
+                (!lines.is_empty()).then_some(Reference { name, lines })
+            })
+            .collect();
+        defs.sort_by_key(|d| (d.start_line, d.line));
+        let chunks = chunks(source, &lines, &defs);
+        Ok(FileTags {
+            defs,
+            refs,
+            chunks,
+            has_errors: root.has_error(),
+        })
+    }
+}
+
+fn node_text<'a>(source: &'a [u8], node: &tree_sitter::Node<'_>) -> Option<&'a str> {
+    let text = source.get(node.start_byte()..node.end_byte())?;
+    let text = std::str::from_utf8(text).ok()?;
+    (!text.is_empty() && text.len() <= MAX_NAME_BYTES).then_some(text)
+}
+
+/// Byte offsets of line starts.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(source: &[u8]) -> Self {
+        let mut starts = vec![0];
+        starts.extend(
+            source
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| **b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        Self { starts }
+    }
+
+    fn count(&self) -> u32 {
+        self.starts.len() as u32
+    }
+
+    /// The bytes of 0-based line `row`, without its line end.
+    fn line<'a>(&self, source: &'a [u8], row: usize) -> &'a [u8] {
+        let start = self.starts.get(row).copied().unwrap_or(source.len());
+        let end = self
+            .starts
+            .get(row + 1)
+            .map_or(source.len(), |next| next - 1);
+        let line = source.get(start..end.max(start)).unwrap_or_default();
+        line.strip_suffix(b"\r").unwrap_or(line)
+    }
+
+    /// The bytes of 1-based lines `first..=last`.
+    fn span<'a>(&self, source: &'a [u8], first: u32, last: u32) -> &'a [u8] {
+        let start = self
+            .starts
+            .get(first.saturating_sub(1) as usize)
+            .copied()
+            .unwrap_or(source.len());
+        let end = self
+            .starts
+            .get(last as usize)
+            .copied()
+            .unwrap_or(source.len());
+        source.get(start..end.max(start)).unwrap_or_default()
+    }
+
+    fn signature(&self, source: &[u8], row: usize) -> String {
+        let text = String::from_utf8_lossy(self.line(source, row));
+        let text = text.trim_end();
+        match text.char_indices().nth(MAX_SIGNATURE_CHARS) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text.to_string(),
+        }
+    }
+}
+
+/// The retrieval chunks of a file (see [`Chunk`]). Comment, attribute and
+/// decorator lines right above a definition belong to its chunk.
+fn chunks(source: &[u8], lines: &LineIndex, defs: &[Definition]) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let total = lines.count();
+    let starts: Vec<u32> = defs
+        .iter()
+        .map(|def| {
+            let mut start = def.start_line;
+            while start > 1 && is_leading_line(lines.line(source, start as usize - 2)) {
+                start -= 1;
+            }
+            start
+        })
+        .collect();
+    // Code outside every definition, in the gaps between top-level ones.
+    let mut covered_to = 0;
+    for (def, start) in defs.iter().zip(&starts) {
+        let start = (*start).max(covered_to + 1);
+        if start > covered_to + 1 {
+            push_windows(&mut out, source, lines, covered_to + 1, start - 1, None, "");
+        }
+        covered_to = covered_to.max(def.end_line);
+    }
+    if covered_to < total {
+        push_windows(&mut out, source, lines, covered_to + 1, total, None, "");
+    }
+    for (index, def) in defs.iter().enumerate() {
+        let first_child = defs[index + 1..]
+            .iter()
+            .zip(&starts[index + 1..])
+            .find(|(d, _)| d.start_line > def.start_line && d.end_line <= def.end_line)
+            .map(|(_, start)| *start);
+        let start = starts[index];
+        let end = match first_child {
+            Some(child) if child > start => child - 1,
+            _ => def.end_line,
+        };
+        push_windows(
+            &mut out,
+            source,
+            lines,
+            start,
+            end,
+            Some(index as u32),
+            &def.name,
+        );
+    }
+    out.sort_by_key(|c| (c.start_line, c.end_line));
+    out
+}
+
+/// Whether a line above a definition documents or decorates it.
+fn is_leading_line(line: &[u8]) -> bool {
+    let line = line.trim_ascii_start();
+    ["//", "#", "/*", "*", "@", "--"]
+        .iter()
+        .any(|p| line.starts_with(p.as_bytes()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_windows(
+    out: &mut Vec<Chunk>,
+    source: &[u8],
+    lines: &LineIndex,
+    first: u32,
+    last: u32,
+    def: Option<u32>,
+    name: &str,
+) {
+    let mut windows = Vec::new();
+    if last + 1 - first <= MAX_CHUNK_LINES {
+        windows.push((first, last));
+    } else {
+        let mut start = first;
+        while start <= last {
+            let end = (start + WINDOW_LINES - 1).min(last);
+            windows.push((start, end));
+            start = end + 1;
+        }
+    }
+    for (start, end) in windows {
+        let text = String::from_utf8_lossy(lines.span(source, start, end));
+        let mut counts: BTreeMap<u32, u16> = BTreeMap::new();
+        let mut len = 0u32;
+        let mut add = |term: &str| {
+            let count = counts.entry(term_hash(term)).or_default();
+            *count = count.saturating_add(1);
+            len += 1;
+        };
+        // A window of a long definition keeps its name, so it stays findable by it.
+        if start != first {
+            for_each_term(name, &mut add);
+        }
+        for_each_term(&text, &mut add);
+        if len > 0 {
+            out.push(Chunk {
+                start_line: start,
+                end_line: end,
+                def,
+                terms: counts.into_iter().collect(),
+                len,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defs(lang: Lang, source: &str) -> Vec<(String, &'static str, u32)> {
+        Extractor::new()
+            .extract(lang, source.as_bytes())
+            .unwrap()
+            .defs
+            .into_iter()
+            .map(|d| (d.name, d.kind.name(), d.line))
+            .collect()
+    }
+
+    #[test]
+    fn python_definitions_and_references() {
+        let source = "import os\nLIMIT = 3\n\nclass Shape(Base):\n    @cached\n    def area(self):\n        return compute(self.width)\n";
+        let tags = Extractor::new()
+            .extract(Lang::Python, source.as_bytes())
+            .unwrap();
+        let defs: Vec<_> = tags
+            .defs
+            .iter()
+            .map(|d| (d.name.as_str(), d.kind, d.line, d.start_line, d.end_line))
+            .collect();
+        assert_eq!(
+            defs,
+            vec![
+                ("LIMIT", SymbolKind::Const, 2, 2, 2),
+                ("Shape", SymbolKind::Class, 4, 4, 7),
+                ("area", SymbolKind::Function, 6, 6, 7),
+            ]
+        );
+        let refs: Vec<_> = tags
+            .refs
+            .iter()
+            .map(|r| (r.name.as_str(), r.lines.clone()))
+            .collect();
+        assert_eq!(
+            refs,
+            vec![
+                ("Base", vec![4]),
+                ("cached", vec![5]),
+                ("compute", vec![7]),
+                ("width", vec![7])
+            ]
+        );
+        assert_eq!(tags.defs[2].signature, "    def area(self):");
+    }
+
+    #[test]
+    fn rust_go_java_and_typescript_definitions() {
+        assert_eq!(
+            defs(
+                Lang::Rust,
+                "pub struct A;\nimpl A {\n    fn run(&self) {}\n}\nmacro_rules! m { () => {} }\n"
+            ),
+            vec![
+                ("A".into(), "struct", 1),
+                ("A".into(), "impl", 2),
+                ("run".into(), "function", 3),
+                ("m".into(), "macro", 5)
+            ]
+        );
+        assert_eq!(
+            defs(
+                Lang::Go,
+                "package p\ntype S struct{}\nfunc (s S) Do() {}\nfunc Top() {}\n"
+            ),
+            vec![
+                ("S".into(), "struct", 2),
+                ("Do".into(), "method", 3),
+                ("Top".into(), "function", 4)
+            ]
+        );
+        assert_eq!(
+            defs(Lang::Java, "class A {\n  A() {}\n  void go() {}\n}\n"),
+            vec![
+                ("A".into(), "class", 1),
+                ("A".into(), "method", 2),
+                ("go".into(), "method", 3)
+            ]
+        );
+        assert_eq!(
+            defs(
+                Lang::TypeScript,
+                "interface I { x(): void }\nexport const f = () => 1;\nclass C { m() {} }\n"
+            ),
+            vec![
+                ("I".into(), "interface", 1),
+                ("x".into(), "method", 1),
+                ("f".into(), "function", 2),
+                ("C".into(), "class", 3),
+                ("m".into(), "method", 3)
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_keep_the_rest() {
+        let tags = Extractor::new()
+            .extract(Lang::Python, b"def ok():\n    pass\n\ndef broken(:\n")
+            .unwrap();
+        assert!(tags.has_errors);
+        assert_eq!(tags.defs[0].name, "ok");
+    }
+
+    #[test]
+    fn long_definitions_are_split_into_windows() {
+        let body: String = (0..100)
+            .map(|i| format!("    x{i} = call{i}()\n"))
+            .collect();
+        let source = format!("def big():\n{body}");
+        let tags = Extractor::new()
+            .extract(Lang::Python, source.as_bytes())
+            .unwrap();
+        let spans: Vec<_> = tags
+            .chunks
+            .iter()
+            .map(|c| (c.start_line, c.end_line, c.def))
+            .collect();
+        assert_eq!(
+            spans,
+            vec![(1, 40, Some(0)), (41, 80, Some(0)), (81, 101, Some(0))]
+        );
+    }
+}

@@ -1,0 +1,255 @@
+//! [`RepoMap`]: the repository's most relevant definitions, one line each,
+//! within a token budget.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use agentkit_core::context::{ContextError, ContextItem, ContextProvider, ContextRequest};
+use agentkit_core::message::{Message, Part};
+use agentkit_core::sandbox::Sandbox;
+use agentkit_core::task::Task;
+use agentkit_core::tokenizer::{ApproxTokenizer, Tokenizer};
+use async_trait::async_trait;
+
+use super::code::{CodeIndex, IndexError, Snapshot};
+use super::rank::{Focus, Ranked, rank};
+
+/// A map of the repository for the model: the definitions ranked most
+/// relevant by the reference graph ([`rank`](super::rank)), grouped by file,
+/// each as its line number and the line that names it:
+///
+/// ```text
+/// src/config.rs:
+///    12│pub struct Config {
+///    30│    pub fn load(path: &Path) -> Result<Self, Error> {
+/// ```
+///
+/// Files appear in order of their best definition. The number of definitions
+/// shown is the largest that fits the budget when counted with the
+/// [tokenizer](Self::tokenizer) (binary search over the count). The ranking is
+/// personalised by the files and identifiers named in the ticket and the
+/// conversation (message text and tool-call arguments, not tool output).
+///
+/// As a context provider (`repo_map`) it gives one item, `Repository map`,
+/// at [`PRIORITY`](Self::PRIORITY), within [`max_tokens`](Self::max_tokens)
+/// and half the request's budget. The [`RepoMapTool`](crate::tools::RepoMapTool)
+/// offers the same map to the model with a focus of its choosing.
+///
+/// ```
+/// use std::sync::Arc;
+/// use agentkit_core::context::ContextEngine;
+/// use agentkit_core::tokenizer::ApproxTokenizer;
+/// use agentkit_tools::context::{CodeIndex, RepoMap};
+///
+/// let index = CodeIndex::new(); // or CodeIndex::with_cache_dir(dir)
+/// let engine = ContextEngine::new(Arc::new(ApproxTokenizer), 8_000)
+///     .with_provider(RepoMap::new(index).max_tokens(2_048));
+/// # let _ = engine;
+/// ```
+#[derive(Clone)]
+pub struct RepoMap {
+    index: CodeIndex,
+    tokenizer: Arc<dyn Tokenizer>,
+    max_tokens: usize,
+    priority: i32,
+}
+
+impl std::fmt::Debug for RepoMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoMap")
+            .field("index", &self.index)
+            .field("max_tokens", &self.max_tokens)
+            .field("priority", &self.priority)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A rendered map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedMap {
+    /// The map text (empty when nothing is indexed or nothing fits).
+    pub text: String,
+    /// Its tokens, counted with the map's tokenizer.
+    pub tokens: usize,
+    /// Definitions shown.
+    pub shown: usize,
+    /// Definitions known.
+    pub total: usize,
+    /// The files and identifiers found named, sorted.
+    pub focus: Vec<String>,
+}
+
+impl RepoMap {
+    /// Priority of the map's context item (rule files are at 100).
+    pub const PRIORITY: i32 = 60;
+    /// Default token budget of the map: 4,096.
+    pub const DEFAULT_MAX_TOKENS: usize = 4096;
+    /// Title of the map's context item.
+    pub const TITLE: &'static str = "Repository map";
+
+    /// A map over `index`, counted with [`ApproxTokenizer`] until
+    /// [`tokenizer`](Self::tokenizer) gives the model's own.
+    pub fn new(index: CodeIndex) -> Self {
+        Self {
+            index,
+            tokenizer: Arc::new(ApproxTokenizer),
+            max_tokens: Self::DEFAULT_MAX_TOKENS,
+            priority: Self::PRIORITY,
+        }
+    }
+
+    /// Counts tokens with `tokenizer` (use the model's).
+    pub fn tokenizer(mut self, tokenizer: Arc<dyn Tokenizer>) -> Self {
+        self.tokenizer = tokenizer;
+        self
+    }
+
+    /// Sets the map's token budget.
+    pub fn max_tokens(mut self, tokens: usize) -> Self {
+        self.max_tokens = tokens;
+        self
+    }
+
+    /// Sets the context item's priority.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The index the map reads.
+    pub fn index(&self) -> &CodeIndex {
+        &self.index
+    }
+
+    /// Refreshes the index and renders the map within `max_tokens`,
+    /// personalised by what `texts` name.
+    pub async fn render<'a>(
+        &self,
+        sandbox: &dyn Sandbox,
+        texts: impl IntoIterator<Item = &'a str>,
+        max_tokens: usize,
+    ) -> Result<RenderedMap, IndexError> {
+        let refresh = self.index.refresh(sandbox).await?;
+        let snapshot = refresh.snapshot;
+        let focus = Focus::find(&snapshot, texts);
+        Ok(render_ranked(
+            &snapshot,
+            &focus,
+            self.tokenizer.as_ref(),
+            max_tokens,
+        ))
+    }
+}
+
+/// Renders the best definitions of `snapshot` within `max_tokens`.
+pub(crate) fn render_ranked(
+    snapshot: &Snapshot,
+    focus: &Focus,
+    tokenizer: &dyn Tokenizer,
+    max_tokens: usize,
+) -> RenderedMap {
+    let ranked = rank(snapshot, focus);
+    let mut named: Vec<String> = focus.files.iter().chain(&focus.names).cloned().collect();
+    named.sort();
+    // Every entry costs at least three tokens (number, bar, name).
+    let mut lo = 0;
+    let mut hi = ranked.len().min(max_tokens / 3 + 1);
+    let mut best = (String::new(), 0);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        let text = render(&ranked[..mid]);
+        let tokens = tokenizer.count(&text);
+        if tokens <= max_tokens {
+            lo = mid;
+            best = (text, tokens);
+        } else {
+            hi = mid - 1;
+        }
+    }
+    RenderedMap {
+        text: best.0,
+        tokens: best.1,
+        shown: lo,
+        total: ranked.len(),
+        focus: named,
+    }
+}
+
+/// The map text of `entries`: grouped by file in order of first appearance,
+/// lines ascending within a file.
+fn render(entries: &[Ranked<'_>]) -> String {
+    let mut order: Vec<&str> = Vec::new();
+    let mut by_file: HashMap<&str, Vec<(u32, &str)>> = HashMap::new();
+    for entry in entries {
+        let path = entry.file.path.as_str();
+        let lines = by_file.entry(path).or_insert_with(|| {
+            order.push(path);
+            Vec::new()
+        });
+        lines.push((entry.def.line, entry.def.signature.as_str()));
+    }
+    let mut out = String::new();
+    for path in order {
+        let _ = writeln!(out, "{path}:");
+        let mut lines = by_file.remove(path).unwrap_or_default();
+        lines.sort_unstable();
+        lines.dedup_by_key(|(line, _)| *line);
+        for (line, signature) in lines {
+            let _ = writeln!(out, "{line:>6}│{signature}");
+        }
+    }
+    out
+}
+
+/// The texts of the request that may name files and symbols: the ticket, and
+/// the conversation's text and tool-call arguments (tool output is left out:
+/// a listing names everything).
+pub(crate) fn request_texts<'a>(task: &'a Task, history: &'a [Message]) -> Vec<&'a str> {
+    let mut texts = vec![task.title.as_str(), task.body.as_str()];
+    for message in history {
+        for part in &message.parts {
+            match part {
+                Part::Text { text } => texts.push(text),
+                Part::ToolCall(call) => texts.push(&call.arguments),
+                Part::ToolResult(_) | Part::Reasoning { .. } => {}
+            }
+        }
+    }
+    texts
+}
+
+#[async_trait]
+impl ContextProvider for RepoMap {
+    fn name(&self) -> &str {
+        "repo_map"
+    }
+
+    async fn provide(
+        &self,
+        request: &ContextRequest<'_>,
+    ) -> Result<Vec<ContextItem>, ContextError> {
+        let budget = match request.budget_tokens {
+            0 => self.max_tokens,
+            tokens => self.max_tokens.min(tokens / 2),
+        };
+        let texts = request_texts(request.task, request.history);
+        let map = self
+            .render(request.sandbox, texts, budget)
+            .await
+            .map_err(|err| ContextError {
+                provider: "repo_map".into(),
+                message: err.to_string(),
+            })?;
+        if map.text.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![ContextItem {
+            source: "repo_map".into(),
+            title: Self::TITLE.into(),
+            tokens: map.tokens + self.tokenizer.count(Self::TITLE) + 4,
+            body: map.text,
+            priority: self.priority,
+        }])
+    }
+}
