@@ -5,6 +5,8 @@
 //! - [`CommandPolicy`] — shell commands matching deny rules are refused
 //!   (pushing, fetching scripts into a shell, privilege escalation, ...).
 //! - [`PathPolicy`] — file-writing tools may not touch paths matching deny globs.
+//! - [`contract`] — the completion contract a change must meet before it is
+//!   published (checked host-side on the handed-over commits, not a hook).
 //!
 //! A refused call is *skipped*, not failed: the model is told the reason as
 //! the call's result and can choose another way. Policies read the call's raw
@@ -21,6 +23,7 @@
 //! ```
 
 mod commands;
+pub mod contract;
 mod paths;
 mod tools;
 
