@@ -7,6 +7,8 @@
 //! - [`PathPolicy`] — file-writing tools may not touch paths matching deny globs.
 //! - [`contract`] — the completion contract a change must meet before it is
 //!   published (checked host-side on the handed-over commits, not a hook).
+//! - [`file`] — all of the above, budgets and the network allow-list from one
+//!   TOML file per repository (`.agentkit/policy.toml`) and per operator.
 //!
 //! A refused call is *skipped*, not failed: the model is told the reason as
 //! the call's result and can choose another way. Policies read the call's raw
@@ -24,6 +26,8 @@
 
 mod commands;
 pub mod contract;
+#[cfg(feature = "policy-file")]
+pub mod file;
 mod paths;
 mod tools;
 

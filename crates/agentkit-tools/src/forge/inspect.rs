@@ -56,8 +56,11 @@ impl BundleInspector {
         let repo = dir.path().join("repo.git");
         let git = HostGit::new(repo.clone(), self.timeout);
         let init_target = repo.as_os_str().to_owned();
-        git.run("init", ["init".into(), "--bare".into(), "-q".into(), init_target])
-            .await?;
+        git.run(
+            "init",
+            ["init".into(), "--bare".into(), "-q".into(), init_target],
+        )
+        .await?;
         let objects = self.base_repo.join("objects");
         let alternates = format!("{}\n", objects.display());
         let bundle = dir.path().join("change.bundle");
@@ -74,8 +77,11 @@ impl BundleInspector {
         .map_err(|e| fail(format!("writing the bundle did not finish: {e}")))?
         .map_err(|e| fail(format!("cannot write the bundle: {e}")))?;
         let bundle = bundle.as_os_str().to_owned();
-        git.run("bundle verify", ["bundle".into(), "verify".into(), bundle.clone()])
-            .await?;
+        git.run(
+            "bundle verify",
+            ["bundle".into(), "verify".into(), bundle.clone()],
+        )
+        .await?;
         git.run(
             "fetch",
             [
@@ -89,7 +95,10 @@ impl BundleInspector {
         )
         .await?;
         let tip = git
-            .run("rev-parse", ["rev-parse", "--verify", "refs/inspect/head^{commit}"])
+            .run(
+                "rev-parse",
+                ["rev-parse", "--verify", "refs/inspect/head^{commit}"],
+            )
             .await?;
         if !tip.trim().eq_ignore_ascii_case(&changes.head_commit) {
             return Err(ForgeError::Refused {
@@ -107,10 +116,16 @@ impl BundleInspector {
             args.extend([base, head, "--"]);
             args
         };
-        let raw = git.run("diff --raw", diff(&["--raw", "-z", "--no-abbrev"])).await?;
-        let numstat = git.run("diff --numstat", diff(&["--numstat", "-z"])).await?;
+        let raw = git
+            .run("diff --raw", diff(&["--raw", "-z", "--no-abbrev"]))
+            .await?;
+        let numstat = git
+            .run("diff --numstat", diff(&["--numstat", "-z"]))
+            .await?;
         let patch = git.run("diff", diff(&["-U0", "--no-color"])).await?;
-        let tree = git.run("ls-tree", ["ls-tree", "-r", "-l", "-z", head]).await?;
+        let tree = git
+            .run("ls-tree", ["ls-tree", "-r", "-l", "-z", head])
+            .await?;
         ChangeDiff::from_git(&raw, &numstat, &patch, &tree).map_err(|e| fail(e.to_string()))
     }
 }
