@@ -19,7 +19,7 @@ use agentkit_core::event::{EventSink, JsonlSink};
 use agentkit_core::hook::Hook;
 use agentkit_core::model::Model;
 use agentkit_core::outcome::Outcome;
-use agentkit_core::policy::{CommandPolicy, PathPolicy};
+use agentkit_core::policy::file::{Policy, PolicyFileError, PolicyLayer, REPO_POLICY_PATH};
 use agentkit_core::redact::Redactor;
 use agentkit_core::sandbox::{SandboxError, SandboxPolicy, SandboxProvider, SandboxSpec};
 use agentkit_core::task::Task;
@@ -27,7 +27,7 @@ use agentkit_core::tokenizer::ApproxTokenizer;
 use agentkit_core::worker::run_task;
 use agentkit_sandbox::local::LocalProvider;
 use agentkit_tools::context::RuleFiles;
-use agentkit_tools::forge::LocalForge;
+use agentkit_tools::forge::{BundleInspector, LocalForge};
 use agentkit_tools::tools::standard_tools;
 use agentkit_tools::verify::CommandVerifier;
 
@@ -48,6 +48,9 @@ pub enum JobError {
     /// The sandbox could not be created.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// A policy file is invalid (the error names file, line and key).
+    #[error("invalid policy: {0}")]
+    Policy(#[from] PolicyFileError),
     /// The transcript file could not be created.
     #[error("cannot create the transcript file `{path}`: {source}")]
     Transcript {
@@ -90,10 +93,16 @@ pub struct FixIssue {
     pub sinks: Vec<Arc<dyn EventSink>>,
     /// What every model call asks for (temperature, reasoning effort, ...).
     pub call: CallSettings,
-    /// Policy hooks, in order. Default: [`CommandPolicy::default`] (no
-    /// pushing, no remote/config changes, no `curl | sh`, no sudo) and
-    /// [`PathPolicy::default`] (no writes under `.git`).
+    /// Extra policy hooks, run after the policy file's (tool allow-list,
+    /// command rules — by default no pushing, no remote/config changes, no
+    /// `curl | sh`, no sudo — and path rules, by default no writes under `.git`).
     pub policies: Vec<Arc<dyn Hook>>,
+    /// The operator's policy file ([`agentkit_core::policy::file`]). It
+    /// overrides the repository's `.agentkit/policy.toml` key by key.
+    pub policy_file: Option<PathBuf>,
+    /// Whether the repository's `.agentkit/policy.toml` is read (host-side,
+    /// at the commit the work starts from). Default: true.
+    pub repo_policy: bool,
 }
 
 impl FixIssue {
@@ -112,10 +121,9 @@ impl FixIssue {
             budgets: Budgets::default(),
             sinks: Vec::new(),
             call: CallSettings::default(),
-            policies: vec![
-                Arc::new(CommandPolicy::default()),
-                Arc::new(PathPolicy::default()),
-            ],
+            policies: Vec::new(),
+            policy_file: None,
+            repo_policy: true,
         }
     }
 
@@ -134,8 +142,31 @@ impl FixIssue {
         Ok(forge_state_dir(&self.repo, self.forge_dir.as_deref())?.join("runs"))
     }
 
+    /// The effective policy: this job's budgets and network, overridden by
+    /// the repository's `.agentkit/policy.toml` (at the starting commit), then
+    /// by the operator's [`policy_file`](Self::policy_file).
+    pub fn effective_policy(&self) -> Result<Policy, JobError> {
+        let base = Policy {
+            budgets: self.budgets.clone(),
+            network: Some(self.policy.network.clone()),
+            ..Policy::default()
+        };
+        let mut layers = Vec::new();
+        if self.repo_policy {
+            let rev = self.task.repo.base.as_deref().unwrap_or("HEAD");
+            if let Some(layer) = repo_policy_layer(&self.git_dir()?, rev)? {
+                layers.push(layer);
+            }
+        }
+        if let Some(path) = &self.policy_file {
+            layers.push(PolicyLayer::read(path)?);
+        }
+        Ok(Policy::layered_over(base, layers)?)
+    }
+
     /// Runs the job to its end.
     pub async fn run(self, cancel: CancellationToken) -> Result<Outcome, JobError> {
+        let policy = self.effective_policy()?;
         let forge = Arc::new(self.forge()?);
         let mut verifier = CommandVerifier::new();
         for (name, command) in &self.checks {
@@ -154,7 +185,14 @@ impl FixIssue {
             )
             .forge(forge)
             .checkpoint(Arc::new(FileCheckpoint::new(self.checkpoint_dir()?)))
-            .budgets(self.budgets.clone());
+            .budgets(policy.budgets.clone());
+        if let Some(contract) = policy.contract.clone() {
+            let inspector = BundleInspector::new(self.git_dir()?);
+            builder = builder.contract(contract, Arc::new(inspector));
+        }
+        for hook in policy.hooks() {
+            builder = builder.shared_hook(hook);
+        }
         if !self.checks.is_empty() {
             builder = builder.verifier(verifier);
         }
@@ -180,9 +218,55 @@ impl FixIssue {
         spec.rev = self.task.repo.base.clone();
         spec.setup_script = self.setup_script.clone();
         spec.policy = self.policy.clone();
+        if let Some(network) = policy.network {
+            spec.policy.network = network;
+        }
         let outcome = run_task(&agent, self.provider.as_ref(), &spec, self.task, cancel).await?;
         Ok(outcome)
     }
+}
+
+/// The repository's policy file at `rev`, read with host-side git (hooks
+/// off, no outside configuration); `None` when the commit has none.
+fn repo_policy_layer(git_dir: &Path, rev: &str) -> Result<Option<PolicyLayer>, JobError> {
+    let object = format!("{rev}:{REPO_POLICY_PATH}");
+    let source = format!("{REPO_POLICY_PATH} (at {rev})");
+    let unreadable = |message: String| PolicyFileError {
+        file: source.clone(),
+        line: 0,
+        column: 0,
+        key: String::new(),
+        message,
+    };
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(git_dir)
+            .args([
+                "-c",
+                "core.hooksPath=/dev/null",
+                "-c",
+                "core.fsmonitor=false",
+            ])
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_CONFIG_PARAMETERS")
+            .output()
+            .map_err(|e| unreadable(format!("cannot run git: {e}")))
+    };
+    let exists = git(&["rev-parse", "--verify", "--quiet", &object])?;
+    if !exists.status.success() {
+        return Ok(None);
+    }
+    let blob = git(&["cat-file", "blob", &object])?;
+    if !blob.status.success() {
+        return Err(unreadable(String::from_utf8_lossy(&blob.stderr).trim().to_string()).into());
+    }
+    let text =
+        String::from_utf8(blob.stdout).map_err(|_| unreadable("the file is not UTF-8".into()))?;
+    Ok(Some(PolicyLayer::parse(&source, &text)?))
 }
 
 /// `<repo>/.git` when it exists, else `repo` itself when it is a bare repository.

@@ -143,7 +143,7 @@ pub async fn export_changes_with(
     let mut add = vec!["add", "-A", "--", "."];
     add.extend(excludes.iter().map(String::as_str));
     git(sandbox, &add, None).await?;
-    let left_out = new_files_left_out(sandbox, base_commit, leave_out).await?;
+    let mut left_out = new_files_left_out(sandbox, base_commit, leave_out).await?;
     if !left_out.is_empty() {
         let committed = git(
             sandbox,
@@ -176,6 +176,11 @@ pub async fn export_changes_with(
             Some(&paths),
         )
         .await?;
+    }
+    for file in untracked_generated(sandbox, leave_out).await? {
+        if !left_out.iter().any(|l| l.path == file.path) {
+            left_out.push(file);
+        }
     }
     let staged = git(sandbox, &["diff", "--cached", "--name-only", "-z"], None).await?;
     let staged_files = staged
@@ -235,6 +240,55 @@ pub async fn export_changes_with(
         left_out,
     }))
 }
+
+/// Untracked files the repository does not ignore but `leave_out` kept from
+/// being staged (listed for the pull request: at most
+/// [`LISTED_UNTRACKED`], the last entry counting the rest).
+async fn untracked_generated(
+    sandbox: &dyn Sandbox,
+    leave_out: &LeaveOut,
+) -> Result<Vec<LeftOut>, HandoverError> {
+    let globs: Vec<String> = leave_out
+        .generated
+        .patterns()
+        .iter()
+        .map(|glob| format!(":(glob){glob}"))
+        .collect();
+    if globs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut args = vec!["ls-files", "--others", "--exclude-standard", "-z", "--"];
+    args.extend(globs.iter().map(String::as_str));
+    let out = git(sandbox, &args, None).await?;
+    let paths: Vec<&str> = out
+        .stdout
+        .text
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .collect();
+    let mut listed: Vec<LeftOut> = paths
+        .iter()
+        .take(LISTED_UNTRACKED)
+        .map(|path| LeftOut {
+            path: path.to_string(),
+            reason: leave_out
+                .reason(path, false, 0)
+                .unwrap_or_else(|| "generated or build output".into()),
+        })
+        .collect();
+    if paths.len() > LISTED_UNTRACKED || out.stdout.truncated {
+        if let Some(last) = listed.last_mut() {
+            let more = paths.len().saturating_sub(LISTED_UNTRACKED);
+            let plus = if out.stdout.truncated { "+" } else { "" };
+            last.reason
+                .push_str(&format!("; and {more}{plus} more such files"));
+        }
+    }
+    Ok(listed)
+}
+
+/// Untracked generated files listed by name at most.
+const LISTED_UNTRACKED: usize = 20;
 
 /// Files the index adds since `base` that `leave_out` keeps out, with why.
 async fn new_files_left_out(

@@ -252,6 +252,15 @@ impl Policy {
     pub fn from_layers(
         layers: impl IntoIterator<Item = PolicyLayer>,
     ) -> Result<Self, PolicyFileError> {
+        Self::layered_over(Policy::default(), layers)
+    }
+
+    /// `base` (e.g. a job's own settings) overridden by `layers` in order:
+    /// a key no layer sets keeps `base`'s value.
+    pub fn layered_over(
+        base: Policy,
+        layers: impl IntoIterator<Item = PolicyLayer>,
+    ) -> Result<Self, PolicyFileError> {
         let mut sources = Vec::new();
         let mut raw = RawPolicy::default();
         for layer in layers {
@@ -266,18 +275,15 @@ impl Policy {
             key: key.to_string(),
             message: e.to_string(),
         };
-        let mut policy = Policy {
-            sources,
-            ..Policy::default()
-        };
+        let mut policy = Policy { sources, ..base };
         if let Some(tools) = raw.tools {
             policy.allowed_tools = tools.allow;
         }
         if let Some(commands) = raw.commands {
-            let mut rules = if commands.builtin_rules.unwrap_or(true) {
-                CommandPolicy::default()
-            } else {
-                CommandPolicy::empty()
+            let mut rules = match commands.builtin_rules {
+                Some(true) => CommandPolicy::default(),
+                Some(false) => CommandPolicy::empty(),
+                None => policy.commands.clone(),
             };
             for rule in commands.deny.into_iter().flatten() {
                 rules = rules
@@ -322,7 +328,8 @@ impl Policy {
             policy.contract = if c.enabled == Some(false) {
                 None
             } else {
-                Some(contract_of(c).map_err(|(key, e)| invalid(key, e))?)
+                let start = policy.contract.take().unwrap_or_default();
+                Some(contract_of(start, c).map_err(|(key, e)| invalid(key, e))?)
             };
         }
         Ok(policy)
@@ -341,9 +348,9 @@ impl Policy {
 }
 
 fn contract_of(
+    mut contract: CompletionContract,
     c: raw::RawContract,
 ) -> Result<CompletionContract, (&'static str, super::PolicyError)> {
-    let mut contract = CompletionContract::default();
     let globs = |list: Option<Vec<Text>>, key: &'static str, current: &mut GlobList| {
         if let Some(list) = list {
             let patterns: Vec<String> = list.into_iter().map(Text::into_inner).collect();
