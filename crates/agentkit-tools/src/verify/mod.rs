@@ -28,6 +28,7 @@
 //! assert_eq!(verifier.checks().len(), 2);
 //! ```
 
+pub mod diagnostics;
 mod extract;
 
 use std::collections::BTreeMap;
