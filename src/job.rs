@@ -28,7 +28,7 @@ use agentkit_core::worker::run_task;
 use agentkit_sandbox::local::LocalProvider;
 use agentkit_tools::context::RuleFiles;
 use agentkit_tools::forge::{BundleInspector, LocalForge};
-use agentkit_tools::tools::standard_tools;
+use agentkit_tools::tools::{RunTests, standard_tools};
 use agentkit_tools::verify::CommandVerifier;
 
 /// Tokens of context (rule files) put into the system prompt at most.
@@ -174,6 +174,7 @@ impl FixIssue {
         }
         let mut builder = Agent::builder(self.model.clone())
             .tools(standard_tools())
+            .tool(RunTests)
             .context(
                 ContextEngine::new(
                     self.model

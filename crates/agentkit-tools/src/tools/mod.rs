@@ -42,6 +42,7 @@ mod grep_hits;
 mod grep_host;
 mod list_files;
 mod read_file;
+mod run_tests;
 mod shell;
 mod text;
 mod walk;
@@ -57,6 +58,7 @@ pub use git_diff::{GitDiff, GitDiffArgs};
 pub use grep::{Grep, GrepArgs};
 pub use list_files::{ListFiles, ListFilesArgs};
 pub use read_file::{ReadFile, ReadFileArgs};
+pub use run_tests::{RunTests, RunTestsArgs};
 pub use shell::{Shell, ShellArgs};
 pub use write_file::{WriteFile, WriteFileArgs};
 

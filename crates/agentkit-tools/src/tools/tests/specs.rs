@@ -74,3 +74,8 @@ fn standard_tools_has_every_tool() {
         ]
     );
 }
+
+#[test]
+fn run_tests_spec() {
+    assert_spec("run_tests", &RunTests);
+}
