@@ -16,6 +16,7 @@ use agentkit_core::checkpoint::FileCheckpoint;
 use agentkit_core::context::ContextEngine;
 use agentkit_core::engine::{Budgets, CallSettings};
 use agentkit_core::event::{EventSink, JsonlSink};
+use agentkit_core::forge::Forge;
 use agentkit_core::hook::Hook;
 use agentkit_core::model::Model;
 use agentkit_core::outcome::Outcome;
@@ -51,6 +52,9 @@ pub enum JobError {
     /// A policy file is invalid (the error names file, line and key).
     #[error("invalid policy: {0}")]
     Policy(#[from] PolicyFileError),
+    /// Publishing the chosen change failed (best-of-N).
+    #[error("publishing failed: {0}")]
+    Publish(agentkit_core::forge::ForgeError),
     /// The transcript file could not be created.
     #[error("cannot create the transcript file `{path}`: {source}")]
     Transcript {
@@ -168,16 +172,38 @@ impl FixIssue {
     pub async fn run(self, cancel: CancellationToken) -> Result<Outcome, JobError> {
         let policy = self.effective_policy()?;
         let forge = Arc::new(self.forge()?);
+        let agent = self.agent(
+            &policy,
+            self.model.clone(),
+            self.call.clone(),
+            forge,
+            self.checkpoint_dir()?,
+        )?;
+        let spec = self.sandbox_spec(&policy);
+        let outcome = run_task(&agent, self.provider.as_ref(), &spec, self.task, cancel).await?;
+        Ok(outcome)
+    }
+
+    /// The agent of this job under `policy`, with `model` and `call`,
+    /// publishing through `forge` and checkpointing under `checkpoints`.
+    pub(crate) fn agent(
+        &self,
+        policy: &Policy,
+        model: Arc<dyn Model>,
+        call: CallSettings,
+        forge: Arc<dyn Forge>,
+        checkpoints: PathBuf,
+    ) -> Result<Agent, JobError> {
         let mut verifier = CommandVerifier::new();
         for (name, command) in &self.checks {
             verifier = verifier.check(name, command);
         }
-        let mut builder = Agent::builder(self.model.clone())
+        let mut builder = Agent::builder(model.clone())
             .tools(standard_tools())
             .tool(RunTests)
             .context(
                 ContextEngine::new(
-                    self.model
+                    model
                         .tokenizer()
                         .unwrap_or_else(|| Arc::new(ApproxTokenizer)),
                     CONTEXT_BUDGET_TOKENS,
@@ -185,7 +211,7 @@ impl FixIssue {
                 .with_provider(RuleFiles::new()),
             )
             .forge(forge)
-            .checkpoint(Arc::new(FileCheckpoint::new(self.checkpoint_dir()?)))
+            .checkpoint(Arc::new(FileCheckpoint::new(checkpoints)))
             .budgets(policy.budgets.clone());
         if let Some(contract) = policy.contract.clone() {
             let inspector = BundleInspector::new(self.git_dir()?);
@@ -197,7 +223,7 @@ impl FixIssue {
         if !self.checks.is_empty() {
             builder = builder.verifier(verifier);
         }
-        builder = builder.call_settings(self.call.clone());
+        builder = builder.call_settings(call);
         if let Some(path) = &self.transcript {
             let sink =
                 JsonlSink::create(path, Redactor::new().with_env_secrets()).map_err(|source| {
@@ -214,16 +240,19 @@ impl FixIssue {
         for sink in &self.sinks {
             builder = builder.shared_sink(sink.clone());
         }
-        let agent = builder.build();
+        Ok(builder.build())
+    }
+
+    /// What the sandbox of this job is made from under `policy`.
+    pub(crate) fn sandbox_spec(&self, policy: &Policy) -> SandboxSpec {
         let mut spec = SandboxSpec::new(self.repo.display().to_string());
         spec.rev = self.task.repo.base.clone();
         spec.setup_script = self.setup_script.clone();
         spec.policy = self.policy.clone();
-        if let Some(network) = policy.network {
-            spec.policy.network = network;
+        if let Some(network) = &policy.network {
+            spec.policy.network = network.clone();
         }
-        let outcome = run_task(&agent, self.provider.as_ref(), &spec, self.task, cancel).await?;
-        Ok(outcome)
+        spec
     }
 }
 
