@@ -84,7 +84,8 @@ async fn the_smallest_passing_attempt_is_the_one_pull_request() {
     .await
     .unwrap();
 
-    let summary: Vec<(String, bool, Option<(usize, usize)>)> = result
+    type Size = Option<(usize, usize)>;
+    let summary: Vec<(String, bool, Size)> = result
         .attempts
         .iter()
         .map(|a| (a.label.clone(), a.candidate, a.size))

@@ -276,13 +276,13 @@ async fn untracked_generated(
                 .unwrap_or_else(|| "generated or build output".into()),
         })
         .collect();
-    if paths.len() > LISTED_UNTRACKED || out.stdout.truncated {
-        if let Some(last) = listed.last_mut() {
-            let more = paths.len().saturating_sub(LISTED_UNTRACKED);
-            let plus = if out.stdout.truncated { "+" } else { "" };
-            last.reason
-                .push_str(&format!("; and {more}{plus} more such files"));
-        }
+    if (paths.len() > LISTED_UNTRACKED || out.stdout.truncated)
+        && let Some(last) = listed.last_mut()
+    {
+        let more = paths.len().saturating_sub(LISTED_UNTRACKED);
+        let plus = if out.stdout.truncated { "+" } else { "" };
+        last.reason
+            .push_str(&format!("; and {more}{plus} more such files"));
     }
     Ok(listed)
 }

@@ -285,11 +285,11 @@ mod tests {
     #[test]
     fn parses_git_outputs_into_files_and_numbered_lines() {
         let raw = ":100644 100644 aaa bbb M\0src/lib.rs\0:000000 100644 000 ccc A\0logo.png\0:100644 000000 ddd 000 D\0old.txt\0";
-        let numstat = "1\t1\tsrc/lib.rs\0-\t-\tlogo.png\00\t1\told.txt\0";
+        let numstat = "1\t1\tsrc/lib.rs\0-\t-\tlogo.png\x000\t1\told.txt\0";
         let patch = "diff --git a/logo.png b/logo.png\nnew file mode 100644\nindex 000..ccc\nBinary files /dev/null and b/logo.png differ\n\
 diff --git a/old.txt b/old.txt\ndeleted file mode 100644\n--- a/old.txt\n+++ /dev/null\n@@ -1 +0,0 @@\n-bye\n\
 diff --git a/src/lib.rs b/src/lib.rs\n--- a/src/lib.rs\n+++ b/src/lib.rs\n@@ -3 +3 @@ fn x()\n-    a - b\n+    a + b\n";
-        let tree = "100644 blob ccc     120\tlogo.png\0100644 blob bbb      40\tsrc/lib.rs\0";
+        let tree = "100644 blob ccc     120\tlogo.png\x00100644 blob bbb      40\tsrc/lib.rs\0";
         let diff = ChangeDiff::from_git(raw, numstat, patch, tree).unwrap();
         let line = |number, text: &str| DiffLine {
             number,

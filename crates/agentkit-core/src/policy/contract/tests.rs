@@ -123,10 +123,12 @@ fn size_new_files_and_required_checks() {
             ),
         ],
     };
-    let mut contract = CompletionContract::default();
-    contract.max_files = Some(3);
-    contract.max_lines = Some(2);
-    contract.required_checks = vec!["tests".into()];
+    let contract = CompletionContract {
+        max_files: Some(3),
+        max_lines: Some(2),
+        required_checks: vec!["tests".into()],
+        ..CompletionContract::default()
+    };
     assert_eq!(
         check(&contract, &diff, &[]),
         vec![
