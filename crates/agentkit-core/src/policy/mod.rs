@@ -7,7 +7,7 @@
 //! - [`PathPolicy`] — file-writing tools may not touch paths matching deny globs.
 //! - [`contract`] — the completion contract a change must meet before it is
 //!   published (checked host-side on the handed-over commits, not a hook).
-//! - [`file`] — all of the above, budgets and the network allow-list from one
+//! - [`file`](mod@file) — all of the above, budgets and the network allow-list from one
 //!   TOML file per repository (`.agentkit/policy.toml`) and per operator.
 //!
 //! A refused call is *skipped*, not failed: the model is told the reason as

@@ -77,7 +77,10 @@ impl ChangeDiff {
             .sum()
     }
 
-    /// Parses the outputs of the four git commands listed in the [module docs](self).
+    /// Parses the outputs of, in this order: `git diff --raw -z --no-abbrev
+    /// --no-renames BASE HEAD`, `git diff --numstat -z --no-renames BASE
+    /// HEAD`, `git diff -U0 --no-color --no-ext-diff --no-textconv
+    /// --no-renames BASE HEAD` and `git ls-tree -r -l -z HEAD`.
     pub fn from_git(
         raw: &str,
         numstat: &str,
