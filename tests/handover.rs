@@ -2,37 +2,14 @@
 //! repository configuration that must not execute anything.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
 use agentkit::core::handover::{HandoverError, MAX_CHANGED_FILES, current_base, export_changes};
 use agentkit::core::sandbox::{Sandbox, SandboxPolicy};
 use agentkit::sandbox::local::LocalSandbox;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod support;
+use support::python::git;
 
 fn repo() -> (tempfile::TempDir, LocalSandbox, String) {
     let dir = tempfile::tempdir().unwrap();
