@@ -138,3 +138,70 @@ async fn the_smallest_passing_attempt_is_the_one_pull_request() {
         .sum();
     assert_eq!(result.usage.total(), total, "every attempt counts");
 }
+
+#[tokio::test]
+async fn a_judge_picks_among_the_smallest_passing_attempts() {
+    if !pytest_available() {
+        return;
+    }
+    let dir = repo(&[]);
+    let attempts = vec![
+        attempt(
+            "minimal",
+            scripted(vec![
+                json!({"tool_calls": [write("calc.py", FIXED)]}),
+                json!({"tool_calls": [finish()]}),
+            ]),
+        ),
+        attempt(
+            "documented",
+            scripted(vec![
+                json!({"tool_calls": [write("calc.py", "def add(a, b):\n    \"\"\"The sum of a and b.\"\"\"\n    return a + b\n")]}),
+                json!({"tool_calls": [finish()]}),
+            ]),
+        ),
+    ];
+    let task = Task::new(
+        "T-14",
+        "Fix add",
+        "add() subtracts.",
+        RepoRef::new(dir.path().display().to_string()),
+    );
+    let mut job = FixIssue::new(dir.path(), task, scripted(vec![]));
+    job.checks = vec![(
+        "tests".into(),
+        "python3 -m pytest -q -p no:cacheprovider tests".into(),
+    )];
+    job.forge_dir = Some(dir.path().join(".git/forge-state"));
+    // Candidates are shown smallest first: 1 = minimal, 2 = documented.
+    let judge = Arc::new(
+        ScriptedModel::from_json(r#"[{"text": "Candidate 2 is best."}]"#, "judge").unwrap(),
+    );
+    let result = BestOf {
+        job,
+        attempts,
+        judge: Some(judge.clone()),
+    }
+    .run(CancellationToken::new())
+    .await
+    .unwrap();
+    assert_eq!(
+        (result.chosen, result.reason.as_str()),
+        (
+            Some(1),
+            "the judge's choice among the 2 smallest passing changes"
+        )
+    );
+    let asked = &judge.requests()[0].messages[0].text();
+    assert!(
+        asked.contains("## Candidate 1") && asked.contains("+    \"\"\"The sum of a and b.\"\"\""),
+        "{asked}"
+    );
+    let pr = result.pull_request.unwrap();
+    assert!(
+        pr.body
+            .contains("this is attempt `documented` (the judge's choice"),
+        "{}",
+        pr.body
+    );
+}
