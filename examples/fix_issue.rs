@@ -150,6 +150,10 @@ struct RunArgs {
     /// Maximum spend in US dollars (needs model pricing).
     #[arg(long)]
     max_cost: Option<f64>,
+    /// The operator's policy file (TOML; see the README's policy file
+    /// reference). It overrides the repository's `.agentkit/policy.toml`.
+    #[arg(long)]
+    policy: Option<PathBuf>,
     /// Print whole tool outputs.
     #[arg(long)]
     verbose: bool,
@@ -296,6 +300,7 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
     job.setup_script = args.setup;
     job.forge_dir = args.forge_dir;
     job.transcript = args.transcript;
+    job.policy_file = args.policy;
     job.budgets = Budgets {
         max_steps: args.max_steps,
         max_tokens: None,

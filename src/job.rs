@@ -18,10 +18,11 @@ use agentkit_core::checkpoint::FileCheckpoint;
 use agentkit_core::context::ContextEngine;
 use agentkit_core::engine::{Budgets, CallSettings};
 use agentkit_core::event::{EventSink, JsonlSink};
+use agentkit_core::forge::Forge;
 use agentkit_core::hook::Hook;
 use agentkit_core::model::Model;
 use agentkit_core::outcome::Outcome;
-use agentkit_core::policy::{CommandPolicy, PathPolicy};
+use agentkit_core::policy::file::{Policy, PolicyFileError, PolicyLayer, REPO_POLICY_PATH};
 use agentkit_core::redact::Redactor;
 use agentkit_core::sandbox::{SandboxError, SandboxPolicy, SandboxProvider, SandboxSpec};
 use agentkit_core::task::Task;
@@ -29,11 +30,11 @@ use agentkit_core::tokenizer::ApproxTokenizer;
 use agentkit_core::worker::run_task;
 use agentkit_sandbox::auto;
 use agentkit_tools::context::RuleFiles;
-use agentkit_tools::forge::LocalForge;
-use agentkit_tools::tools::standard_tools;
+use agentkit_tools::forge::{BundleInspector, LocalForge};
+use agentkit_tools::tools::{RunTests, standard_tools};
 use agentkit_tools::verify::CommandVerifier;
 
-/// Tokens of context (rule files; with `repo-map` also the repo map) put into the system prompt at most.
+/// Tokens of context (rule files) put into the system prompt at most.
 pub const CONTEXT_BUDGET_TOKENS: usize = 8_000;
 
 /// Why a job could not run (a run that ran always ends in an [`Outcome`]).
@@ -50,6 +51,12 @@ pub enum JobError {
     /// The sandbox could not be created.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// A policy file is invalid (the error names file, line and key).
+    #[error("invalid policy: {0}")]
+    Policy(#[from] PolicyFileError),
+    /// Publishing the chosen change failed (best-of-N).
+    #[error("publishing failed: {0}")]
+    Publish(agentkit_core::forge::ForgeError),
     /// The transcript file could not be created.
     #[error("cannot create the transcript file `{path}`: {source}")]
     Transcript {
@@ -92,10 +99,16 @@ pub struct FixIssue {
     pub sinks: Vec<Arc<dyn EventSink>>,
     /// What every model call asks for (temperature, reasoning effort, ...).
     pub call: CallSettings,
-    /// Policy hooks, in order. Default: [`CommandPolicy::default`] (no
-    /// pushing, no remote/config changes, no `curl | sh`, no sudo) and
-    /// [`PathPolicy::default`] (no writes under `.git`).
+    /// Extra policy hooks, run after the policy file's (tool allow-list,
+    /// command rules — by default no pushing, no remote/config changes, no
+    /// `curl | sh`, no sudo — and path rules, by default no writes under `.git`).
     pub policies: Vec<Arc<dyn Hook>>,
+    /// The operator's policy file ([`agentkit_core::policy::file`]). It
+    /// overrides the repository's `.agentkit/policy.toml` key by key.
+    pub policy_file: Option<PathBuf>,
+    /// Whether the repository's `.agentkit/policy.toml` is read (host-side,
+    /// at the commit the work starts from). Default: true.
+    pub repo_policy: bool,
 }
 
 impl FixIssue {
@@ -114,10 +127,9 @@ impl FixIssue {
             budgets: Budgets::default(),
             sinks: Vec::new(),
             call: CallSettings::default(),
-            policies: vec![
-                Arc::new(CommandPolicy::default()),
-                Arc::new(PathPolicy::default()),
-            ],
+            policies: Vec::new(),
+            policy_file: None,
+            repo_policy: true,
         }
     }
 
@@ -134,6 +146,28 @@ impl FixIssue {
     /// Where run states are checkpointed after every step: `runs/` in the forge directory.
     pub fn checkpoint_dir(&self) -> Result<PathBuf, JobError> {
         Ok(forge_state_dir(&self.repo, self.forge_dir.as_deref())?.join("runs"))
+    }
+
+    /// The effective policy: this job's budgets and network, overridden by
+    /// the repository's `.agentkit/policy.toml` (at the starting commit), then
+    /// by the operator's [`policy_file`](Self::policy_file).
+    pub fn effective_policy(&self) -> Result<Policy, JobError> {
+        let base = Policy {
+            budgets: self.budgets.clone(),
+            network: Some(self.policy.network.clone()),
+            ..Policy::default()
+        };
+        let mut layers = Vec::new();
+        if self.repo_policy {
+            let rev = self.task.repo.base.as_deref().unwrap_or("HEAD");
+            if let Some(layer) = repo_policy_layer(&self.git_dir()?, rev)? {
+                layers.push(layer);
+            }
+        }
+        if let Some(path) = &self.policy_file {
+            layers.push(PolicyLayer::read(path)?);
+        }
+        Ok(Policy::layered_over(base, layers)?)
     }
 
     /// Fills in [`provider`](Self::provider) when it is unset: the strongest
@@ -163,13 +197,35 @@ impl FixIssue {
         if let Some(warning) = warning {
             tracing::warn!(backend, "{warning}");
         }
+        let policy = self.effective_policy()?;
         let forge = Arc::new(self.forge()?);
+        let agent = self.agent(
+            &policy,
+            self.model.clone(),
+            self.call.clone(),
+            forge,
+            self.checkpoint_dir()?,
+        )?;
+        let spec = self.sandbox_spec(&policy);
+        let outcome = run_task(&agent, provider.as_ref(), &spec, self.task, cancel).await?;
+        Ok(outcome)
+    }
+
+    /// The agent of this job under `policy`, with `model` and `call`,
+    /// publishing through `forge` and checkpointing under `checkpoints`.
+    pub(crate) fn agent(
+        &self,
+        policy: &Policy,
+        model: Arc<dyn Model>,
+        call: CallSettings,
+        forge: Arc<dyn Forge>,
+        checkpoints: PathBuf,
+    ) -> Result<Agent, JobError> {
         let mut verifier = CommandVerifier::new();
         for (name, command) in &self.checks {
             verifier = verifier.check(name, command);
         }
-        let tokenizer = self
-            .model
+        let tokenizer = model
             .tokenizer()
             .unwrap_or_else(|| Arc::new(ApproxTokenizer));
         let context = ContextEngine::new(tokenizer.clone(), CONTEXT_BUDGET_TOKENS)
@@ -186,16 +242,24 @@ impl FixIssue {
         };
         #[cfg(not(feature = "repo-map"))]
         let tools = standard_tools();
-        let mut builder = Agent::builder(self.model.clone())
+        let mut builder = Agent::builder(model.clone())
             .tools(tools)
+            .tool(RunTests)
             .context(context)
             .forge(forge)
-            .checkpoint(Arc::new(FileCheckpoint::new(self.checkpoint_dir()?)))
-            .budgets(self.budgets.clone());
+            .checkpoint(Arc::new(FileCheckpoint::new(checkpoints)))
+            .budgets(policy.budgets.clone());
+        if let Some(contract) = policy.contract.clone() {
+            let inspector = BundleInspector::new(self.git_dir()?);
+            builder = builder.contract(contract, Arc::new(inspector));
+        }
+        for hook in policy.hooks() {
+            builder = builder.shared_hook(hook);
+        }
         if !self.checks.is_empty() {
             builder = builder.verifier(verifier);
         }
-        builder = builder.call_settings(self.call.clone());
+        builder = builder.call_settings(call);
         if let Some(path) = &self.transcript {
             let sink =
                 JsonlSink::create(path, Redactor::new().with_env_secrets()).map_err(|source| {
@@ -212,14 +276,63 @@ impl FixIssue {
         for sink in &self.sinks {
             builder = builder.shared_sink(sink.clone());
         }
-        let agent = builder.build();
+        Ok(builder.build())
+    }
+
+    /// What the sandbox of this job is made from under `policy`.
+    pub(crate) fn sandbox_spec(&self, policy: &Policy) -> SandboxSpec {
         let mut spec = SandboxSpec::new(self.repo.display().to_string());
         spec.rev = self.task.repo.base.clone();
         spec.setup_script = self.setup_script.clone();
         spec.policy = self.policy.clone();
-        let outcome = run_task(&agent, provider.as_ref(), &spec, self.task, cancel).await?;
-        Ok(outcome)
+        if let Some(network) = &policy.network {
+            spec.policy.network = network.clone();
+        }
+        spec
     }
+}
+
+/// The repository's policy file at `rev`, read with host-side git (hooks
+/// off, no outside configuration); `None` when the commit has none.
+fn repo_policy_layer(git_dir: &Path, rev: &str) -> Result<Option<PolicyLayer>, JobError> {
+    let object = format!("{rev}:{REPO_POLICY_PATH}");
+    let source = format!("{REPO_POLICY_PATH} (at {rev})");
+    let unreadable = |message: String| PolicyFileError {
+        file: source.clone(),
+        line: 0,
+        column: 0,
+        key: String::new(),
+        message,
+    };
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(git_dir)
+            .args([
+                "-c",
+                "core.hooksPath=/dev/null",
+                "-c",
+                "core.fsmonitor=false",
+            ])
+            .args(args)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_CONFIG_PARAMETERS")
+            .output()
+            .map_err(|e| unreadable(format!("cannot run git: {e}")))
+    };
+    let exists = git(&["rev-parse", "--verify", "--quiet", &object])?;
+    if !exists.status.success() {
+        return Ok(None);
+    }
+    let blob = git(&["cat-file", "blob", &object])?;
+    if !blob.status.success() {
+        return Err(unreadable(String::from_utf8_lossy(&blob.stderr).trim().to_string()).into());
+    }
+    let text =
+        String::from_utf8(blob.stdout).map_err(|_| unreadable("the file is not UTF-8".into()))?;
+    Ok(Some(PolicyLayer::parse(&source, &text)?))
 }
 
 /// `<repo>/.git` when it exists, else `repo` itself when it is a bare repository.

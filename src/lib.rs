@@ -8,7 +8,8 @@
 //! This crate is the facade. It re-exports the workspace crates behind cargo
 //! features and offers [`job::FixIssue`], a complete agent assembled from the
 //! default parts (local sandbox, standard tools, rule-file context, command
-//! verifier, local forge).
+//! verifier, local forge), and [`best_of::BestOf`]: N attempts in parallel,
+//! one pull request.
 //!
 //! | feature | crate | default |
 //! | --- | --- | --- |
@@ -53,6 +54,8 @@ pub use agentkit_sandbox as sandbox;
 #[cfg(feature = "tools")]
 pub use agentkit_tools as tools;
 
+#[cfg(all(feature = "sandbox-local", feature = "tools"))]
+pub mod best_of;
 #[cfg(all(feature = "sandbox-local", feature = "tools"))]
 pub mod demo;
 #[cfg(feature = "eval")]

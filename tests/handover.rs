@@ -2,37 +2,14 @@
 //! repository configuration that must not execute anything.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
 use agentkit::core::handover::{HandoverError, MAX_CHANGED_FILES, current_base, export_changes};
 use agentkit::core::sandbox::{Sandbox, SandboxPolicy};
 use agentkit::sandbox::local::LocalSandbox;
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod support;
+use support::python::git;
 
 fn repo() -> (tempfile::TempDir, LocalSandbox, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -149,12 +126,82 @@ async fn planted_hooks_and_fsmonitor_do_not_run() {
 async fn unignored_build_output_is_refused_and_unstaged() {
     let (dir, sandbox, base) = repo();
     for i in 0..=MAX_CHANGED_FILES {
-        std::fs::create_dir_all(dir.path().join("target/debug")).unwrap();
-        std::fs::write(dir.path().join(format!("target/debug/f{i}.o")), "x").unwrap();
+        // Not a known build-output path, so it is staged (and then refused).
+        std::fs::create_dir_all(dir.path().join("out/debug")).unwrap();
+        std::fs::write(dir.path().join(format!("out/debug/f{i}.txt")), "x").unwrap();
     }
     let err = export_changes(&sandbox, &base, "msg").await.unwrap_err();
     assert!(matches!(err, HandoverError::TooLarge { .. }), "{err}");
     assert!(err.to_string().contains("add them to .gitignore"));
     assert_eq!(git(dir.path(), &["rev-parse", "HEAD"]).trim(), base);
     assert_eq!(git(dir.path(), &["diff", "--cached", "--name-only"]), "");
+}
+
+#[tokio::test]
+async fn new_build_output_binaries_and_oversized_files_stay_out_of_the_commit() {
+    let (dir, sandbox, base) = repo();
+    sandbox.write("a.txt", b"two\n").await.unwrap();
+    sandbox
+        .write("pkg/__pycache__/m.cpython-311.pyc", b"\x00pyc")
+        .await
+        .unwrap();
+    sandbox
+        .write("node_modules/x/index.js", b"x")
+        .await
+        .unwrap();
+    sandbox
+        .write("logo.png", b"\x89PNG\r\n\x1a\n\x00\x00")
+        .await
+        .unwrap();
+    sandbox
+        .write("data.csv", "x,y\n".repeat(300_000).as_bytes())
+        .await
+        .unwrap();
+    // Already committed by the agent itself: squashed away.
+    sandbox.write("build/out.o", b"obj").await.unwrap();
+    git(dir.path(), &["add", "-f", "build/out.o"]);
+    git(dir.path(), &["commit", "-q", "-m", "wip"]);
+    let change = export_changes(&sandbox, &base, "msg")
+        .await
+        .unwrap()
+        .unwrap();
+    let files = git(dir.path(), &["diff", "--name-only", &base, "HEAD"]);
+    assert_eq!(files, "a.txt\n");
+    assert_eq!(
+        git(
+            dir.path(),
+            &["rev-list", "--count", &format!("{base}..HEAD")]
+        )
+        .trim(),
+        "1"
+    );
+    let left: Vec<(&str, &str)> = change
+        .left_out
+        .iter()
+        .map(|l| (l.path.as_str(), l.reason.as_str()))
+        .collect();
+    assert_eq!(
+        left,
+        vec![
+            (
+                "build/out.o",
+                "generated or build output (matches `**/build/**`)"
+            ),
+            (
+                "data.csv",
+                "1200000 bytes, over the 1048576 byte limit for new files"
+            ),
+            ("logo.png", "a binary file"),
+            (
+                "node_modules/x/index.js",
+                "generated or build output (matches `**/node_modules/**`)"
+            ),
+            (
+                "pkg/__pycache__/m.cpython-311.pyc",
+                "generated or build output (matches `**/__pycache__/**`)"
+            ),
+        ]
+    );
+    // They stay in the workspace, untracked.
+    assert!(dir.path().join("logo.png").exists() && dir.path().join("build/out.o").exists());
 }

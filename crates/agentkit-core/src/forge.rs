@@ -24,6 +24,19 @@ pub struct ChangeSet {
     pub head_commit: String,
     /// `git diff --stat base..head` output.
     pub diff_stat: String,
+    /// New files the handover kept out of the commit (build output,
+    /// binaries, oversized files); they stay in the sandbox, untracked.
+    #[serde(default)]
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A file the handover kept out of the commit, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftOut {
+    /// Path relative to the repository root.
+    pub path: String,
+    /// Why (`generated or build output (matches `**/*.pyc`)`).
+    pub reason: String,
 }
 
 /// A request to publish a task's work.

@@ -82,6 +82,12 @@ pub enum StopReason {
         /// The hook's reason.
         reason: String,
     },
+    /// The change still broke the completion contract after the feedback
+    /// rounds; nothing was published.
+    ContractViolated {
+        /// What it broke (secrets masked).
+        violations: Vec<crate::policy::contract::Violation>,
+    },
 }
 
 impl StopReason {
@@ -125,6 +131,16 @@ impl std::fmt::Display for StopReason {
             StopReason::EnvironmentFailed { message } => write!(f, "environment failed: {message}"),
             StopReason::PublishFailed { message } => write!(f, "publish failed: {message}"),
             StopReason::HookStopped { reason } => write!(f, "stopped by policy: {reason}"),
+            StopReason::ContractViolated { violations } => {
+                write!(f, "the change breaks the completion contract")?;
+                for v in violations.iter().take(3) {
+                    write!(f, "; {v}")?;
+                }
+                if violations.len() > 3 {
+                    write!(f, "; and {} more", violations.len() - 3)?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -73,6 +73,15 @@ impl Redactor {
         self
     }
 
+    /// The first exact secret value this redactor knows that occurs in
+    /// `text` (token *shapes* are not considered here).
+    pub fn known_secret_in(&self, text: &str) -> Option<&str> {
+        self.secrets
+            .iter()
+            .find(|s| text.contains(s.as_str()))
+            .map(String::as_str)
+    }
+
     /// `text` with secrets replaced.
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);

@@ -323,6 +323,7 @@ mod tests {
                 base_commit: "base".into(),
                 head_commit: head.into(),
                 diff_stat: String::new(),
+                left_out: Vec::new(),
             },
         }
     }

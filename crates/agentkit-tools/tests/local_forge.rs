@@ -93,6 +93,7 @@ impl Fixture {
             base_commit: self.base.clone(),
             head_commit: git(&self.sandbox, &["rev-parse", "HEAD"]),
             diff_stat: String::new(),
+            left_out: Vec::new(),
         }
     }
 

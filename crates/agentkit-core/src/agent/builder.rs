@@ -85,6 +85,7 @@ pub struct AgentBuilder {
     checkpoint: Option<Arc<dyn Checkpoint>>,
     redactor: Redactor,
     config: AgentConfig,
+    contract: Option<super::contract::ContractCheck>,
 }
 
 impl AgentBuilder {
@@ -100,6 +101,7 @@ impl AgentBuilder {
             checkpoint: None,
             redactor: Redactor::new().with_env_secrets(),
             config: AgentConfig::default(),
+            contract: None,
         }
     }
 
@@ -166,6 +168,24 @@ impl AgentBuilder {
     /// Redacts secrets from published text with this redactor.
     pub fn redactor(mut self, redactor: Redactor) -> Self {
         self.redactor = redactor;
+        self
+    }
+
+    /// Checks every change against `contract` before it is published, on a
+    /// diff `inspector` builds host-side from the handed-over commits. A
+    /// violation goes back to the model as feedback, then stops the run
+    /// (see [`crate::policy::contract`]). The contract's
+    /// [`LeaveOut`](crate::policy::contract::LeaveOut) also decides what the
+    /// handover keeps out of the commit.
+    pub fn contract(
+        mut self,
+        contract: crate::policy::contract::CompletionContract,
+        inspector: Arc<dyn crate::policy::contract::ChangeInspector>,
+    ) -> Self {
+        self.contract = Some(super::contract::ContractCheck {
+            contract: Arc::new(contract),
+            inspector,
+        });
         self
     }
 
@@ -240,6 +260,7 @@ impl AgentBuilder {
             checkpoint: self.checkpoint,
             redactor: self.redactor,
             config: self.config,
+            contract: self.contract,
         }
     }
 }

@@ -17,6 +17,7 @@
 //! ```
 
 mod builder;
+mod contract;
 mod publish;
 mod tools;
 
@@ -57,6 +58,7 @@ pub struct Agent {
     checkpoint: Option<Arc<dyn Checkpoint>>,
     redactor: Redactor,
     config: AgentConfig,
+    contract: Option<contract::ContractCheck>,
 }
 
 impl Agent {

@@ -2,8 +2,8 @@
 
 use crate::engine::Engine;
 use crate::event::Event;
-use crate::forge::{PublishRequest, branch_for};
-use crate::handover::export_changes;
+use crate::forge::{ChangeSet, PublishRequest, branch_for};
+use crate::handover::export_changes_with;
 use crate::hook::PublishAction;
 use crate::sandbox::Sandbox;
 
@@ -36,7 +36,8 @@ pub(super) async fn publish(
             task.id
         ))
         .into_owned();
-    let changes = match export_changes(sandbox, &base_commit, &message).await {
+    let leave_out = super::contract::leave_out(agent);
+    let changes = match export_changes_with(sandbox, &base_commit, &message, &leave_out).await {
         Ok(Some(changes)) => changes,
         Ok(None) => {
             agent.events.emit_for(
@@ -55,6 +56,10 @@ pub(super) async fn publish(
             return;
         }
     };
+    if !super::contract::admits(agent, engine, &changes).await {
+        return;
+    }
+    let state = engine.state();
     let base_branch = task
         .repo
         .base
@@ -63,7 +68,7 @@ pub(super) async fn publish(
         .unwrap_or_else(|| "main".into());
     let body = agent
         .redactor
-        .redact(&pr_body(agent, engine, &summary, &changes.diff_stat))
+        .redact(&pr_body(agent, engine, &summary, &changes))
         .into_owned();
     let request = PublishRequest {
         branch: branch_for(&task.id, &agent.config.branch_prefix),
@@ -113,15 +118,29 @@ pub(super) async fn publish(
     }
 }
 
-fn pr_body(agent: &Agent, engine: &Engine, summary: &str, diff_stat: &str) -> String {
+fn pr_body(agent: &Agent, engine: &Engine, summary: &str, changes: &ChangeSet) -> String {
     let state = engine.state();
+    let diff_stat = &changes.diff_stat;
+    let left_out = if changes.left_out.is_empty() {
+        String::new()
+    } else {
+        let lines: Vec<String> = changes
+            .left_out
+            .iter()
+            .map(|l| format!("- `{}`: {}", l.path, l.reason))
+            .collect();
+        format!(
+            "\n\nLeft out of the commit (still untracked in the agent's workspace):\n\n{}",
+            lines.join("\n")
+        )
+    };
     let verification = state
         .last_verification
         .as_ref()
         .map(|v| v.summary())
         .unwrap_or_else(|| "Not verified (no verifier configured).".into());
     format!(
-        "{summary}\n\n## Changes\n\n```\n{diff_stat}\n```\n\n## Verification\n\n{verification}\n\n## Run\n\n\
+        "{summary}\n\n## Changes\n\n```\n{diff_stat}\n```{left_out}\n\n## Verification\n\n{verification}\n\n## Run\n\n\
          - Task: `{task}`\n- Model: `{model}`\n- Steps: {steps}\n- Tokens: {input} in / {output} out\n- Cost: {cost}\n\n\
          _Opened by agentkit. Review before merging._\n",
         summary = summary.trim(),

@@ -20,6 +20,7 @@
 //!   repairs a turn that was interrupted mid-way.
 //! - `next_step` is idempotent: asking twice without reporting returns the same step.
 
+mod contract;
 mod plan;
 mod state;
 

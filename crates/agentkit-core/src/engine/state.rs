@@ -80,6 +80,9 @@ pub struct RunState {
     pub base_branch: Option<String>,
     /// The published pull request.
     pub pull_request: Option<PullRequest>,
+    /// Completion-contract violations sent back to the model so far.
+    #[serde(default)]
+    pub contract_rounds: u32,
     #[serde(default)]
     pub(crate) finish: Option<Control>,
 }
@@ -101,6 +104,7 @@ impl RunState {
             base_commit: None,
             base_branch: None,
             pull_request: None,
+            contract_rounds: 0,
             finish: None,
         }
     }

@@ -5,6 +5,10 @@
 //! - [`CommandPolicy`] — shell commands matching deny rules are refused
 //!   (pushing, fetching scripts into a shell, privilege escalation, ...).
 //! - [`PathPolicy`] — file-writing tools may not touch paths matching deny globs.
+//! - [`contract`] — the completion contract a change must meet before it is
+//!   published (checked host-side on the handed-over commits, not a hook).
+//! - [`file`](mod@file) — all of the above, budgets and the network allow-list from one
+//!   TOML file per repository (`.agentkit/policy.toml`) and per operator.
 //!
 //! A refused call is *skipped*, not failed: the model is told the reason as
 //! the call's result and can choose another way. Policies read the call's raw
@@ -21,6 +25,9 @@
 //! ```
 
 mod commands;
+pub mod contract;
+#[cfg(feature = "policy-file")]
+pub mod file;
 mod paths;
 mod tools;
 

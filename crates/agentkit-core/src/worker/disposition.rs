@@ -34,7 +34,8 @@ pub fn disposition(reason: &StopReason) -> Disposition {
         | StopReason::WallTime { .. }
         | StopReason::NoProgress { .. }
         | StopReason::VerificationFailed { .. }
-        | StopReason::HookStopped { .. } => Disposition::Complete { success: false },
+        | StopReason::HookStopped { .. }
+        | StopReason::ContractViolated { .. } => Disposition::Complete { success: false },
         StopReason::ModelError { kind, .. } => match kind {
             ModelErrorKind::RateLimited | ModelErrorKind::Transient => Disposition::Retry,
             ModelErrorKind::ContextLength

@@ -28,6 +28,9 @@
 //! forge and, on Unix, by an `flock(2)` on `<state_dir>/forge.lock` so two
 //! processes sharing a state directory take turns.
 //!
+//! [`BundleInspector`] reads a [`ChangeSet`] the same way (a throw-away
+//! repository borrowing the origin's objects) for the completion contract.
+//!
 //! ```no_run
 //! use agentkit_tools::forge::LocalForge;
 //!
@@ -38,6 +41,7 @@
 mod git;
 #[cfg(feature = "github")]
 pub mod github;
+mod inspect;
 mod store;
 mod ticket;
 
@@ -52,6 +56,7 @@ use agentkit_core::forge::{
 use agentkit_core::task::{RepoRef, Task, TaskId};
 use async_trait::async_trait;
 
+pub use inspect::BundleInspector;
 pub use store::render_pull_request;
 pub use ticket::load_ticket;
 

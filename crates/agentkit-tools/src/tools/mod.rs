@@ -57,6 +57,7 @@ mod read_file;
 mod repo_map;
 #[cfg(feature = "repo-map")]
 mod search_code;
+mod run_tests;
 mod shell;
 mod text;
 pub(crate) mod walk;
@@ -78,6 +79,7 @@ pub use read_file::{ReadFile, ReadFileArgs};
 pub use repo_map::{RepoMapArgs, RepoMapTool};
 #[cfg(feature = "repo-map")]
 pub use search_code::{SearchCode, SearchCodeArgs};
+pub use run_tests::{RunTests, RunTestsArgs};
 pub use shell::{Shell, ShellArgs};
 pub use write_file::{WriteFile, WriteFileArgs};
 

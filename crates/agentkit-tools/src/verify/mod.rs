@@ -10,7 +10,9 @@
 //! - **failed** otherwise, with `status` saying how (`exit 101`,
 //!   `killed by signal 9`, `timed out after 900.0s`) and `output` holding the
 //!   part of stdout and stderr that matters, within the check's output budget
-//!   ([`relevant_output`]: lines around failure markers plus the tail, with a
+//!   ([`diagnostics`]: the failing tests with `file:line` and message, read
+//!   from cargo, pytest, go test, tsc or ESLint output; for anything else
+//!   [`relevant_output`]: lines around failure markers plus the tail, with a
 //!   note of what was left out).
 //!
 //! A failing check is data; only a failure of the sandbox itself (it could
@@ -28,6 +30,7 @@
 //! assert_eq!(verifier.checks().len(), 2);
 //! ```
 
+pub mod diagnostics;
 mod extract;
 
 use std::collections::BTreeMap;
@@ -39,6 +42,9 @@ use async_trait::async_trait;
 use tracing::Instrument;
 
 pub use extract::relevant_output;
+pub(crate) use extract::tail;
+
+use diagnostics::Format;
 
 /// Bytes of output kept for a check that passed.
 const PASSED_OUTPUT: usize = 1024;
@@ -54,6 +60,7 @@ pub struct Check {
     env: BTreeMap<String, String>,
     timeout: Option<Duration>,
     output_budget: Option<usize>,
+    format: Format,
 }
 
 impl Check {
@@ -67,7 +74,15 @@ impl Check {
             env: BTreeMap::new(),
             timeout: None,
             output_budget: None,
+            format: Format::Auto,
         }
+    }
+
+    /// How a failure's output is read (default [`Format::Auto`]: guessed;
+    /// [`Format::Text`]: always the text windows of [`relevant_output`]).
+    pub fn diagnostics(mut self, format: Format) -> Self {
+        self.format = format;
+        self
     }
 
     /// Runs the script in `dir` (relative to the workspace root).
@@ -224,6 +239,13 @@ impl CommandVerifier {
             );
             let rest = budget.saturating_sub(note.len());
             format!("{note}{}", relevant_output(&combined, rest))
+        } else if let Some(found) = diagnostics::parse(check.format, &combined) {
+            let list = diagnostics::render(&found, budget * 3 / 4);
+            let rest = budget.saturating_sub(list.len() + 40).min(1024);
+            format!(
+                "{list}--- end of output ---\n{}",
+                extract::tail(&combined, rest)
+            )
         } else {
             relevant_output(&combined, budget)
         };
@@ -260,7 +282,7 @@ impl Verifier for CommandVerifier {
 }
 
 /// Stdout, then stderr under a separator when both have something.
-fn combined_output(out: &ExecOutput) -> String {
+pub(crate) fn combined_output(out: &ExecOutput) -> String {
     let stdout = out.stdout.text.trim_end();
     let stderr = out.stderr.text.trim_end();
     match (stdout.is_empty(), stderr.is_empty()) {

@@ -85,8 +85,9 @@ async fn a_failing_check_reports_the_relevant_part_of_long_output() {
             101,
         ))
     });
+    // The text windows (structured diagnostics are pinned below).
     let verifier = CommandVerifier::new()
-        .check("tests", "cargo test")
+        .with_check(Check::new("tests", "cargo test").diagnostics(diagnostics::Format::Text))
         .check("lint", "make lint")
         .output_budget(4096);
     let verification = verifier.verify(&sandbox).await.unwrap();
@@ -272,5 +273,33 @@ async fn runs_real_commands() {
     assert_eq!(
         broken.output,
         "building\n--- stderr ---\nerror: expected `;`"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_check_reports_structured_diagnostics_when_it_can() {
+    let sandbox = MemorySandbox::new().with_exec(|_| {
+        Ok(failing(
+            "============================= test session starts ==============================\n\
+             tests/test_calc.py F                                                     [100%]\n\
+             =================================== FAILURES ===================================\n\
+             ___________________________________ test_add ___________________________________\n\
+             \n    def test_add():\n>       assert add(2, 3) == 5\nE       assert -1 == 5\n\n\
+             tests/test_calc.py:7: AssertionError\n\
+             =========================== short test summary info ============================\n\
+             FAILED tests/test_calc.py::test_add - assert -1 == 5\n\
+             ============================== 1 failed in 0.01s ===============================\n",
+            "",
+            1,
+        ))
+    });
+    let verifier = CommandVerifier::new().check("tests", "python3 -m pytest -rA");
+    let verification = verifier.verify(&sandbox).await.unwrap();
+    let out = &verification.checks[0].output;
+    assert!(
+        out.starts_with(
+            "1 problem:\n- tests/test_calc.py:7: test `tests/test_calc.py::test_add` failed: assert -1 == 5\n--- end of output ---\n"
+        ),
+        "{out}"
     );
 }

@@ -15,6 +15,7 @@ mod git_diff;
 mod grep;
 mod list_files;
 mod read_file;
+mod run_tests;
 mod shell;
 mod specs;
 mod write_file;

@@ -102,3 +102,8 @@ mod code_tools {
         );
     }
 }
+
+#[test]
+fn run_tests_spec() {
+    assert_spec("run_tests", &RunTests);
+}
