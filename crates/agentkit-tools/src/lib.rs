@@ -8,6 +8,8 @@
 //! - [`verify`]: [`verify::CommandVerifier`] runs the project's checks in the sandbox.
 //! - [`forge`]: [`forge::LocalForge`], tickets from files and pull requests
 //!   recorded next to a bare "origin" repository.
+//! - `mcp` (feature `mcp`): MCP servers' tools as agent tools, their
+//!   resources as context (stdio and streamable HTTP, through rmcp).
 //!
 //! The smallest complete use: one tool call against an in-memory sandbox,
 //! exactly as the engine makes it (raw JSON arguments from the model).
@@ -39,5 +41,7 @@
 
 pub mod context;
 pub mod forge;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod tools;
 pub mod verify;

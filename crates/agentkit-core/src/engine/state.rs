@@ -26,6 +26,11 @@ pub enum Phase {
         /// Their results so far.
         results: Vec<Option<ToolResult>>,
     },
+    /// The conversation is being compacted before the next model call.
+    Compacting {
+        /// What the compaction does.
+        plan: super::compaction::CompactionPlan,
+    },
     /// The agent finished; verification is due.
     Verifying {
         /// The agent's summary.
@@ -82,6 +87,9 @@ pub struct RunState {
     pub pull_request: Option<PullRequest>,
     #[serde(default)]
     pub(crate) finish: Option<Control>,
+    /// What compaction remembers (task statement, summary, plan).
+    #[serde(default)]
+    pub compaction: super::compaction::CompactionState,
 }
 
 impl RunState {
@@ -102,6 +110,7 @@ impl RunState {
             base_branch: None,
             pull_request: None,
             finish: None,
+            compaction: Default::default(),
         }
     }
 
