@@ -100,7 +100,7 @@ async fn stdio_results_and_errors_reach_the_model() {
     assert_eq!(
         call(&tools, "fx__picture", "").await,
         Ok(ToolOutput::text(
-            "a red square:\n\n[image: image/png, 69 bytes, not shown]"
+            "a red square:\n\n[image: image/png, 72 bytes, not shown]"
         ))
     );
     assert_eq!(

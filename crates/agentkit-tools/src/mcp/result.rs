@@ -60,6 +60,7 @@ pub fn render_block(block: &ContentBlock) -> String {
         ),
         ContentBlock::Resource(r) => render_contents(&r.resource),
         ContentBlock::ResourceLink(link) => format!("[resource: {} ({})]", link.uri, link.name),
+        _ => "[content of a kind this client does not show]".to_string(),
     }
 }
 
@@ -77,6 +78,7 @@ pub fn render_contents(contents: &ResourceContents) -> String {
             mime_type.as_deref().unwrap_or("unknown type"),
             size_of_base64(blob)
         ),
+        _ => "[resource contents of a kind this client does not show]".to_string(),
     }
 }
 

@@ -149,7 +149,8 @@ impl Restatement<'_> {
     }
 }
 
-/// The summary without its `## Plan` section (the plan is re-stated on its own).
+/// The summary without its `## Plan` section (the plan is re-stated on its
+/// own), its headings one level down.
 fn strip_plan(summary: &str) -> String {
     let mut out = String::new();
     let mut skipping = false;
@@ -162,6 +163,10 @@ fn strip_plan(summary: &str) -> String {
                 .eq_ignore_ascii_case("plan");
         }
         if !skipping {
+            // One level down: the summary's sections sit under its own heading.
+            if trimmed.starts_with('#') {
+                out.push('#');
+            }
             out.push_str(line);
             out.push('\n');
         }
