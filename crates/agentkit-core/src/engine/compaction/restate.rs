@@ -5,7 +5,7 @@ use crate::message::{Message, Part, Role};
 use crate::verify::Verification;
 
 use super::mask::one_line;
-use super::task_plan::TaskPlan;
+use super::task_plan::{TaskPlan, is_plan_heading};
 
 /// What compaction says, to the summariser and to the agent.
 pub mod prompts {
@@ -155,16 +155,13 @@ fn strip_plan(summary: &str) -> String {
     let mut out = String::new();
     let mut skipping = false;
     for line in summary.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('#') {
-            skipping = trimmed
-                .trim_start_matches('#')
-                .trim()
-                .eq_ignore_ascii_case("plan");
+        let heading = is_plan_heading(line.trim());
+        if let Some(plan) = heading {
+            skipping = plan;
         }
         if !skipping {
             // One level down: the summary's sections sit under its own heading.
-            if trimmed.starts_with('#') {
+            if heading.is_some() {
                 out.push('#');
             }
             out.push_str(line);

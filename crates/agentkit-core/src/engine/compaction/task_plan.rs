@@ -57,11 +57,8 @@ impl TaskPlan {
         let mut steps = Vec::new();
         for line in summary.lines() {
             let trimmed = line.trim();
-            if trimmed.starts_with('#') {
-                in_plan = trimmed
-                    .trim_start_matches('#')
-                    .trim()
-                    .eq_ignore_ascii_case("plan");
+            if let Some(plan) = is_plan_heading(trimmed) {
+                in_plan = plan;
                 continue;
             }
             if !in_plan {
@@ -113,6 +110,15 @@ impl TaskPlan {
         }
         out
     }
+}
+
+/// For a markdown heading line, whether it heads the plan; `None` for other lines.
+pub(super) fn is_plan_heading(line: &str) -> Option<bool> {
+    line.starts_with('#').then(|| {
+        line.trim_start_matches('#')
+            .trim()
+            .eq_ignore_ascii_case("plan")
+    })
 }
 
 fn step_of(item: &Value) -> Option<PlanStep> {
