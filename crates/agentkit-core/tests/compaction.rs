@@ -537,3 +537,32 @@ fn masking_alone_keeps_every_turn_and_notes_what_was_masked() {
         "The changes could not be read (git is not installed); run `git status` and `git diff` to see them."
     ));
 }
+
+#[test]
+fn a_run_stored_mid_compaction_resumes_with_the_same_job() {
+    let mut engine = engine(4_000);
+    let file = "x".repeat(14_000);
+    turn(
+        &mut engine,
+        "",
+        &[("c1", "read_file", r#"{"path":"a.rs"}"#)],
+        &[("short", false)],
+    );
+    turn(
+        &mut engine,
+        "",
+        &[("c2", "read_file", r#"{"path":"c.rs"}"#)],
+        &[(&file, false)],
+    );
+    let Step::Compact(job) = engine.next_step() else {
+        panic!("expected a compaction");
+    };
+    let stored = serde_json::to_string(engine.state()).unwrap();
+    let state: RunState = serde_json::from_str(&stored).unwrap();
+    let mut resumed = Engine::resume(engine.config().clone(), state);
+    assert_eq!(resumed.next_step(), Step::Compact(job));
+    let report = resumed.on_compacted(CompactionInputs::default()).unwrap();
+    assert_eq!((report.masked, report.summarised), (1, 0));
+    assert_eq!(resumed.state().compaction.count, 1);
+    assert!(matches!(resumed.next_step(), Step::CallModel(_)));
+}
