@@ -207,6 +207,12 @@ async fn a_200_step_run_in_a_small_window_finishes_without_a_context_length_fail
     assert!(*run.model.largest.lock().unwrap() <= 12_000);
     let reports = compactions(&run.events);
     assert!(reports.len() >= 5, "only {} compactions", reports.len());
+    eprintln!(
+        "{} compactions; first: {}; last: {}",
+        reports.len(),
+        reports[0],
+        reports[reports.len() - 1]
+    );
     for report in &reports {
         assert_eq!(report.trigger, CompactionTrigger::Threshold);
         assert!(report.before_tokens > 9_600, "{report:?}");
