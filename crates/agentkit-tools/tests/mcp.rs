@@ -19,7 +19,9 @@ use agentkit_tools::mcp::{McpResources, McpServer, McpServerConfig};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 
-/// The stdio fixture server, built by cargo as an example of this package.
+/// The stdio fixture server, built by cargo as an example of this package
+/// (`cargo test` builds examples; a run limited with `--test` does not, so
+/// build them first after changing the fixture).
 fn fixture_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let dir = exe
@@ -72,6 +74,7 @@ async fn stdio_tools_are_namespaced_with_their_schemas_and_annotations() {
         tools.names(),
         vec![
             "fx__add",
+            "fx__api_key",
             "fx__crash",
             "fx__echo",
             "fx__fail",
@@ -195,7 +198,17 @@ async fn streamable_http_round_trip_with_tools_and_resources() {
     let tools = server.tools().await.unwrap();
     assert_eq!(
         tools.names(),
-        vec!["web__add", "web__echo", "web__fail", "web__picture"]
+        vec![
+            "web__add",
+            "web__api_key",
+            "web__echo",
+            "web__fail",
+            "web__picture"
+        ]
+    );
+    assert_eq!(
+        call(&tools, "web__api_key", "{}").await,
+        Ok(ToolOutput::text("test-key"))
     );
     assert_eq!(
         call(&tools, "web__echo", r#"{"text":"over http"}"#).await,

@@ -43,6 +43,7 @@ fn tools(can_exit: bool) -> Vec<Tool> {
         ),
         Tool::new("fail", "Always fails.", schema(json!({"type": "object"}))),
         Tool::new("picture", "Returns an image.", schema(json!({"type": "object"}))),
+        Tool::new("api_key", "Returns the X-Api-Key header of the HTTP request.", schema(json!({"type": "object"}))),
         Tool::new("bad_schema", "Has a schema that is not an object.", schema(json!({"type": "string"}))),
     ];
     if can_exit {
@@ -76,7 +77,7 @@ impl ServerHandler for FixtureServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let args = request.arguments.unwrap_or_default();
         let result = match request.name.as_ref() {
@@ -93,6 +94,15 @@ impl ServerHandler for FixtureServer {
                 let a = args.get("a").and_then(Value::as_f64).unwrap_or(0.0);
                 let b = args.get("b").and_then(Value::as_f64).unwrap_or(0.0);
                 CallToolResult::structured(json!({"sum": a + b}))
+            }
+            "api_key" => {
+                let key = context
+                    .extensions
+                    .get::<http::request::Parts>()
+                    .and_then(|parts| parts.headers.get("x-api-key"))
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("(none)");
+                CallToolResult::success(vec![ContentBlock::text(key)])
             }
             "fail" => CallToolResult::error(vec![ContentBlock::text("the disk is full")]),
             "picture" => CallToolResult::success(vec![
