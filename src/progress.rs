@@ -93,6 +93,7 @@ impl ConsoleProgress {
                 "\n✔ pull request #{} on {} (revision {})",
                 pull_request.id, pull_request.branch, pull_request.revisions
             ),
+            Event::Compacted { report } => format!("  ⇣ {report}"),
             Event::PublishSkipped { reason } => format!("  publish skipped: {reason}"),
             Event::HookDecision { point, decision } => format!("  policy at {point}: {decision}"),
             Event::RunFinished { outcome } => format!(

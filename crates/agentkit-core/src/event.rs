@@ -136,6 +136,12 @@ pub enum Event {
         /// Why.
         reason: String,
     },
+    /// The conversation was compacted to fit the model's window.
+    Compacted {
+        /// What was done, with the estimated request tokens before and after.
+        #[serde(flatten)]
+        report: crate::engine::compaction::CompactionReport,
+    },
     /// The run state was checkpointed.
     Checkpointed {
         /// The step it was taken after.

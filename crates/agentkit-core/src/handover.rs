@@ -52,7 +52,7 @@ pub enum HandoverError {
     },
 }
 
-async fn git(
+pub(crate) async fn git(
     sandbox: &dyn Sandbox,
     args: &[&str],
     stdin: Option<&str>,

@@ -9,6 +9,8 @@
 //! - [`forge`]: [`forge::LocalForge`], tickets from files and pull requests
 //!   recorded next to a bare "origin" repository; `forge::github::GitHubForge`
 //!   (feature `github`), issues and pull requests on GitHub.
+//! - `mcp` (feature `mcp`): MCP servers' tools as agent tools, their
+//!   resources as context (stdio and streamable HTTP, through rmcp).
 //!
 //! The smallest complete use: one tool call against an in-memory sandbox,
 //! exactly as the engine makes it (raw JSON arguments from the model).
@@ -40,5 +42,7 @@
 
 pub mod context;
 pub mod forge;
+#[cfg(feature = "mcp")]
+pub mod mcp;
 pub mod tools;
 pub mod verify;

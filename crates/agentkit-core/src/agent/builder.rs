@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::checkpoint::Checkpoint;
 use crate::context::ContextEngine;
+use crate::engine::compaction::CompactionConfig;
 use crate::engine::{Budgets, CallSettings};
 use crate::event::{EventBus, EventSink};
 use crate::forge::{DEFAULT_BRANCH_PREFIX, Forge};
@@ -39,6 +40,8 @@ pub struct AgentConfig {
     pub branch_prefix: String,
     /// What every model call asks for: output cap, tool choice, sampling.
     pub call: CallSettings,
+    /// When and how the conversation is compacted (the window defaults to the model's).
+    pub compaction: CompactionConfig,
 }
 
 impl Default for AgentConfig {
@@ -50,6 +53,7 @@ impl Default for AgentConfig {
             max_replies_without_tools: 3,
             branch_prefix: DEFAULT_BRANCH_PREFIX.to_string(),
             call: CallSettings::default(),
+            compaction: CompactionConfig::default(),
         }
     }
 }
@@ -86,6 +90,7 @@ pub struct AgentBuilder {
     redactor: Redactor,
     config: AgentConfig,
     contract: Option<super::contract::ContractCheck>,
+    summarizer: Option<Arc<dyn Model>>,
 }
 
 impl AgentBuilder {
@@ -102,6 +107,7 @@ impl AgentBuilder {
             redactor: Redactor::new().with_env_secrets(),
             config: AgentConfig::default(),
             contract: None,
+            summarizer: None,
         }
     }
 
@@ -240,6 +246,19 @@ impl AgentBuilder {
         self
     }
 
+    /// Sets when and how the conversation is compacted.
+    pub fn compaction(mut self, compaction: CompactionConfig) -> Self {
+        self.config.compaction = compaction;
+        self
+    }
+
+    /// Summarises older turns with `model` when compacting (usually a cheaper
+    /// one; default: the run's model).
+    pub fn summarizer(mut self, model: Arc<dyn Model>) -> Self {
+        self.summarizer = Some(model);
+        self
+    }
+
     /// Replaces the system prompt.
     pub fn system_prompt(mut self, prompt: impl Into<String>) -> Self {
         self.config.system_prompt = prompt.into();
@@ -261,6 +280,7 @@ impl AgentBuilder {
             redactor: self.redactor,
             config: self.config,
             contract: self.contract,
+            summarizer: self.summarizer,
         }
     }
 }

@@ -18,6 +18,7 @@
 
 mod builder;
 mod contract;
+mod compact;
 mod publish;
 mod tools;
 
@@ -59,6 +60,8 @@ pub struct Agent {
     redactor: Redactor,
     config: AgentConfig,
     contract: Option<contract::ContractCheck>,
+    /// The model that summarises older turns (default: `model`).
+    summarizer: Option<Arc<dyn Model>>,
 }
 
 impl Agent {
@@ -79,7 +82,13 @@ impl Agent {
             max_replies_without_tools: self.config.max_replies_without_tools,
             pricing: self.model.info().pricing,
             call: self.config.call.clone(),
+            compaction: compact::config_for(&self.config.compaction, self.model.info()),
         }
+    }
+
+    /// An engine for this agent, counting tokens with the model's tokenizer.
+    fn engine(&self, engine: Engine) -> Engine {
+        compact::with_tokenizer(engine, self.model.as_ref())
     }
 
     /// Runs `task` in `sandbox` until it stops. Never panics on bad input:
@@ -93,7 +102,7 @@ impl Agent {
         let span = self.run_span(&task.id, false);
         async {
             let opening = self.config.opening_message(&task);
-            let mut engine = Engine::new(self.engine_config(), task, opening);
+            let mut engine = self.engine(Engine::new(self.engine_config(), task, opening));
             self.emit_started(&engine, false);
             self.prepare(&mut engine, sandbox.as_ref()).await;
             self.drive(engine, sandbox, cancel).await
@@ -111,7 +120,7 @@ impl Agent {
     ) -> Outcome {
         let span = self.run_span(&state.task.id, true);
         async {
-            let engine = Engine::resume(self.engine_config(), state);
+            let engine = self.engine(Engine::resume(self.engine_config(), state));
             self.emit_started(&engine, true);
             self.drive(engine, sandbox, cancel).await
         }
@@ -210,6 +219,9 @@ impl Agent {
                     tools::run_plan(self, &mut engine, plan, &sandbox, &cancel, deadline).await;
                 }
                 Step::Verify => self.verify(&mut engine, sandbox.as_ref(), &cancel).await,
+                Step::Compact(job) => {
+                    compact::compact(self, &mut engine, *job, sandbox.as_ref(), &cancel).await;
+                }
                 Step::Publish { summary } => {
                     publish::publish(self, &mut engine, sandbox.as_ref(), summary).await;
                 }

@@ -8,6 +8,7 @@
 //!               ──► CallTools(plan)     ──► on_tool_result (one per call)
 //!               ──► Verify              ──► on_verification / on_verification_error
 //!               ──► Publish{summary}    ──► on_published / on_publish_skipped / on_publish_failed
+//!               ──► Compact(job)        ──► on_compacted (see [`compaction`])
 //!               ──► Done(StopReason)
 //! ```
 //!
@@ -21,6 +22,7 @@
 //! - `next_step` is idempotent: asking twice without reporting returns the same step.
 
 mod contract;
+pub mod compaction;
 mod plan;
 mod state;
 
@@ -92,6 +94,9 @@ pub struct EngineConfig {
     /// What every model call asks for (output cap, tool choice, sampling).
     #[serde(flatten)]
     pub call: CallSettings,
+    /// When and how the conversation is compacted.
+    #[serde(default)]
+    pub compaction: compaction::CompactionConfig,
 }
 
 /// What every model call of a run asks for, besides the conversation.
@@ -133,6 +138,7 @@ impl Default for EngineConfig {
             max_replies_without_tools: 3,
             pricing: None,
             call: CallSettings::default(),
+            compaction: compaction::CompactionConfig::default(),
         }
     }
 }
@@ -151,6 +157,9 @@ pub enum Step {
         /// The agent's summary.
         summary: String,
     },
+    /// Compact the conversation: read the diff, maybe summarise, then
+    /// report with [`Engine::on_compacted`].
+    Compact(Box<compaction::CompactionJob>),
     /// The run is over.
     Done(StopReason),
 }
@@ -210,13 +219,18 @@ pub mod prompts {
 pub struct Engine {
     config: EngineConfig,
     state: RunState,
+    counter: compaction::TokenCounter,
 }
 
 impl Engine {
     /// A new run for `task`, whose first user message is `opening`.
     pub fn new(config: EngineConfig, task: Task, opening: String) -> Self {
         let state = RunState::new(task, Message::user(opening));
-        Self { config, state }
+        Self {
+            config,
+            state,
+            counter: Default::default(),
+        }
     }
 
     /// Continues a stored run. A turn interrupted mid-way is repaired: calls
@@ -224,7 +238,11 @@ impl Engine {
     /// call is made again, verification and publishing are redone (publishing
     /// is idempotent).
     pub fn resume(config: EngineConfig, state: RunState) -> Self {
-        let mut engine = Self { config, state };
+        let mut engine = Self {
+            config,
+            state,
+            counter: Default::default(),
+        };
         if let Phase::AwaitingTools { calls, results } = &mut engine.state.phase {
             for (i, slot) in results.iter_mut().enumerate() {
                 if slot.is_none() {
@@ -251,6 +269,7 @@ impl Engine {
     /// Sets the context text appended to the system prompt.
     pub fn set_context(&mut self, context: String) {
         self.state.context = Some(context);
+        self.counter.reset_fixed();
     }
 
     /// Adds wall time spent by the driver since the last report.
@@ -274,6 +293,10 @@ impl Engine {
                         self.state.phase = Phase::Done(reason);
                         continue;
                     }
+                    if let Some(plan) = self.compaction_due() {
+                        self.state.phase = Phase::Compacting { plan };
+                        continue;
+                    }
                     self.state.phase = Phase::AwaitingModel;
                     return Step::CallModel(Box::new(self.request()));
                 }
@@ -291,6 +314,9 @@ impl Engine {
                         .collect();
                     return Step::CallTools(ToolPlan::new(pending, &self.config.tools));
                 }
+                Phase::Compacting { plan } => {
+                    return Step::Compact(Box::new(self.compaction_job(plan)));
+                }
                 Phase::Verifying { .. } => return Step::Verify,
                 Phase::Publishing { summary } => {
                     return Step::Publish {
@@ -301,7 +327,8 @@ impl Engine {
         }
     }
 
-    fn request(&self) -> ModelRequest {
+    /// The system prompt with the context appended.
+    fn system_prompt(&self) -> String {
         let mut system = self.config.system_prompt.clone();
         if let Some(context) = self.state.context.as_deref().filter(|c| !c.is_empty()) {
             if !system.is_empty() {
@@ -310,8 +337,12 @@ impl Engine {
             system.push_str(prompts::CONTEXT_HEADING);
             system.push_str(context);
         }
+        system
+    }
+
+    fn request(&self) -> ModelRequest {
         ModelRequest {
-            system,
+            system: self.system_prompt(),
             messages: self.state.messages.clone(),
             tools: self.config.tools.clone(),
             tool_choice: self.tool_choice(),
@@ -367,6 +398,7 @@ impl Engine {
             .map(|p| p.cost(&response.usage))
             .unwrap_or_default();
         self.state.steps += 1;
+        self.compaction_on_reply();
         self.state.usage += response.usage;
         self.state.cost += cost;
         let mut message = response.message;
@@ -467,8 +499,13 @@ impl Engine {
         matches!(&self.state.phase, Phase::AwaitingTools { results, .. } if results.get(index).is_some_and(Option::is_none))
     }
 
-    /// Reports a failed model call. The run stops with the error's class.
+    /// Reports a failed model call. The run stops with the error's class,
+    /// except for a first `ContextLength` error, which compacts the
+    /// conversation and retries the call (see [`compaction`]).
     pub fn on_model_error(&mut self, error: &ModelError) {
+        if self.compact_after_error(error) {
+            return;
+        }
         self.state.phase = Phase::Done(StopReason::ModelError {
             kind: error.kind(),
             message: error.to_string(),
@@ -548,11 +585,12 @@ impl Engine {
 
     /// Pushes the results of a complete tool turn and decides what follows.
     fn close_tool_turn(&mut self) {
-        let Phase::AwaitingTools { results, .. } =
+        let Phase::AwaitingTools { calls, results } =
             std::mem::replace(&mut self.state.phase, Phase::Ready)
         else {
             return;
         };
+        self.observe_plan(&calls, &results);
         let parts = results
             .into_iter()
             .flatten()

@@ -26,6 +26,11 @@ pub enum Phase {
         /// Their results so far.
         results: Vec<Option<ToolResult>>,
     },
+    /// The conversation is being compacted before the next model call.
+    Compacting {
+        /// What the compaction does.
+        plan: super::compaction::CompactionPlan,
+    },
     /// The agent finished; verification is due.
     Verifying {
         /// The agent's summary.
@@ -85,6 +90,9 @@ pub struct RunState {
     pub contract_rounds: u32,
     #[serde(default)]
     pub(crate) finish: Option<Control>,
+    /// What compaction remembers (task statement, summary, plan).
+    #[serde(default)]
+    pub compaction: super::compaction::CompactionState,
 }
 
 impl RunState {
@@ -106,6 +114,7 @@ impl RunState {
             pull_request: None,
             contract_rounds: 0,
             finish: None,
+            compaction: Default::default(),
         }
     }
 
