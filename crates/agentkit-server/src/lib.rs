@@ -37,3 +37,5 @@
 #![warn(missing_docs)]
 
 pub mod runlog;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod store;

@@ -1,0 +1,5 @@
+//! Helpers shared by this crate's test suites and benchmarks.
+#![allow(dead_code)]
+
+pub mod fencing;
+pub mod postgres;
