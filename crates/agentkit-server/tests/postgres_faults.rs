@@ -121,13 +121,14 @@ async fn a_dead_database_fails_cleanly_and_the_store_recovers_when_it_is_back() 
     let other = connect(&url).await;
     let waiter = Arc::clone(&store);
     let woken = tokio::spawn(async move {
+        // A worker's loop: lease until nothing is ready, then wait.
         loop {
-            waiter.wait_for_work(Duration::from_secs(60)).await;
-            if let Some(lease) = waiter.lease("w", TTL, 0).await.unwrap() {
+            while let Some(lease) = waiter.lease("w", TTL, 0).await.unwrap() {
                 if lease.task.id.0 == "C" {
                     return;
                 }
             }
+            waiter.wait_for_work(Duration::from_secs(60)).await;
         }
     });
     other.enqueue(NewTask::new(task("C"))).await.unwrap();

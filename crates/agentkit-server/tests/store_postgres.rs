@@ -94,7 +94,7 @@ async fn a_bad_url_and_an_unreachable_server_say_what_to_do() {
         panic!("{down:?}")
     };
     assert!(
-        message.starts_with("cannot connect in the PostgreSQL task store `db` on ")
+        message.starts_with("cannot open a connection in the PostgreSQL task store `db` on ")
             && message.contains("the database is down or unreachable"),
         "{message}"
     );

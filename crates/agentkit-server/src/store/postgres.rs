@@ -70,12 +70,16 @@ impl PgTaskStore {
     /// with up to 10 connections (an operation waits at most 10 s for one),
     /// and brings the schema up to date.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Backend {
+        let invalid = |why: String| StoreError::Backend {
             message: format!(
-                "the PostgreSQL URL is not valid ({e}): write it as \
+                "the PostgreSQL URL is not valid ({why}): write it as \
                  postgres://user:password@host:port/database"
             ),
-        })?;
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid("it must start with postgres:// or postgresql://".into()));
+        }
+        let options = PgConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(Duration::from_secs(10));
@@ -98,7 +102,7 @@ impl PgTaskStore {
         let pool = pool
             .connect_with(options)
             .await
-            .map_err(|e| backend_error("connect", &name, &e, pg_advice))?;
+            .map_err(|e| backend_error("open a connection", &name, &e, pg_advice))?;
         migrate(&pool, &name).await?;
         let work = Arc::new(WorkSignal::default());
         let mut listener = PgListener::connect_with(&pool)
