@@ -168,23 +168,49 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 fn spawn_worker(dir: &Path, name: &str) -> Child {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     Command::new(std::env::current_exe().unwrap())
-        .args([
-            "crash_worker_process",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["crash_worker_process", "--exact", "--nocapture", "--test-threads=1"])
         .env(WORKER_ENV, dir)
         .env("AGENTKIT_CRASH_WORKER_NAME", name)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap()
 }
 
-/// One seeded run; returns how many workers were killed.
-async fn run(seed: u64) -> usize {
+/// The workers' error output and the queue, for a failure message.
+async fn diagnose(dir: &Path, store: &SqliteTaskStore) -> String {
+    let mut out = String::new();
+    for record in store.list(None).await.unwrap() {
+        out += &format!(
+            "{}: {} attempt {} token {} lease {:?} error {:?}\n",
+            record.task.id, record.state, record.attempts, record.token, record.lease,
+            record.last_error
+        );
+    }
+    for entry in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "log") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            out += &format!("--- {}\n{text}", path.display());
+        }
+    }
+    out
+}
+
+/// What one run went through.
+#[derive(Default)]
+struct Tally {
+    kills: usize,
+    /// Leases beyond each task's first (taken over after a kill).
+    retries: u32,
+    /// Pull requests published again by a later attempt (updated, not duplicated).
+    republished: usize,
+}
+
+/// One seeded run.
+async fn run(seed: u64) -> Tally {
     let dir = tempfile::tempdir().unwrap();
     let (db, repo, forge_dir, log) = paths(dir.path());
     std::fs::create_dir_all(&repo).unwrap();
@@ -226,7 +252,8 @@ async fn run(seed: u64) -> usize {
         while worker.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
                 let _ = worker.kill();
-                panic!("seed {seed}: workers did not finish the queue within 60 s");
+                let why = diagnose(dir.path(), &store).await;
+                panic!("seed {seed}: workers did not finish the queue within 60 s\n{why}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -275,7 +302,11 @@ async fn run(seed: u64) -> usize {
         completions.values().all(|&n| n == 1),
         "seed {seed}: completions {completions:?}"
     );
-    kills
+    Tally {
+        kills,
+        retries: records.iter().map(|r| r.attempts - 1).sum(),
+        republished: pulls.iter().filter(|p| p.revisions > 1).count(),
+    }
 }
 
 fn pull_requests(forge_dir: &Path) -> Vec<PullRequest> {
@@ -295,13 +326,18 @@ async fn killed_workers_lose_no_task_and_duplicate_no_pull_request() {
     if std::env::var_os(WORKER_ENV).is_some() {
         return;
     }
-    let mut kills = 0;
+    let mut total = Tally::default();
     for seed in 1..=RUNS {
-        kills += run(seed).await;
+        let tally = run(seed).await;
+        total.kills += tally.kills;
+        total.retries += tally.retries;
+        total.republished += tally.republished;
     }
-    assert!(
-        kills >= RUNS as usize,
-        "only {kills} workers were killed mid-queue"
+    println!(
+        "{RUNS} runs: {} workers killed with SIGKILL, {} leases taken over, {} pull requests \
+         published again (updated); 0 lost, 0 duplicates",
+        total.kills, total.retries, total.republished
     );
-    println!("{RUNS} runs, {kills} workers killed with SIGKILL, 0 lost, 0 duplicates");
+    assert!(total.kills >= RUNS as usize, "only {} workers were killed", total.kills);
+    assert!(total.retries > 0, "no kill interrupted a run: nothing was recovered");
 }
