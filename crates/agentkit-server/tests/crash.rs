@@ -14,6 +14,8 @@
 //! worker take over, and the forge's per-branch idempotency must turn a
 //! second publish into an update.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,6 +35,7 @@ use agentkit_sandbox::local::LocalProvider;
 use agentkit_server::store::SqliteTaskStore;
 use agentkit_tools::forge::LocalForge;
 use agentkit_tools::tools::standard_tools;
+use support::Rng;
 use tokio_util::sync::CancellationToken;
 
 const RUNS: u64 = 20;
@@ -143,18 +146,6 @@ fn crash_worker_process() {
     });
 }
 
-/// A small deterministic generator (xorshift).
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 fn git(dir: &Path, args: &[&str]) {
     let status = Command::new("git")
         .arg("-C")
@@ -170,7 +161,12 @@ fn git(dir: &Path, args: &[&str]) {
 fn spawn_worker(dir: &Path, name: &str) -> Child {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     Command::new(std::env::current_exe().unwrap())
-        .args(["crash_worker_process", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "crash_worker_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(WORKER_ENV, dir)
         .env("AGENTKIT_CRASH_WORKER_NAME", name)
         .stdout(Stdio::null())
@@ -185,7 +181,11 @@ async fn diagnose(dir: &Path, store: &SqliteTaskStore) -> String {
     for record in store.list(None).await.unwrap() {
         out += &format!(
             "{}: {} attempt {} token {} lease {:?} error {:?}\n",
-            record.task.id, record.state, record.attempts, record.token, record.lease,
+            record.task.id,
+            record.state,
+            record.attempts,
+            record.token,
+            record.lease,
             record.last_error
         );
     }
@@ -338,6 +338,13 @@ async fn killed_workers_lose_no_task_and_duplicate_no_pull_request() {
          published again (updated); 0 lost, 0 duplicates",
         total.kills, total.retries, total.republished
     );
-    assert!(total.kills >= RUNS as usize, "only {} workers were killed", total.kills);
-    assert!(total.retries > 0, "no kill interrupted a run: nothing was recovered");
+    assert!(
+        total.kills >= RUNS as usize,
+        "only {} workers were killed",
+        total.kills
+    );
+    assert!(
+        total.retries > 0,
+        "no kill interrupted a run: nothing was recovered"
+    );
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use agentkit_core::event::{EventRecord, now_ms};
 use agentkit_core::store::{
-    Enqueued, FencingToken, Lease, NewTask, StoreAction, StoreError, TaskRecord, TaskResult,
-    TaskState, TaskStore, WorkSignal, lease_expiry,
+    Enqueued, FencingToken, Lease, NewTask, StoreError, TaskRecord, TaskResult, TaskState,
+    TaskStore, WorkSignal, lease_expiry,
 };
 use agentkit_core::task::TaskId;
 use async_trait::async_trait;
@@ -15,8 +15,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow,
 use sqlx::{QueryBuilder, Row};
 
 use super::sql::{
-    EXPIRED_ERROR_SQL, Value, backend_error, cancel_refusal, from_db, lease_from_row,
-    record_columns, record_from_row, refusal, result_json, task_json, to_db,
+    EXPIRED_ERROR_SQL, FencedWrite, Param, Value, backend_error, cancel_refusal, from_db,
+    lease_from_row, record_columns, record_from_row, task_json, to_db,
 };
 use crate::runlog::{LoggedEvent, RunLog};
 
@@ -77,7 +77,9 @@ impl PgTaskStore {
             ),
         };
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(invalid("it must start with postgres:// or postgresql://".into()));
+            return Err(invalid(
+                "it must start with postgres:// or postgresql://".into(),
+            ));
         }
         let options = PgConnectOptions::from_str(url).map_err(|e| invalid(e.to_string()))?;
         let pool = PgPoolOptions::new()
@@ -132,31 +134,20 @@ impl PgTaskStore {
         move |e| backend_error(&doing, &self.name, &e, pg_advice)
     }
 
-    /// Runs a fenced `UPDATE … WHERE id = $2 AND token = $3 AND state =
-    /// 'leased' RETURNING state` (the first three binds are added here) and
-    /// explains a refusal.
+    /// Runs a [`FencedWrite`] and explains a refusal.
     async fn fenced(
         &self,
-        action: StoreAction,
         id: &TaskId,
         token: FencingToken,
-        set: &str,
-        values: Vec<Value>,
+        mut write: FencedWrite,
     ) -> Result<String, StoreError> {
-        let doing = format!("{action} task `{id}`");
-        let sql = format!(
-            "UPDATE tasks SET {set}, updated_at_ms = $1 \
-             WHERE id = $2 AND token = $3 AND state = 'leased' RETURNING state"
-        );
+        let doing = write.doing(id);
+        let sql = write.statement(PARAM);
         let query = sqlx::query(&sql)
             .bind(to_db(now_ms()))
             .bind(&id.0)
             .bind(to_db(token.0));
-        let query = values.into_iter().fold(query, |query, value| match value {
-            Value::Int(v) => query.bind(v),
-            Value::Text(v) => query.bind(v),
-            Value::Bytes(v) => query.bind(v),
-        });
+        let query = Value::bind_all(query, std::mem::take(&mut write.values));
         let updated = query
             .fetch_optional(&self.pool)
             .await
@@ -172,13 +163,7 @@ impl PgTaskStore {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(self.error(&doing))?;
-        Err(
-            refusal(id, token, action, found)?.unwrap_or(StoreError::LeaseLost {
-                id: id.clone(),
-                presented: token,
-                current: token,
-            }),
-        )
+        Err(write.refused(id, token, found))
     }
 }
 
@@ -205,17 +190,30 @@ async fn migrate(pool: &PgPool, name: &str) -> Result<(), StoreError> {
 }
 
 /// Turns notifications on [`CHANNEL`] into wake-ups, until the store drops.
+///
+/// When the listening connection drops, notifications sent until it is back
+/// are lost: waiters are woken when it drops and again once it listens again,
+/// so they look for work themselves.
 async fn relay(mut listener: PgListener, work: Arc<WorkSignal>, name: String) {
     loop {
         match listener.try_recv().await {
             Ok(Some(_)) => work.notify(),
-            // The connection dropped (it reconnects on the next call):
-            // notifications may have been missed, so let workers look.
-            Ok(None) => work.notify(),
-            Err(e) => {
-                tracing::warn!(error = %e, "{name}: cannot listen for new work; retrying in 1 s");
+            Ok(None) | Err(_) => {
                 work.notify();
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // Reconnect (the listener LISTENs again on connecting).
+                loop {
+                    match sqlx::query("SELECT 1").execute(&mut listener).await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::warn!(
+                                error = %e,
+                                "{name}: cannot listen for new work; retrying in 1 s"
+                            );
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+                work.notify();
             }
         }
     }
@@ -249,6 +247,9 @@ fn pg_advice(code: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+/// Bind parameter `n` in this dialect.
+const PARAM: Param = |n, ty| format!("${n}::{ty}");
 
 fn json_column(column: &str) -> String {
     format!("{column}::text AS {column}")
@@ -347,14 +348,8 @@ impl TaskStore for PgTaskStore {
         now_ms_: u64,
     ) -> Result<u64, StoreError> {
         let expires = lease_expiry(now_ms_, ttl);
-        self.fenced(
-            StoreAction::Heartbeat,
-            id,
-            token,
-            "lease_expires_at_ms = $4",
-            vec![Value::Int(Some(to_db(expires)))],
-        )
-        .await?;
+        self.fenced(id, token, FencedWrite::heartbeat(expires))
+            .await?;
         Ok(expires)
     }
 
@@ -364,15 +359,8 @@ impl TaskStore for PgTaskStore {
         token: FencingToken,
         bytes: Vec<u8>,
     ) -> Result<(), StoreError> {
-        self.fenced(
-            StoreAction::SaveCheckpoint,
-            id,
-            token,
-            "checkpoint = $4",
-            vec![Value::Bytes(bytes)],
-        )
-        .await
-        .map(drop)
+        let write = FencedWrite::save_checkpoint(bytes);
+        self.fenced(id, token, write).await.map(drop)
     }
 
     async fn complete(
@@ -381,18 +369,8 @@ impl TaskStore for PgTaskStore {
         token: FencingToken,
         result: TaskResult,
     ) -> Result<(), StoreError> {
-        let json = result_json(id, &result)?;
-        let set = "state = 'succeeded', result = $4::jsonb, lease_worker = NULL, \
-                   lease_expires_at_ms = NULL";
-        self.fenced(
-            StoreAction::Complete,
-            id,
-            token,
-            set,
-            vec![Value::Text(json)],
-        )
-        .await
-        .map(drop)
+        let write = FencedWrite::complete(id, &result)?;
+        self.fenced(id, token, write).await.map(drop)
     }
 
     async fn fail(
@@ -402,20 +380,9 @@ impl TaskStore for PgTaskStore {
         error: String,
         retry_at_ms: Option<u64>,
     ) -> Result<(), StoreError> {
-        let set = "state = CASE WHEN $5::bigint IS NOT NULL AND attempts < max_attempts \
-                       THEN 'queued' ELSE 'failed' END, \
-                   run_at_ms = CASE WHEN $5::bigint IS NOT NULL AND attempts < max_attempts \
-                       THEN $5::bigint ELSE run_at_ms END, \
-                   last_error = $4, lease_worker = NULL, lease_expires_at_ms = NULL";
-        self.fenced(
-            StoreAction::Fail,
-            id,
-            token,
-            set,
-            vec![Value::Text(error), Value::Int(retry_at_ms.map(to_db))],
-        )
-        .await
-        .map(drop)
+        // The trigger on `tasks` notifies workers when the entry is requeued.
+        let write = FencedWrite::fail(error, retry_at_ms);
+        self.fenced(id, token, write).await.map(drop)
     }
 
     async fn cancel(&self, id: &TaskId) -> Result<(), StoreError> {

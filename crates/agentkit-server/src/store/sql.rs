@@ -5,7 +5,8 @@ use agentkit_core::store::{
     FencingToken, Lease, LeaseHolder, StoreAction, StoreError, TaskRecord, TaskResult, TaskState,
 };
 use agentkit_core::task::{Task, TaskId};
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
 /// The columns every `TaskRecord` query selects, in the order
 /// [`record_from_row`] reads them by name. `json` renders a JSON column as
@@ -150,6 +151,113 @@ where
         .map_err(|e| corrupt(id, &format!("column `{column}`: {e}")))
 }
 
+/// Renders bind parameter `n` in a dialect, with its SQL type where the
+/// dialect needs one (`?4` in SQLite, `$4::bigint` in PostgreSQL).
+pub(crate) type Param = fn(usize, &str) -> String;
+
+/// A write after a lease: one `UPDATE … WHERE id = p2 AND token = p3 AND
+/// state = 'leased' RETURNING state` (p1 is the update time), so a stale
+/// token can never change the row. The SET clauses live here, once for both
+/// dialects; each backend runs [`statement`](Self::statement) with the first
+/// three binds, then [`values`](Self::values) from p4 on.
+pub(crate) struct FencedWrite {
+    /// What is attempted (named in refusals and errors).
+    pub action: StoreAction,
+    set: fn(Param) -> String,
+    /// The binds from p4 on.
+    pub values: Vec<Value>,
+}
+
+impl FencedWrite {
+    /// Extends the lease to `expires_at_ms`.
+    pub fn heartbeat(expires_at_ms: u64) -> Self {
+        Self {
+            action: StoreAction::Heartbeat,
+            set: |p| format!("lease_expires_at_ms = {}", p(4, "bigint")),
+            values: vec![Value::Int(Some(to_db(expires_at_ms)))],
+        }
+    }
+
+    /// Replaces the checkpoint.
+    pub fn save_checkpoint(bytes: Vec<u8>) -> Self {
+        Self {
+            action: StoreAction::SaveCheckpoint,
+            set: |p| format!("checkpoint = {}", p(4, "bytea")),
+            values: vec![Value::Bytes(bytes)],
+        }
+    }
+
+    /// Records the result and ends the lease: `succeeded`.
+    pub fn complete(id: &TaskId, result: &TaskResult) -> Result<Self, StoreError> {
+        Ok(Self {
+            action: StoreAction::Complete,
+            set: |p| {
+                format!(
+                    "state = 'succeeded', result = {}, lease_worker = NULL, \
+                     lease_expires_at_ms = NULL",
+                    p(4, "jsonb")
+                )
+            },
+            values: vec![Value::Text(result_json(id, result)?)],
+        })
+    }
+
+    /// Records the error and ends the lease: `queued` again at `retry_at_ms`
+    /// while attempts are left, `failed` otherwise.
+    pub fn fail(error: String, retry_at_ms: Option<u64>) -> Self {
+        Self {
+            action: StoreAction::Fail,
+            set: |p| {
+                let retry = p(5, "bigint");
+                let requeue = format!("{retry} IS NOT NULL AND attempts < max_attempts");
+                format!(
+                    "state = CASE WHEN {requeue} THEN 'queued' ELSE 'failed' END, \
+                     run_at_ms = CASE WHEN {requeue} THEN {retry} ELSE run_at_ms END, \
+                     last_error = {}, lease_worker = NULL, lease_expires_at_ms = NULL",
+                    p(4, "text")
+                )
+            },
+            values: vec![Value::Text(error), Value::Int(retry_at_ms.map(to_db))],
+        }
+    }
+
+    /// The statement in the dialect of `p`.
+    pub fn statement(&self, p: Param) -> String {
+        format!(
+            "UPDATE tasks SET {}, updated_at_ms = {} \
+             WHERE id = {} AND token = {} AND state = 'leased' RETURNING state",
+            (self.set)(p),
+            p(1, "bigint"),
+            p(2, "text"),
+            p(3, "bigint")
+        )
+    }
+
+    /// What is being done, for error messages.
+    pub fn doing(&self, id: &TaskId) -> String {
+        format!("{} task `{id}`", self.action)
+    }
+
+    /// The error for a write that matched no row, from the entry's `(state,
+    /// token)` read after it (`None`: no such entry).
+    pub fn refused(
+        &self,
+        id: &TaskId,
+        presented: FencingToken,
+        found: Option<(String, i64)>,
+    ) -> StoreError {
+        match refusal(id, presented, self.action, found) {
+            Ok(Some(err)) | Err(err) => err,
+            // Only a token from the future gets here.
+            Ok(None) => StoreError::LeaseLost {
+                id: id.clone(),
+                presented,
+                current: presented,
+            },
+        }
+    }
+}
+
 /// A value bound after the first three of a fenced write.
 pub(crate) enum Value {
     /// An integer or NULL.
@@ -160,11 +268,30 @@ pub(crate) enum Value {
     Bytes(Vec<u8>),
 }
 
+impl Value {
+    /// Binds `values` to `query`, in order.
+    pub fn bind_all<'q, DB: Database>(
+        query: Query<'q, DB, <DB as Database>::Arguments<'q>>,
+        values: Vec<Value>,
+    ) -> Query<'q, DB, <DB as Database>::Arguments<'q>>
+    where
+        Option<i64>: Encode<'q, DB> + Type<DB>,
+        String: Encode<'q, DB> + Type<DB>,
+        Vec<u8>: Encode<'q, DB> + Type<DB>,
+    {
+        values.into_iter().fold(query, |query, value| match value {
+            Value::Int(v) => query.bind(v),
+            Value::Text(v) => query.bind(v),
+            Value::Bytes(v) => query.bind(v),
+        })
+    }
+}
+
 /// Why a fenced write matched no row, from the entry's `(state, token)` read
 /// after it (`None`: no such entry). Checks in the contract's order: exists,
 /// token, leased. `None` when the write should have matched (a token from
 /// the future: the caller retries, then reports `LeaseLost`).
-pub(crate) fn refusal(
+fn refusal(
     id: &TaskId,
     presented: FencingToken,
     action: StoreAction,

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use agentkit_core::event::{EventRecord, now_ms};
 use agentkit_core::store::{
-    Enqueued, FencingToken, Lease, NewTask, StoreAction, StoreError, TaskRecord, TaskResult,
-    TaskState, TaskStore, WorkSignal, lease_expiry,
+    Enqueued, FencingToken, Lease, NewTask, StoreError, TaskRecord, TaskResult, TaskState,
+    TaskStore, WorkSignal, lease_expiry,
 };
 use agentkit_core::task::TaskId;
 use async_trait::async_trait;
@@ -18,8 +18,8 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::sql::{
-    EXPIRED_ERROR_SQL, Value, backend_error, cancel_refusal, from_db, lease_from_row,
-    record_columns, record_from_row, refusal, result_json, task_json, to_db,
+    EXPIRED_ERROR_SQL, FencedWrite, Param, Value, backend_error, cancel_refusal, from_db,
+    lease_from_row, record_columns, record_from_row, task_json, to_db,
 };
 use crate::runlog::{LoggedEvent, RunLog};
 
@@ -154,32 +154,22 @@ impl SqliteTaskStore {
         Ok(Immediate { conn, done: false })
     }
 
-    /// Runs a fenced `UPDATE … WHERE id = ? AND token = ? AND state = 'leased'
-    /// RETURNING state` (the first three binds are added here) and explains a
-    /// refusal.
+    /// Runs a [`FencedWrite`] in a `BEGIN IMMEDIATE` transaction and
+    /// explains a refusal.
     async fn fenced(
         &self,
-        action: StoreAction,
         id: &TaskId,
         token: FencingToken,
-        set: &str,
-        values: Vec<Value>,
+        mut write: FencedWrite,
     ) -> Result<String, StoreError> {
-        let doing = format!("{action} task `{id}`");
+        let doing = write.doing(id);
         let mut tx = self.immediate(&doing).await?;
-        let sql = format!(
-            "UPDATE tasks SET {set}, updated_at_ms = ?1 \
-             WHERE id = ?2 AND token = ?3 AND state = 'leased' RETURNING state"
-        );
+        let sql = write.statement(PARAM);
         let query = sqlx::query(&sql)
             .bind(to_db(now_ms()))
             .bind(&id.0)
             .bind(to_db(token.0));
-        let query = values.into_iter().fold(query, |query, value| match value {
-            Value::Int(v) => query.bind(v),
-            Value::Text(v) => query.bind(v),
-            Value::Bytes(v) => query.bind(v),
-        });
+        let query = Value::bind_all(query, std::mem::take(&mut write.values));
         let updated = query
             .fetch_optional(&mut *tx.conn)
             .await
@@ -194,13 +184,7 @@ impl SqliteTaskStore {
                 .fetch_optional(&mut *tx.conn)
                 .await
                 .map_err(self.error(&doing))?;
-        Err(
-            refusal(id, token, action, found)?.unwrap_or(StoreError::LeaseLost {
-                id: id.clone(),
-                presented: token,
-                current: token,
-            }),
-        )
+        Err(write.refused(id, token, found))
     }
 }
 
@@ -255,6 +239,9 @@ fn sqlite_advice(code: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+/// Bind parameter `n` in this dialect.
+const PARAM: Param = |n, _| format!("?{n}");
 
 fn json_column(column: &str) -> String {
     column.to_string()
@@ -358,14 +345,8 @@ impl TaskStore for SqliteTaskStore {
         now_ms_: u64,
     ) -> Result<u64, StoreError> {
         let expires = lease_expiry(now_ms_, ttl);
-        self.fenced(
-            StoreAction::Heartbeat,
-            id,
-            token,
-            "lease_expires_at_ms = ?4",
-            vec![Value::Int(Some(to_db(expires)))],
-        )
-        .await?;
+        self.fenced(id, token, FencedWrite::heartbeat(expires))
+            .await?;
         Ok(expires)
     }
 
@@ -375,15 +356,8 @@ impl TaskStore for SqliteTaskStore {
         token: FencingToken,
         bytes: Vec<u8>,
     ) -> Result<(), StoreError> {
-        self.fenced(
-            StoreAction::SaveCheckpoint,
-            id,
-            token,
-            "checkpoint = ?4",
-            vec![Value::Bytes(bytes)],
-        )
-        .await
-        .map(drop)
+        let write = FencedWrite::save_checkpoint(bytes);
+        self.fenced(id, token, write).await.map(drop)
     }
 
     async fn complete(
@@ -392,18 +366,8 @@ impl TaskStore for SqliteTaskStore {
         token: FencingToken,
         result: TaskResult,
     ) -> Result<(), StoreError> {
-        let json = result_json(id, &result)?;
-        let set = "state = 'succeeded', result = ?4, lease_worker = NULL, \
-                   lease_expires_at_ms = NULL";
-        self.fenced(
-            StoreAction::Complete,
-            id,
-            token,
-            set,
-            vec![Value::Text(json)],
-        )
-        .await
-        .map(drop)
+        let write = FencedWrite::complete(id, &result)?;
+        self.fenced(id, token, write).await.map(drop)
     }
 
     async fn fail(
@@ -413,20 +377,8 @@ impl TaskStore for SqliteTaskStore {
         error: String,
         retry_at_ms: Option<u64>,
     ) -> Result<(), StoreError> {
-        let set = "state = CASE WHEN ?5 IS NOT NULL AND attempts < max_attempts \
-                       THEN 'queued' ELSE 'failed' END, \
-                   run_at_ms = CASE WHEN ?5 IS NOT NULL AND attempts < max_attempts \
-                       THEN ?5 ELSE run_at_ms END, \
-                   last_error = ?4, lease_worker = NULL, lease_expires_at_ms = NULL";
-        let state = self
-            .fenced(
-                StoreAction::Fail,
-                id,
-                token,
-                set,
-                vec![Value::Text(error), Value::Int(retry_at_ms.map(to_db))],
-            )
-            .await?;
+        let write = FencedWrite::fail(error, retry_at_ms);
+        let state = self.fenced(id, token, write).await?;
         if state == TaskState::Queued.as_str() {
             self.work.notify();
         }

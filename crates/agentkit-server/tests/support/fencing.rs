@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::Rng;
 use agentkit_core::event::now_ms;
 use agentkit_core::store::conformance::task;
 use agentkit_core::store::{FencingToken, NewTask, StoreError, TaskResult, TaskState, TaskStore};
@@ -41,18 +42,6 @@ pub struct RaceReport {
     pub refused: usize,
     /// Leases taken in total.
     pub leases: usize,
-}
-
-/// A small deterministic generator (xorshift), one per worker.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// Enqueues `tasks` tasks and lets one worker per store race for them until
