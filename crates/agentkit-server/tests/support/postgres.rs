@@ -87,11 +87,11 @@ impl PgServer {
             .get_or_init(|| {
                 let server = PgServer::start(Durability::Fast)?;
                 extern "C" fn stop_at_exit() {
-                    if let Some(Some(server)) = SHARED.get() {
-                        if let Ok(mut server) = server.lock() {
-                            server.stop();
-                            let _ = std::fs::remove_dir_all(&server.dir);
-                        }
+                    if let Some(Some(server)) = SHARED.get()
+                        && let Ok(mut server) = server.lock()
+                    {
+                        server.stop();
+                        let _ = std::fs::remove_dir_all(&server.dir);
                     }
                 }
                 // SAFETY: registers a plain function to run at exit.
