@@ -21,10 +21,10 @@ use super::sql::{
 use crate::runlog::{LoggedEvent, RunLog};
 
 /// The schema every table lives in (the connections' `search_path`).
-pub const SCHEMA: &str = "agentkit";
+pub(crate) const SCHEMA: &str = "agentkit";
 /// The `LISTEN/NOTIFY` channel: a transaction that makes an entry queued
 /// notifies it when it commits.
-pub const CHANNEL: &str = "agentkit_tasks";
+pub(crate) const CHANNEL: &str = "agentkit_tasks";
 
 /// The [`TaskStore`] and [`RunLog`] in PostgreSQL, for many workers on many
 /// machines.
