@@ -119,7 +119,7 @@ fn crash_worker_process() {
             Arc::new(provider),
             Arc::new(|task: &Task| SandboxSpec::new(task.repo.url.clone())),
         )
-        .lease_ttl(Duration::from_millis(900))
+        .lease_ttl(Duration::from_millis(1_500))
         .retry_delay(Duration::ZERO);
         loop {
             match worker.run_next(CancellationToken::new()).await {
@@ -247,13 +247,13 @@ async fn run(seed: u64) -> Tally {
         }
         workers[victim] = spawn_worker(dir.path(), &format!("s{seed}-w{victim}-{}", k + 1));
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(120);
     for worker in &mut workers {
         while worker.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
                 let _ = worker.kill();
                 let why = diagnose(dir.path(), &store).await;
-                panic!("seed {seed}: workers did not finish the queue within 60 s\n{why}");
+                panic!("seed {seed}: workers did not finish the queue within 120 s\n{why}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
