@@ -154,8 +154,8 @@ impl SqliteTaskStore {
         Ok(Immediate { conn, done: false })
     }
 
-    /// Runs a [`FencedWrite`] in a `BEGIN IMMEDIATE` transaction and
-    /// explains a refusal.
+    /// Runs a [`FencedWrite`] (one statement, atomic by itself) and explains
+    /// a refusal.
     async fn fenced(
         &self,
         id: &TaskId,
@@ -163,7 +163,6 @@ impl SqliteTaskStore {
         mut write: FencedWrite,
     ) -> Result<String, StoreError> {
         let doing = write.doing(id);
-        let mut tx = self.immediate(&doing).await?;
         let sql = write.statement(PARAM);
         let query = sqlx::query(&sql)
             .bind(to_db(now_ms()))
@@ -171,17 +170,18 @@ impl SqliteTaskStore {
             .bind(to_db(token.0));
         let query = Value::bind_all(query, std::mem::take(&mut write.values));
         let updated = query
-            .fetch_optional(&mut *tx.conn)
+            .fetch_optional(&self.pool)
             .await
             .map_err(self.error(&doing))?;
         if let Some(row) = updated {
-            tx.commit().await.map_err(self.error(&doing))?;
             return row.try_get::<String, _>(0).map_err(self.error(&doing));
         }
+        // Tokens only grow and final states are final, so what is read now
+        // explains the refusal.
         let found: Option<(String, i64)> =
             sqlx::query_as("SELECT state, token FROM tasks WHERE id = ?1")
                 .bind(&id.0)
-                .fetch_optional(&mut *tx.conn)
+                .fetch_optional(&self.pool)
                 .await
                 .map_err(self.error(&doing))?;
         Err(write.refused(id, token, found))
