@@ -39,3 +39,5 @@
 pub mod runlog;
 #[cfg(feature = "triggers")]
 pub mod triggers;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod store;
