@@ -36,4 +36,5 @@
 
 #![warn(missing_docs)]
 
+pub mod pool;
 pub mod runlog;
