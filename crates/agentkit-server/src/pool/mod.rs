@@ -18,21 +18,32 @@
 //! Start it with [`WorkerPool::start`]; the [`PoolHandle`] cancels tasks,
 //! streams live events, reports [`PoolStatus`] and shuts the pool down.
 
-use std::sync::Arc;
+mod events;
+mod leasing;
+mod session;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agentkit_core::CancellationToken;
 use agentkit_core::agent::Agent;
 use agentkit_core::event::EventSink;
+use agentkit_core::redact::Redactor;
 use agentkit_core::sandbox::{SandboxProvider, SandboxSpec};
 use agentkit_core::store::{StoreError, TaskStore};
 use agentkit_core::task::{Task, TaskId};
 use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, broadcast, watch};
+use tokio_util::task::TaskTracker;
 
 use crate::runlog::{LoggedEvent, RunLog};
+use events::EventWriter;
+use session::{Slot, StopCause};
 
 /// How a [`WorkerPool`] runs. Build it with [`PoolConfig::new`] or
 /// `PoolConfig { worker_name, .., ..Default::default() }`: fields may be added.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PoolConfig {
     /// The name leases are taken under (unique per process: host and pid).
     pub worker_name: String,
@@ -54,6 +65,12 @@ pub struct PoolConfig {
     pub cancel_poll: Duration,
     /// The longest pause between lease attempts while the store fails.
     pub max_backoff: Duration,
+    /// Redacts every event before it reaches the [`RunLog`] and subscribers
+    /// (default: token shapes and the values of the usual secret variables).
+    pub redactor: Redactor,
+    /// Live events kept for slow subscribers before they lag (and must catch
+    /// up from the [`RunLog`]).
+    pub live_capacity: usize,
 }
 
 impl Default for PoolConfig {
@@ -67,6 +84,8 @@ impl Default for PoolConfig {
             idle_wait: Duration::from_secs(1),
             cancel_poll: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
+            redactor: Redactor::new().with_env_secrets(),
+            live_capacity: 4096,
         }
     }
 }
@@ -137,9 +156,37 @@ pub enum PoolStatus {
 /// Runs queued tasks, `concurrency` at a time. See the [module docs](self).
 pub struct WorkerPool;
 
+/// What the leasing loop, the sessions and the handle share.
+struct Shared {
+    config: PoolConfig,
+    store: Arc<dyn TaskStore>,
+    provider: Arc<dyn SandboxProvider>,
+    factory: Arc<dyn SessionFactory>,
+    events: EventWriter,
+    running: Mutex<HashMap<TaskId, Slot>>,
+    status: watch::Sender<PoolStatus>,
+    /// Fired by shutdown: no new leases.
+    stopping: CancellationToken,
+    sessions: TaskTracker,
+}
+
+impl Shared {
+    /// Sets the status unless the pool is stopping.
+    fn set_status(&self, status: PoolStatus) {
+        self.status.send_if_modified(|current| {
+            let keep = matches!(current, PoolStatus::Stopping | PoolStatus::Stopped);
+            let changed = !keep && *current != status;
+            if changed {
+                *current = status;
+            }
+            changed
+        });
+    }
+}
+
 impl WorkerPool {
-    /// Starts leasing from `store` (on the current tokio runtime) and returns
-    /// the handle that controls the pool.
+    /// Starts leasing from `store` (on the current tokio runtime; call it
+    /// inside one) and returns the handle that controls the pool.
     pub fn start(
         config: PoolConfig,
         store: Arc<dyn TaskStore>,
@@ -147,41 +194,141 @@ impl WorkerPool {
         provider: Arc<dyn SandboxProvider>,
         factory: Arc<dyn SessionFactory>,
     ) -> PoolHandle {
-        let _ = (config, store, log, provider, factory);
-        let (live, _) = tokio::sync::broadcast::channel(1024);
-        PoolHandle { live }
+        let (live, _) = broadcast::channel(config.live_capacity.max(1));
+        let events = EventWriter::start(log, config.redactor.clone(), live.clone());
+        let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let shared = Arc::new(Shared {
+            config,
+            store,
+            provider,
+            factory,
+            events,
+            running: Mutex::new(HashMap::new()),
+            status: watch::Sender::new(PoolStatus::Leasing),
+            stopping: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+        });
+        let leasing = tokio::spawn(leasing::run(shared.clone(), slots));
+        PoolHandle {
+            shared,
+            live,
+            leasing,
+        }
     }
 }
 
-/// Controls a running [`WorkerPool`].
+/// Controls a running [`WorkerPool`]. Dropping it without
+/// [`shutdown`](Self::shutdown) leaves the pool running until the runtime ends.
 pub struct PoolHandle {
-    live: tokio::sync::broadcast::Sender<LiveEvent>,
+    shared: Arc<Shared>,
+    live: broadcast::Sender<LiveEvent>,
+    leasing: tokio::task::JoinHandle<()>,
 }
 
 impl PoolHandle {
-    /// Cancels `id` in the store and stops its session if it runs here
-    /// (within a second).
+    /// Cancels `id` in the store (so no worker anywhere runs it again) and, if
+    /// it runs in this pool, stops its session at once: a tool or model call
+    /// in flight is interrupted and nothing more is recorded. Sessions of
+    /// other processes notice within their `cancel_poll`.
     pub async fn cancel(&self, id: &TaskId) -> Result<(), StoreError> {
-        let _ = id;
+        self.shared.store.cancel(id).await?;
+        if let Ok(running) = self.shared.running.lock()
+            && let Some(slot) = running.get(id)
+        {
+            let _ = slot.cause.set(StopCause::Cancelled);
+            slot.cancel.cancel();
+        }
         Ok(())
     }
 
-    /// Every event of every session from now on, after it reached the RunLog.
-    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LiveEvent> {
+    /// Every event of every session from now on, after it reached the
+    /// [`RunLog`]. A subscriber that lags gets `RecvError::Lagged` and catches
+    /// up with [`RunLog::read`] from the last id it saw.
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.live.subscribe()
     }
 
     /// The tasks running in this pool.
     pub fn running(&self) -> Vec<TaskId> {
-        Vec::new()
+        let mut ids: Vec<TaskId> = self
+            .shared
+            .running
+            .lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default();
+        ids.sort_by(|a, b| a.0.cmp(&b.0));
+        ids
     }
 
     /// What the pool is doing.
     pub fn status(&self) -> PoolStatus {
-        PoolStatus::Stopped
+        self.shared.status.borrow().clone()
     }
 
-    /// Stops leasing, lets running sessions reach a checkpoint, hands their
-    /// leases back for retry, and returns within the shutdown grace period.
-    pub async fn shutdown(self) {}
+    /// The status as it changes (for a daemon that shows it live).
+    pub fn watch_status(&self) -> watch::Receiver<PoolStatus> {
+        self.shared.status.subscribe()
+    }
+
+    /// Stops the pool within `shutdown_grace` (plus a second for the last
+    /// writes):
+    /// 1. no new leases;
+    /// 2. every running session stops at its next step boundary, after that
+    ///    step's checkpoint; a session still inside a step when three quarters
+    ///    of the grace period have passed is interrupted (a tool call in
+    ///    flight is then answered "interrupted" when the task resumes);
+    /// 3. each stopped session hands its lease back (`fail` with a retry at
+    ///    once), so another worker resumes it from its checkpoint;
+    /// 4. the events emitted so far reach the [`RunLog`].
+    pub async fn shutdown(self) {
+        let shared = &self.shared;
+        let started = tokio::time::Instant::now();
+        let grace = shared.config.shutdown_grace;
+        shared.set_status(PoolStatus::Stopping);
+        shared.stopping.cancel();
+        shared.sessions.close();
+        let slots: Vec<(CancellationToken, CancellationToken)> = shared
+            .running
+            .lock()
+            .map(|running| {
+                running
+                    .values()
+                    .map(|slot| {
+                        let _ = slot.cause.set(StopCause::Shutdown);
+                        (slot.pause.clone(), slot.cancel.clone())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (pause, _) in &slots {
+            pause.cancel();
+        }
+        let patient = started + grace.mul_f32(0.75);
+        if tokio::time::timeout_at(patient, shared.sessions.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("sessions did not reach a checkpoint in time; interrupting them");
+            if let Ok(running) = shared.running.lock() {
+                for slot in running.values() {
+                    let _ = slot.cause.set(StopCause::Shutdown);
+                    slot.cancel.cancel();
+                }
+            }
+            let last = started + grace;
+            if tokio::time::timeout_at(last, shared.sessions.wait())
+                .await
+                .is_err()
+            {
+                tracing::error!("sessions did not stop within the shutdown grace period");
+            }
+        }
+        if let Err(err) = self.leasing.await {
+            tracing::warn!(error = %err, "the leasing loop ended abnormally");
+        }
+        let deadline = started + grace + Duration::from_secs(1);
+        shared.events.close(deadline).await;
+        shared.status.send_replace(PoolStatus::Stopped);
+        tracing::info!("worker pool stopped");
+    }
 }
