@@ -456,7 +456,8 @@ impl Agent {
 
 /// The workspace's changes since the run's base commit, for a checkpoint.
 async fn capture_workspace(engine: &Engine, sandbox: &dyn Sandbox) -> WorkspaceCapture {
-    let Some(base) = engine.state().base_commit.clone() else {
+    let base = engine.state().base_commit.clone();
+    let Some(base) = base.filter(|commit| !commit.is_empty()) else {
         return WorkspaceCapture::Unavailable {
             reason: "the workspace is not a git repository, so its changes cannot be captured"
                 .into(),

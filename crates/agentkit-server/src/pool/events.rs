@@ -30,7 +30,7 @@ use crate::runlog::{LoggedEvent, RunLog};
 const MAX_BATCH: usize = 512;
 
 enum Message {
-    Event(TaskId, EventRecord),
+    Event(TaskId, Box<EventRecord>),
     Close,
 }
 
@@ -43,7 +43,11 @@ pub(super) struct SessionSink {
 impl EventSink for SessionSink {
     fn emit(&self, record: &EventRecord) {
         let task = record.task_id.clone().unwrap_or_else(|| self.task.clone());
-        if self.tx.send(Message::Event(task, record.clone())).is_err() {
+        if self
+            .tx
+            .send(Message::Event(task, Box::new(record.clone())))
+            .is_err()
+        {
             tracing::warn!(task = %self.task, "the pool's event writer has stopped; event dropped");
         }
     }
@@ -112,7 +116,7 @@ async fn write(
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Event(task, record) => batch.push((task, redact(&redactor, record))),
+                Message::Event(task, record) => batch.push((task, redact(&redactor, *record))),
                 Message::Close => {
                     closing = true;
                     break;
