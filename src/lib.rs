@@ -49,6 +49,8 @@ pub use agentkit_core as core;
 pub use agentkit_llm as llm;
 #[cfg(feature = "sandbox-local")]
 pub use agentkit_sandbox as sandbox;
+#[cfg(feature = "server")]
+pub use agentkit_server as server;
 #[cfg(feature = "tools")]
 pub use agentkit_tools as tools;
 

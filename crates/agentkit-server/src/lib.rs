@@ -38,3 +38,5 @@
 
 pub mod pool;
 pub mod runlog;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod store;

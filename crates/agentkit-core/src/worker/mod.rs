@@ -3,7 +3,7 @@
 //! [`TaskStore`](crate::store::TaskStore) one lease at a time and records how
 //! each ended. The pieces a [`Worker`] is made of are public so that other
 //! workers (the server's pool) reuse them: [`run_lease`] (run or
-//! [resume](resume) one lease), [`guard_lease`] (heartbeat and cancel watch),
+//! [`resume`] one lease), [`guard_lease`] (heartbeat and cancel watch),
 //! [`record_outcome`].
 
 use std::sync::Arc;

@@ -286,6 +286,13 @@ impl PoolHandle {
         let grace = shared.config.shutdown_grace;
         shared.set_status(PoolStatus::Stopping);
         shared.stopping.cancel();
+        // The loop stops at once, unless a lease call is in flight: its
+        // session then starts paused, so it is handed back below.
+        let mut leasing = self.leasing;
+        if tokio::time::timeout(grace / 4, &mut leasing).await.is_err() {
+            tracing::warn!("the leasing loop is stuck in the task store; abandoning it");
+            leasing.abort();
+        }
         shared.sessions.close();
         let slots: Vec<(CancellationToken, CancellationToken)> = shared
             .running
@@ -322,9 +329,6 @@ impl PoolHandle {
             {
                 tracing::error!("sessions did not stop within the shutdown grace period");
             }
-        }
-        if let Err(err) = self.leasing.await {
-            tracing::warn!(error = %err, "the leasing loop ended abnormally");
         }
         let deadline = started + grace + Duration::from_secs(1);
         shared.events.close(deadline).await;

@@ -59,10 +59,6 @@ pub(super) async fn run(shared: Arc<Shared>, lease: Lease, permit: OwnedSemaphor
     let cancel = CancellationToken::new();
     let pause = CancellationToken::new();
     let cause = Arc::new(OnceLock::new());
-    if shared.stopping.is_cancelled() {
-        let _ = cause.set(StopCause::Shutdown);
-        pause.cancel();
-    }
     if let Ok(mut running) = shared.running.lock() {
         running.insert(
             id.clone(),
@@ -72,6 +68,12 @@ pub(super) async fn run(shared: Arc<Shared>, lease: Lease, permit: OwnedSemaphor
                 cause: cause.clone(),
             },
         );
+    }
+    // Registered first, checked second: a shutdown either sees the slot or
+    // is seen here.
+    if shared.stopping.is_cancelled() {
+        let _ = cause.set(StopCause::Shutdown);
+        pause.cancel();
     }
     let _registered = Registered {
         shared: &shared,
