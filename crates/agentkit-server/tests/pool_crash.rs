@@ -4,12 +4,11 @@
 //! a call, and publishes exactly one pull request.
 //!
 //! The workers are this test binary run again with `AGENTKIT_POOL_CRASH_DIR`
-//! set (see [`pool_crash_worker_process`]). Tool runs are counted in a file
-//! on the host, since each process has its own memory.
+//! set (see [`pool_crash_worker_process`]). Tool runs are marked in a file on
+//! the host, since each process has its own memory.
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -27,7 +26,7 @@ use agentkit_server::pool::{PoolConfig, SessionFactory, WorkerPool};
 use agentkit_server::runlog::RunLog;
 use agentkit_server::store::SqliteTaskStore;
 use agentkit_tools::forge::LocalForge;
-use common::{Finish, NoArgs, ReadFile, WriteArgs, git};
+use common::{Counters, Finish, ReadFile, Slow, WriteFile, git};
 
 const DIR_ENV: &str = "AGENTKIT_POOL_CRASH_DIR";
 
@@ -48,7 +47,7 @@ const TURNS: [&str; 4] = [
 /// what it is told about the `slow` call when it asks for the third turn.
 struct PerStep {
     info: ModelInfo,
-    dir: PathBuf,
+    marks: Counters,
 }
 
 #[async_trait::async_trait]
@@ -78,23 +77,12 @@ impl Model for PerStep {
                 })
                 .collect::<Vec<_>>()
                 .join(",");
-            mark(&self.dir, &format!("model told: slow {told}"));
+            self.marks.mark(&format!("model told: slow {told}"));
         }
         let turn = TURNS.get(step).copied().unwrap_or(TURNS[3]);
         let model = ScriptedModel::from_json(&format!("[{turn}]"), "pool-crash").unwrap();
         model.stream(request).await
     }
-}
-
-/// Appends a line to the marks file (synced: the process may die next).
-fn mark(dir: &Path, line: &str) {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("marks"))
-        .unwrap();
-    writeln!(file, "{line}").unwrap();
-    file.sync_all().unwrap();
 }
 
 fn marks(dir: &Path) -> Vec<String> {
@@ -105,61 +93,29 @@ fn marks(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `write_file`, marked.
-struct MarkedWrite(PathBuf);
-
-#[async_trait::async_trait]
-impl Tool for MarkedWrite {
-    type Args = WriteArgs;
-    fn name(&self) -> &str {
-        "write_file"
-    }
-    fn description(&self) -> &str {
-        "Writes a file."
-    }
-    async fn call(&self, args: WriteArgs, cx: &ToolContext) -> Result<ToolOutput, ToolError> {
-        mark(&self.0, &format!("write {}", args.path));
-        let bytes = args.bytes.unwrap_or_else(|| args.content.into_bytes());
-        cx.sandbox.write(&args.path, &bytes).await?;
-        Ok(ToolOutput::text("written"))
-    }
-}
-
-/// `slow`, marked when it starts; takes a minute.
-struct MarkedSlow(PathBuf);
-
-#[async_trait::async_trait]
-impl Tool for MarkedSlow {
-    type Args = NoArgs;
-    fn name(&self) -> &str {
-        "slow"
-    }
-    fn description(&self) -> &str {
-        "Takes a while."
-    }
-    async fn call(&self, _args: NoArgs, _cx: &ToolContext) -> Result<ToolOutput, ToolError> {
-        mark(&self.0, "slow");
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        Ok(ToolOutput::text("slept"))
-    }
-}
-
 struct CrashFactory {
     dir: PathBuf,
 }
 
 impl SessionFactory for CrashFactory {
     fn agent(&self, _task: &Task, sinks: Vec<Arc<dyn EventSink>>) -> Result<Arc<Agent>, String> {
+        let counters = Counters {
+            marks: Some(self.dir.join("marks")),
+            ..Counters::default()
+        };
         let model = PerStep {
             info: ScriptedModel::new(Vec::new()).info().clone(),
-            dir: self.dir.clone(),
+            marks: counters.clone(),
         };
         let forge = LocalForge::new(self.dir.join("repo/.git"), self.dir.join("forge"));
         let mut builder = Agent::builder(Arc::new(model))
             .tool(Finish)
             .tool(ReadFile)
-            .tool(MarkedWrite(self.dir.clone()))
-            .tool(MarkedSlow(self.dir.clone()))
+            .tool(WriteFile(counters.clone()))
+            .tool(Slow {
+                delay: Duration::from_secs(60),
+                counters,
+            })
             .forge(Arc::new(forge));
         for sink in sinks {
             builder = builder.shared_sink(sink);

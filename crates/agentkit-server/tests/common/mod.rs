@@ -15,16 +15,31 @@ use agentkit_server::pool::{PoolConfig, SessionFactory};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-/// How often each test tool ran, and how many ran at once.
+/// How often each test tool ran, and how many ran at once; with `marks`,
+/// each run is also appended to that file (for runs in other processes).
 #[derive(Default, Clone)]
 pub struct Counters {
     pub slow_runs: Arc<AtomicUsize>,
     pub writes: Arc<AtomicUsize>,
     pub running: Arc<AtomicUsize>,
     pub max_running: Arc<AtomicUsize>,
+    pub marks: Option<PathBuf>,
 }
 
 impl Counters {
+    /// Appends `line` to the marks file, if any (synced: the process may die next).
+    pub fn mark(&self, line: &str) {
+        use std::io::Write;
+        let Some(path) = &self.marks else { return };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(file, "{line}").unwrap();
+        file.sync_all().unwrap();
+    }
+
     pub fn slow_runs(&self) -> usize {
         self.slow_runs.load(Ordering::SeqCst)
     }
@@ -60,6 +75,7 @@ impl Tool for Slow {
     }
     async fn call(&self, _args: NoArgs, _cx: &ToolContext) -> Result<ToolOutput, ToolError> {
         let c = &self.counters;
+        c.mark("slow");
         c.slow_runs.fetch_add(1, Ordering::SeqCst);
         let now = c.running.fetch_add(1, Ordering::SeqCst) + 1;
         c.max_running.fetch_max(now, Ordering::SeqCst);
@@ -103,6 +119,7 @@ impl Tool for WriteFile {
     }
     async fn call(&self, args: WriteArgs, cx: &ToolContext) -> Result<ToolOutput, ToolError> {
         self.0.writes.fetch_add(1, Ordering::SeqCst);
+        self.0.mark(&format!("write {}", args.path));
         let bytes = args.bytes.unwrap_or_else(|| args.content.into_bytes());
         cx.sandbox.write(&args.path, &bytes).await?;
         Ok(ToolOutput::text("written"))
@@ -257,31 +274,29 @@ pub async fn until(what: &str, check: impl Fn() -> bool) {
 
 /// Waits until the task is in a final state and returns its record.
 pub async fn settled(store: &MemoryTaskStore, id: &TaskId) -> TaskRecord {
-    let started = Instant::now();
-    loop {
-        let record = store.get(id).await.unwrap().unwrap();
-        if record.state.is_terminal() {
-            return record;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "task {id} never settled: {record:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    state_where(store, id, "settled", TaskState::is_terminal).await
 }
 
 /// Waits until the task is back in the queue.
 pub async fn queued(store: &MemoryTaskStore, id: &TaskId) -> TaskRecord {
+    state_where(store, id, "requeued", |s| s == TaskState::Queued).await
+}
+
+async fn state_where(
+    store: &MemoryTaskStore,
+    id: &TaskId,
+    what: &str,
+    wanted: impl Fn(TaskState) -> bool,
+) -> TaskRecord {
     let started = Instant::now();
     loop {
         let record = store.get(id).await.unwrap().unwrap();
-        if record.state == TaskState::Queued {
+        if wanted(record.state) {
             return record;
         }
         assert!(
             started.elapsed() < Duration::from_secs(20),
-            "task {id} never requeued: {record:?}"
+            "task {id} never {what}: {record:?}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
