@@ -30,7 +30,10 @@ fn git(dir: &std::path::Path, args: &[&str]) {
 }
 
 fn checkpoint(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let repo = tempfile::tempdir().unwrap();
     for i in 0..200 {
         let body = format!("// file {i}\n{}", "fn f() {}\n".repeat(50));
@@ -42,15 +45,25 @@ fn checkpoint(c: &mut Criterion) {
     let provider = LocalProvider::new();
     let spec = SandboxSpec::new(repo.path().display().to_string());
     let sandbox: Arc<dyn Sandbox> = rt.block_on(provider.create(&spec)).unwrap();
-    let base = rt.block_on(agentkit::core::handover::current_base(sandbox.as_ref())).unwrap().0;
-    rt.block_on(sandbox.write("f3.rs", b"fn changed() {}\n")).unwrap();
-    rt.block_on(sandbox.write("new/notes.md", &"a note\n".repeat(100).into_bytes())).unwrap();
+    let base = rt
+        .block_on(agentkit::core::handover::current_base(sandbox.as_ref()))
+        .unwrap()
+        .0;
+    rt.block_on(sandbox.write("f3.rs", b"fn changed() {}\n"))
+        .unwrap();
+    rt.block_on(sandbox.write("new/notes.md", &"a note\n".repeat(100).into_bytes()))
+        .unwrap();
 
     let mut group = c.benchmark_group("checkpoint");
     group.bench_function("capture", |b| {
-        b.iter(|| rt.block_on(workspace::capture(sandbox.as_ref(), &base)).unwrap())
+        b.iter(|| {
+            rt.block_on(workspace::capture(sandbox.as_ref(), &base))
+                .unwrap()
+        })
     });
-    let patch = rt.block_on(workspace::capture(sandbox.as_ref(), &base)).unwrap();
+    let patch = rt
+        .block_on(workspace::capture(sandbox.as_ref(), &base))
+        .unwrap();
     println!("diff: {} bytes", patch.len());
 
     let task = Task::new("B-1", "bench", "bench", RepoRef::new("."));
@@ -60,7 +73,9 @@ fn checkpoint(c: &mut Criterion) {
             r#"[{{"text":"step {i}","tool_calls":[{{"name":"read_file","arguments":{{"path":"f{i}.rs"}}}}]}}]"#
         );
         let model = ScriptedModel::from_json(&reply, "bench").unwrap();
-        let Step::CallModel(request) = engine.next_step() else { unreachable!() };
+        let Step::CallModel(request) = engine.next_step() else {
+            unreachable!()
+        };
         let response = rt.block_on(model.complete(*request)).unwrap();
         engine.on_model_response(response);
         engine.on_tool_result(
@@ -72,16 +87,28 @@ fn checkpoint(c: &mut Criterion) {
         );
     }
     let state = engine.state().clone();
-    let capture = WorkspaceCapture::Changes { base_commit: base.clone(), patch: patch.clone() };
+    let capture = WorkspaceCapture::Changes {
+        base_commit: base.clone(),
+        patch: patch.clone(),
+    };
     let bytes = RunCheckpoint::encode(&state, &capture).unwrap();
-    println!("checkpoint: {} messages, {} bytes", state.messages.len(), bytes.len());
-    group.bench_function("encode", |b| b.iter(|| RunCheckpoint::encode(&state, &capture).unwrap()));
-    group.bench_function("decode", |b| b.iter(|| RunCheckpoint::decode(&state.task.id, &bytes).unwrap()));
+    println!(
+        "checkpoint: {} messages, {} bytes",
+        state.messages.len(),
+        bytes.len()
+    );
+    group.bench_function("encode", |b| {
+        b.iter(|| RunCheckpoint::encode(&state, &capture).unwrap())
+    });
+    group.bench_function("decode", |b| {
+        b.iter(|| RunCheckpoint::decode(&state.task.id, &bytes).unwrap())
+    });
     group.sample_size(10);
     group.bench_function("create_and_restore", |b| {
         b.iter(|| {
             let fresh = rt.block_on(provider.create(&spec)).unwrap();
-            rt.block_on(workspace::restore(fresh.as_ref(), &base, &patch)).unwrap();
+            rt.block_on(workspace::restore(fresh.as_ref(), &base, &patch))
+                .unwrap();
             rt.block_on(fresh.close()).unwrap();
         })
     });
