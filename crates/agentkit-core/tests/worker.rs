@@ -5,6 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentkit_core::event::MemorySink;
 use agentkit_core::prelude::*;
 use agentkit_core::sandbox::SandboxSpec;
 use agentkit_core::store::{NewTask, TaskState};
@@ -195,4 +196,106 @@ async fn run_processes_the_queue_until_cancelled() {
         3
     );
     assert_eq!(provider.created(), 3);
+}
+
+/// A worker whose agent reports its events to `sink`.
+fn observed_worker(
+    model: Arc<ScriptedModel>,
+    store: Arc<MemoryTaskStore>,
+    sink: Arc<MemorySink>,
+) -> Worker {
+    let agent = Agent::builder(model)
+        .tool(Finish)
+        .tool(Echo)
+        .tool(Fail)
+        .shared_sink(sink)
+        .build();
+    Worker::new(
+        "w1",
+        store,
+        Arc::new(agent),
+        Arc::new(MemoryProvider::new()),
+        Arc::new(|task: &Task| SandboxSpec::new(task.repo.url.clone())),
+    )
+    .retry_delay(Duration::ZERO)
+}
+
+#[tokio::test]
+async fn a_retried_lease_continues_from_the_last_checkpoint() {
+    let store = Arc::new(MemoryTaskStore::new());
+    queued(&store).await;
+    // Replayed from the first step, this script would answer the opening
+    // with the error and never finish.
+    let model = script(&format!(
+        r#"[{{"tool_calls":[{{"name":"echo","arguments":{{"text":"looked"}}}}]}},
+            {{"error":{{"kind":"transient","message":"overloaded"}}}},
+            {FINISH}]"#
+    ));
+    let sink = Arc::new(MemorySink::new());
+    let w = observed_worker(model.clone(), store.clone(), sink.clone());
+    let first = w.run_next(CancellationToken::new()).await.unwrap().unwrap();
+    assert_eq!(first.steps, 1);
+    let record = store.get(&task().id).await.unwrap().unwrap();
+    assert_eq!(record.state, TaskState::Queued);
+    let second = w.run_next(CancellationToken::new()).await.unwrap().unwrap();
+    assert_eq!(
+        (second.stop_reason, second.steps),
+        (
+            StopReason::Finished {
+                summary: "fixed".into()
+            },
+            2
+        )
+    );
+    // The resumed run's only model call saw the first attempt's work.
+    let last = model.requests().pop().unwrap();
+    assert_eq!(
+        results(&last.messages)
+            .into_iter()
+            .map(|r| r.content)
+            .collect::<Vec<_>>(),
+        vec!["looked".to_string()]
+    );
+    let resumed: Vec<bool> = sink
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::RunStarted { resumed, .. } => Some(resumed),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resumed, vec![false, true]);
+}
+
+#[tokio::test]
+async fn a_workspace_that_could_not_be_captured_makes_the_retry_start_over_with_a_warning() {
+    let store = Arc::new(MemoryTaskStore::new());
+    queued(&store).await;
+    // `fail` is mutating, and the memory sandbox is no git repository: its
+    // changes cannot be captured, so resuming would describe edits that are
+    // not in the fresh sandbox.
+    let model = script(&format!(
+        r#"[{{"tool_calls":[{{"name":"fail","arguments":{{}}}}]}},
+            {{"error":{{"kind":"transient","message":"overloaded"}}}},
+            {FINISH}]"#
+    ));
+    let sink = Arc::new(MemorySink::new());
+    let w = observed_worker(model, store.clone(), sink.clone());
+    w.run_next(CancellationToken::new()).await.unwrap().unwrap();
+    let second = w.run_next(CancellationToken::new()).await.unwrap().unwrap();
+    assert_eq!(second.steps, 1);
+    let warnings: Vec<Event> = sink
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Warning { .. }))
+        .collect();
+    assert_eq!(
+        warnings,
+        vec![Event::Warning {
+            message: "the stored checkpoint was not used, so the run starts over: the workspace's \
+                      changes were not saved with it (the workspace is not a git repository, so \
+                      its changes cannot be captured)"
+                .into()
+        }]
+    );
 }

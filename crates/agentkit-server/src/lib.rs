@@ -6,7 +6,9 @@
 //!   the embedded default; PostgreSQL for many workers on many machines);
 //! - the [`RunLog`](runlog::RunLog): every event of every run, numbered per
 //!   task, so live views can resume and transcripts can be downloaded;
-//! - the worker pool, the `agentd` daemon (HTTP API, live event stream, web
+//! - the [worker pool](pool::WorkerPool): N sessions per process, resumed
+//!   from their checkpoints after a crash or a shutdown;
+//! - the `agentd` daemon (HTTP API, live event stream, web
 //!   view, metrics) and the triggers (GitHub, Slack, Linear, cron, signed
 //!   webhooks).
 //!
@@ -36,6 +38,7 @@
 
 #![warn(missing_docs)]
 
+pub mod pool;
 pub mod runlog;
 #[cfg(feature = "triggers")]
 pub mod triggers;

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentkit_core::agent::Agent;
+use agentkit_core::engine::prompts;
 use agentkit_core::forge::PullRequest;
 use agentkit_core::message::Role;
 use agentkit_core::model::{Model, ModelError, ModelInfo, ModelRequest, ModelStream};
@@ -53,7 +54,9 @@ const TURNS: [&str; 3] = [
 
 /// Answers each call of a run with the scripted turn for its step, so a run
 /// that starts again (another attempt, another process) starts the script
-/// again.
+/// again, and a resumed run goes on where it stopped. Like a real model, it
+/// makes a turn again when its calls come back "interrupted" (a worker was
+/// killed while they ran, and resuming never re-runs them by itself).
 struct PerRun {
     info: ModelInfo,
 }
@@ -65,11 +68,17 @@ impl Model for PerRun {
     }
 
     async fn stream(&self, request: ModelRequest) -> Result<ModelStream, ModelError> {
-        let step = request
+        let turns = request
             .messages
             .iter()
             .filter(|m| m.role == Role::Assistant)
             .count();
+        let interrupted = request
+            .messages
+            .iter()
+            .filter(|m| m.tool_results().any(|r| r.content == prompts::INTERRUPTED))
+            .count();
+        let step = turns - interrupted;
         let turn = TURNS.get(step).copied().unwrap_or(TURNS[2]);
         let model = ScriptedModel::from_json(&format!("[{turn}]"), "crash").unwrap();
         model.stream(request).await
