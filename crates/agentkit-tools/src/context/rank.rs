@@ -22,8 +22,9 @@ use super::code::{Definition, IndexedFile, Snapshot};
 /// A name defined in more files than this links nothing.
 pub const MAX_DEFINERS: usize = 40;
 const DAMPING: f64 = 0.85;
-const MAX_ITERATIONS: usize = 50;
-const TOLERANCE: f64 = 1e-9;
+const MAX_ITERATIONS: usize = 30;
+/// L1 change of the rank vector (which sums to 1) below which iteration stops.
+const TOLERANCE: f64 = 1e-6;
 /// How much more an edge carrying a named identifier weighs.
 const MENTIONED_NAME_FACTOR: f64 = 10.0;
 
