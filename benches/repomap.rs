@@ -88,7 +88,7 @@ fn main() {
     let trees_dir = std::env::var_os("AGENTKIT_BENCH_TREES")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-trees"));
-    if let Some(name) = std::env::var("AGENTKIT_REPOMAP_CHILD").ok() {
+    if let Ok(name) = std::env::var("AGENTKIT_REPOMAP_CHILD") {
         let tree = TREES.iter().find(|t| t.name == name).expect("a known tree");
         measure(tree, &trees_dir.join(tree.dir));
         return;
