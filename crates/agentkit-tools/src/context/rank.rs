@@ -22,8 +22,9 @@ use super::code::{Definition, IndexedFile, Snapshot};
 /// A name defined in more files than this links nothing.
 pub const MAX_DEFINERS: usize = 40;
 const DAMPING: f64 = 0.85;
-const MAX_ITERATIONS: usize = 50;
-const TOLERANCE: f64 = 1e-9;
+const MAX_ITERATIONS: usize = 30;
+/// L1 change of the rank vector (which sums to 1) below which iteration stops.
+const TOLERANCE: f64 = 1e-6;
 /// How much more an edge carrying a named identifier weighs.
 const MENTIONED_NAME_FACTOR: f64 = 10.0;
 
@@ -234,22 +235,10 @@ pub fn rank<'a>(snapshot: &'a Snapshot, focus: &Focus) -> Vec<Ranked<'a>> {
     let mut next = vec![0.0; n];
     for _ in 0..MAX_ITERATIONS {
         next.iter_mut().for_each(|x| *x = 0.0);
-        let mut dangling = 0.0;
-        for (from, uses) in graph.uses.iter().enumerate() {
-            if out[from] == 0.0 {
-                dangling += rank[from];
-                continue;
-            }
-            let share = rank[from] / out[from];
-            for (id, w) in uses {
-                let flow = share * edge_weight(*id, *w);
-                for to in graph.definers(*id) {
-                    if *to as usize != from {
-                        next[*to as usize] += flow;
-                    }
-                }
-            }
-        }
+        let dangling: f64 = (0..n).filter(|i| out[*i] == 0.0).map(|i| rank[i]).sum();
+        flows(graph, &out, &rank, &edge_weight, |to, _, flow| {
+            next[to as usize] += flow;
+        });
         let mut delta = 0.0;
         for i in 0..n {
             let value =
@@ -264,20 +253,9 @@ pub fn rank<'a>(snapshot: &'a Snapshot, focus: &Focus) -> Vec<Ranked<'a>> {
 
     // Each file's rank flows to the definitions it uses.
     let mut def_score: HashMap<(u32, u32), f64> = HashMap::new();
-    for (from, uses) in graph.uses.iter().enumerate() {
-        if out[from] == 0.0 {
-            continue;
-        }
-        let share = rank[from] / out[from];
-        for (id, w) in uses {
-            let flow = share * edge_weight(*id, *w);
-            for to in graph.definers(*id) {
-                if *to as usize != from {
-                    *def_score.entry((*to, *id)).or_default() += flow;
-                }
-            }
-        }
-    }
+    flows(graph, &out, &rank, &edge_weight, |to, id, flow| {
+        *def_score.entry((to, id)).or_default() += flow;
+    });
 
     let mut ranked = Vec::new();
     for (i, file) in files.iter().enumerate() {
@@ -310,4 +288,29 @@ pub fn rank<'a>(snapshot: &'a Snapshot, focus: &Focus) -> Vec<Ranked<'a>> {
             .then(a.def.line.cmp(&b.def.line))
     });
     ranked.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Calls `sink(to, name, flow)` for the rank each file passes along each of
+/// its uses to each other file defining the name.
+fn flows(
+    graph: &Graph,
+    out: &[f64],
+    rank: &[f64],
+    edge_weight: &impl Fn(u32, f64) -> f64,
+    mut sink: impl FnMut(u32, u32, f64),
+) {
+    for (from, uses) in graph.uses.iter().enumerate() {
+        if out[from] == 0.0 {
+            continue;
+        }
+        let share = rank[from] / out[from];
+        for (id, w) in uses {
+            let flow = share * edge_weight(*id, *w);
+            for to in graph.definers(*id) {
+                if *to as usize != from {
+                    sink(*to, *id, flow);
+                }
+            }
+        }
+    }
 }

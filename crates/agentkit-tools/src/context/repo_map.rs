@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use agentkit_core::context::{ContextError, ContextItem, ContextProvider, ContextRequest};
 use agentkit_core::message::{Message, Part};
@@ -37,7 +37,7 @@ use super::rank::{Focus, Ranked, rank};
 /// offers the same map to the model with a focus of its choosing.
 ///
 /// ```
-/// use std::sync::Arc;
+/// use std::sync::{Arc, Mutex};
 /// use agentkit_core::context::ContextEngine;
 /// use agentkit_core::tokenizer::ApproxTokenizer;
 /// use agentkit_tools::context::{CodeIndex, RepoMap};
@@ -53,6 +53,15 @@ pub struct RepoMap {
     tokenizer: Arc<dyn Tokenizer>,
     max_tokens: usize,
     priority: i32,
+    last: Arc<Mutex<Option<LastMap>>>,
+}
+
+/// The last map rendered, reused while nothing it depends on changed.
+struct LastMap {
+    snapshot: Arc<Snapshot>,
+    focus: Focus,
+    max_tokens: usize,
+    map: RenderedMap,
 }
 
 impl std::fmt::Debug for RepoMap {
@@ -96,12 +105,14 @@ impl RepoMap {
             tokenizer: Arc::new(ApproxTokenizer),
             max_tokens: Self::DEFAULT_MAX_TOKENS,
             priority: Self::PRIORITY,
+            last: Arc::default(),
         }
     }
 
     /// Counts tokens with `tokenizer` (use the model's).
     pub fn tokenizer(mut self, tokenizer: Arc<dyn Tokenizer>) -> Self {
         self.tokenizer = tokenizer;
+        self.last = Arc::default();
         self
     }
 
@@ -133,12 +144,25 @@ impl RepoMap {
         let refresh = self.index.refresh(sandbox).await?;
         let snapshot = refresh.snapshot;
         let focus = Focus::find(&snapshot, texts);
-        Ok(render_ranked(
-            &snapshot,
-            &focus,
-            self.tokenizer.as_ref(),
-            max_tokens,
-        ))
+        // An unchanged snapshot with the same focus and budget gives the same map.
+        if let Ok(last) = self.last.lock()
+            && let Some(last) = last.as_ref()
+            && Arc::ptr_eq(&last.snapshot, &snapshot)
+            && last.focus == focus
+            && last.max_tokens == max_tokens
+        {
+            return Ok(last.map.clone());
+        }
+        let map = render_ranked(&snapshot, &focus, self.tokenizer.as_ref(), max_tokens);
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(LastMap {
+                snapshot,
+                focus,
+                max_tokens,
+                map: map.clone(),
+            });
+        }
+        Ok(map)
     }
 }
 

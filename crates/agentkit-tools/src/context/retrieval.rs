@@ -244,13 +244,13 @@ impl CodeSearch {
             let (f, c) = bm25.docs[doc as usize];
             let file = &snapshot.files()[f as usize];
             let chunk = &file.tags.chunks[c as usize];
-            if !contents.contains_key(&f) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = contents.entry(f) {
                 let bytes = match sandbox.read(&file.path).await {
                     Ok(bytes) => Some(bytes),
                     Err(err) if err.is_infrastructure() => return Err(err.into()),
                     Err(_) => None,
                 };
-                contents.insert(f, bytes);
+                slot.insert(bytes);
             }
             let Some(Some(bytes)) = contents.get(&f) else {
                 continue;

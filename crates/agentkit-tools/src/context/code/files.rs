@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn find_output_is_parsed() {
-        let text = "12 1700000000.5 src/a.rs\07 1.0 README.md\03 1700000001.000000001 b c.py\0";
+        let text = "12 1700000000.5 src/a.rs\x007 1.0 README.md\x003 1700000001.000000001 b c.py\0";
         let found = parse_find(text);
         assert_eq!(
             found,
