@@ -18,6 +18,7 @@
 //! | `sandbox-bwrap` | `sandbox::bwrap` — the `bwrap` backend (Linux, bubblewrap); implies `sandbox-local` | no |
 //! | `sandbox-docker` | [`sandbox`] — also the `docker` backend (a container per sandbox) | no |
 //! | `tools` | [`tools`] — tools, context, verifiers, forges | yes |
+//! | `daemon` | `server` — the control plane and the `agentd` binary | no |
 //!
 //! The smallest complete agent, assembled by hand:
 //!
@@ -49,6 +50,8 @@ pub use agentkit_core as core;
 pub use agentkit_llm as llm;
 #[cfg(feature = "sandbox-local")]
 pub use agentkit_sandbox as sandbox;
+#[cfg(feature = "daemon")]
+pub use agentkit_server as server;
 #[cfg(feature = "tools")]
 pub use agentkit_tools as tools;
 

@@ -36,4 +36,14 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "daemon")]
+pub mod api;
+#[cfg(feature = "daemon")]
+pub mod config;
+#[cfg(feature = "daemon")]
+pub mod daemon;
+#[cfg(feature = "daemon")]
+pub mod metrics;
 pub mod runlog;
+#[cfg(feature = "daemon")]
+pub mod web;

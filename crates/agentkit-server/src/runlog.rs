@@ -125,10 +125,19 @@ mod tests {
         assert_eq!(log.append(&a, &[record(0), record(1)]).await.unwrap(), 2);
         assert_eq!(log.append(&b, &[record(7)]).await.unwrap(), 1);
         assert_eq!(log.append(&a, &[record(2)]).await.unwrap(), 3);
-        let ids: Vec<u64> = log.read(&a, 1, 10).await.unwrap().iter().map(|e| e.id).collect();
+        let ids: Vec<u64> = log
+            .read(&a, 1, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
         assert_eq!(ids, vec![2, 3]);
         assert_eq!(log.read(&a, 1, 1).await.unwrap()[0].record, record(1));
         assert_eq!(log.read(&a, 3, 10).await.unwrap(), vec![]);
-        assert_eq!(log.read(&TaskId("none".into()), 0, 10).await.unwrap(), vec![]);
+        assert_eq!(
+            log.read(&TaskId("none".into()), 0, 10).await.unwrap(),
+            vec![]
+        );
     }
 }

@@ -174,6 +174,31 @@ impl HostGit {
     }
 }
 
+impl HostGit {
+    /// Whether commit `ancestor` is an ancestor of (or equal to) `descendant`.
+    pub(crate) async fn is_ancestor(
+        &self,
+        ancestor: &str,
+        descendant: &str,
+    ) -> Result<bool, ForgeError> {
+        let args = ["merge-base", "--is-ancestor", ancestor, descendant];
+        let out = self.exec("merge-base", args).await?;
+        match out.code {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(out.failure("merge-base")),
+        }
+    }
+
+    /// Whether the repository is bare.
+    pub(crate) async fn is_bare(&self) -> Result<bool, ForgeError> {
+        let out = self
+            .run("rev-parse", ["rev-parse", "--is-bare-repository"])
+            .await?;
+        Ok(out.trim() == "true")
+    }
+}
+
 /// Whether `id` looks like a full git object id (SHA-1 or SHA-256, hex).
 pub(crate) fn is_object_id(id: &str) -> bool {
     matches!(id.len(), 40 | 64) && id.bytes().all(|b| b.is_ascii_hexdigit())
