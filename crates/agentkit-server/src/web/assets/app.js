@@ -17,7 +17,7 @@
   }
 
   function looksLikeDiff(text) {
-    return /^(diff --git|--- |\+\+\+ |@@ )/m.test(text);
+    return /^(diff --git |@@ -\d)/m.test(text) || (/^--- \S/m.test(text) && /^\+\+\+ \S/m.test(text));
   }
 
   function block(text) {
