@@ -141,6 +141,12 @@ pub enum Event {
         /// The step it was taken after.
         step: u32,
     },
+    /// Something an operator should know that does not stop the run (e.g. a
+    /// stored checkpoint that could not be used, so the run started afresh).
+    Warning {
+        /// What happened and what it means.
+        message: String,
+    },
     /// The run ended.
     RunFinished {
         /// The outcome.

@@ -44,6 +44,7 @@ pub mod config;
 pub mod daemon;
 #[cfg(feature = "daemon")]
 pub mod metrics;
+pub mod pool;
 pub mod runlog;
 #[cfg(feature = "daemon")]
 pub mod web;

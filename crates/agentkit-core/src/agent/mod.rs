@@ -19,6 +19,7 @@
 mod builder;
 mod publish;
 mod tools;
+pub mod workspace;
 
 pub use builder::{AgentBuilder, AgentConfig};
 
@@ -28,7 +29,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, WorkspaceCapture};
 use crate::context::ContextEngine;
 use crate::engine::{Engine, EngineConfig, RunState, Step};
 use crate::event::{Event, EventBus};
@@ -41,6 +42,35 @@ use crate::sandbox::Sandbox;
 use crate::task::{Task, TaskId};
 use crate::tool::ToolSet;
 use crate::verify::Verifier;
+
+/// How one run is controlled from outside (see [`Agent::run_with`]).
+#[derive(Clone, Default)]
+pub struct RunControl {
+    /// Stops the run at once: a model call, tool or verification in flight is
+    /// interrupted (its calls are answered "not run").
+    pub cancel: CancellationToken,
+    /// Stops the run at the next step boundary, after the last finished step
+    /// was checkpointed: nothing in flight is interrupted. The run ends as
+    /// [`StopReason::Cancelled`]. A worker uses it for graceful shutdown.
+    pub pause: CancellationToken,
+    /// Checkpoints this run here instead of in the agent's own checkpoint
+    /// store (a worker's per-lease store).
+    pub checkpoint: Option<Arc<dyn Checkpoint>>,
+}
+
+impl RunControl {
+    /// A run stopped only by `cancel`.
+    pub fn new(cancel: CancellationToken) -> Self {
+        Self {
+            cancel,
+            ..Self::default()
+        }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.cancel.is_cancelled() || self.pause.is_cancelled()
+    }
+}
 
 /// A configured agent: model, tools, policies, verification and publishing.
 /// Cheap to share; one agent can run many tasks.
@@ -87,16 +117,7 @@ impl Agent {
         sandbox: Arc<dyn Sandbox>,
         cancel: CancellationToken,
     ) -> Outcome {
-        let span = self.run_span(&task.id, false);
-        async {
-            let opening = self.config.opening_message(&task);
-            let mut engine = Engine::new(self.engine_config(), task, opening);
-            self.emit_started(&engine, false);
-            self.prepare(&mut engine, sandbox.as_ref()).await;
-            self.drive(engine, sandbox, cancel).await
-        }
-        .instrument(span)
-        .await
+        self.run_with(task, sandbox, RunControl::new(cancel)).await
     }
 
     /// Continues a stored run (see [`Engine::resume`]).
@@ -106,11 +127,48 @@ impl Agent {
         sandbox: Arc<dyn Sandbox>,
         cancel: CancellationToken,
     ) -> Outcome {
+        self.resume_with(state, sandbox, RunControl::new(cancel))
+            .await
+    }
+
+    /// The bus this agent's events go to (to add events of one's own to a
+    /// run's stream, such as a worker's warnings).
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// [`run`](Self::run), controlled by `control` (cancel, pause, where to
+    /// checkpoint).
+    pub async fn run_with(
+        &self,
+        task: Task,
+        sandbox: Arc<dyn Sandbox>,
+        control: RunControl,
+    ) -> Outcome {
+        let span = self.run_span(&task.id, false);
+        async {
+            let opening = self.config.opening_message(&task);
+            let mut engine = Engine::new(self.engine_config(), task, opening);
+            self.emit_started(&engine, false);
+            self.prepare(&mut engine, sandbox.as_ref()).await;
+            self.drive(engine, sandbox, control).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// [`resume`](Self::resume), controlled by `control`.
+    pub async fn resume_with(
+        &self,
+        state: RunState,
+        sandbox: Arc<dyn Sandbox>,
+        control: RunControl,
+    ) -> Outcome {
         let span = self.run_span(&state.task.id, true);
         async {
             let engine = Engine::resume(self.engine_config(), state);
             self.emit_started(&engine, true);
-            self.drive(engine, sandbox, cancel).await
+            self.drive(engine, sandbox, control).await
         }
         .instrument(span)
         .await
@@ -187,34 +245,41 @@ impl Agent {
         &self,
         mut engine: Engine,
         sandbox: Arc<dyn Sandbox>,
-        cancel: CancellationToken,
+        control: RunControl,
     ) -> Outcome {
+        let cancel = &control.cancel;
+        let checkpoint = control.checkpoint.as_ref().or(self.checkpoint.as_ref());
         let mut mark = Instant::now();
         loop {
             engine.add_elapsed(mark.elapsed());
             mark = Instant::now();
-            if cancel.is_cancelled() && !engine.state().is_done() {
+            if control.stop_requested() && !engine.state().is_done() {
                 engine.stop(StopReason::Cancelled);
             }
             let deadline = self.deadline(&engine);
+            let mut workspace = None;
             match engine.next_step() {
                 Step::Done(_) => break,
                 Step::CallModel(request) => {
-                    self.call_model(&mut engine, *request, &cancel, deadline)
+                    self.call_model(&mut engine, *request, cancel, deadline)
                         .await;
                 }
                 Step::CallTools(plan) => {
-                    tools::run_plan(self, &mut engine, plan, &sandbox, &cancel, deadline).await;
+                    let mutating = plan.batches.iter().any(|batch| !batch.parallel);
+                    tools::run_plan(self, &mut engine, plan, &sandbox, cancel, deadline).await;
+                    if mutating && checkpoint.is_some_and(|c| c.keeps_workspace()) {
+                        workspace = Some(capture_workspace(&engine, sandbox.as_ref()).await);
+                    }
                 }
-                Step::Verify => self.verify(&mut engine, sandbox.as_ref(), &cancel).await,
+                Step::Verify => self.verify(&mut engine, sandbox.as_ref(), cancel).await,
                 Step::Publish { summary } => {
                     publish::publish(self, &mut engine, sandbox.as_ref(), summary).await;
                 }
             }
-            self.save_checkpoint(&engine).await;
+            self.save_checkpoint(checkpoint, &engine, workspace).await;
         }
         engine.add_elapsed(mark.elapsed());
-        self.save_checkpoint(&engine).await;
+        self.save_checkpoint(checkpoint, &engine, None).await;
         let outcome = outcome_of(engine.state());
         self.events.emit_for(
             &engine.state().task.id,
@@ -231,9 +296,14 @@ impl Agent {
         Some(tokio::time::Instant::now() + left)
     }
 
-    async fn save_checkpoint(&self, engine: &Engine) {
-        if let Some(store) = &self.checkpoint {
-            match store.save(engine.state()).await {
+    async fn save_checkpoint(
+        &self,
+        checkpoint: Option<&Arc<dyn Checkpoint>>,
+        engine: &Engine,
+        workspace: Option<WorkspaceCapture>,
+    ) {
+        if let Some(store) = checkpoint {
+            match store.save_turn(engine.state(), workspace).await {
                 Ok(()) => self.events.emit_for(
                     &engine.state().task.id,
                     Event::Checkpointed {
@@ -381,6 +451,28 @@ impl Agent {
                 decision: decision.to_string(),
             },
         );
+    }
+}
+
+/// The workspace's changes since the run's base commit, for a checkpoint.
+async fn capture_workspace(engine: &Engine, sandbox: &dyn Sandbox) -> WorkspaceCapture {
+    let Some(base) = engine.state().base_commit.clone() else {
+        return WorkspaceCapture::Unavailable {
+            reason: "the workspace is not a git repository, so its changes cannot be captured"
+                .into(),
+        };
+    };
+    match workspace::capture(sandbox, &base).await {
+        Ok(patch) => WorkspaceCapture::Changes {
+            base_commit: base,
+            patch,
+        },
+        Err(err) => {
+            tracing::warn!(error = %err, "could not capture the workspace for the checkpoint");
+            WorkspaceCapture::Unavailable {
+                reason: err.to_string(),
+            }
+        }
     }
 }
 

@@ -1,7 +1,10 @@
 //! Running tasks: [`run_task`] runs one task end to end (create the sandbox,
 //! run the agent, close the sandbox); a [`Worker`] takes tasks from a
 //! [`TaskStore`](crate::store::TaskStore) one lease at a time and records how
-//! each ended.
+//! each ended. The pieces a [`Worker`] is made of are public so that other
+//! workers (the server's pool) reuse them: [`run_lease`] (run or
+//! [resume](resume) one lease), [`guard_lease`] (heartbeat and cancel watch),
+//! [`record_outcome`].
 
 use std::sync::Arc;
 
@@ -30,7 +33,11 @@ pub async fn run_task(
 }
 
 mod disposition;
+mod guard;
 mod queue;
+pub mod resume;
 
 pub use disposition::{Disposition, disposition};
-pub use queue::{Worker, WorkerError};
+pub use guard::{LeaseLoss, LeaseWatch, guard_lease};
+pub use queue::{Worker, WorkerError, record_outcome};
+pub use resume::{ResumePoint, StoreCheckpoint, run_lease};

@@ -6,11 +6,13 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::disposition::{Disposition, disposition};
-use crate::agent::Agent;
+use super::guard::{LeaseLoss, LeaseWatch, guard_lease};
+use super::resume::run_lease;
+use crate::agent::{Agent, RunControl};
 use crate::event::now_ms;
 use crate::outcome::{Outcome, StopReason};
 use crate::sandbox::{SandboxProvider, SandboxSpec};
-use crate::store::{FencingToken, Lease, StoreError, TaskResult, TaskStore};
+use crate::store::{FencingToken, StoreError, TaskResult, TaskStore};
 use crate::task::{Task, TaskId};
 
 /// Builds the sandbox spec for a task (repository, setup script, policy).
@@ -35,15 +37,17 @@ pub enum WorkerError {
 
 /// Takes tasks from a [`TaskStore`] and runs them with an [`Agent`], one at a time.
 ///
-/// For each lease: a heartbeat keeps the lease alive (every third of the TTL);
-/// if the store says the lease is gone (expired and taken over, or the task
-/// cancelled), the run is cancelled and its result is not written. Otherwise
-/// the outcome is recorded by its [`disposition`]: completed (successfully or
-/// not), failed with a retry after `retry_delay`, or failed for good.
+/// For each lease: a heartbeat keeps the lease alive (every third of the TTL)
+/// and the entry is read every `cancel_poll` (1 s); if the store says the
+/// lease is gone (expired and taken over, or the task cancelled, possibly by
+/// another process), the run is cancelled and its result is not written.
+/// Otherwise the outcome is recorded by its [`disposition`]: completed
+/// (successfully or not), failed with a retry after `retry_delay`, or failed
+/// for good.
 ///
-/// Runs start from scratch on every attempt: a fresh sandbox is a fresh
-/// clone, so replaying an earlier attempt's conversation into it would
-/// describe edits that are not there.
+/// Every turn is checkpointed into the store, workspace changes included, and
+/// a retried or taken-over lease continues from the last checkpoint in a fresh
+/// sandbox ([`run_lease`]; see [`super::resume`]).
 pub struct Worker {
     name: String,
     store: Arc<dyn TaskStore>,
@@ -53,6 +57,7 @@ pub struct Worker {
     lease_ttl: Duration,
     retry_delay: Duration,
     idle_poll: Duration,
+    cancel_poll: Duration,
 }
 
 impl Worker {
@@ -74,6 +79,7 @@ impl Worker {
             lease_ttl: Duration::from_secs(60),
             retry_delay: Duration::from_secs(30),
             idle_poll: Duration::from_secs(1),
+            cancel_poll: Duration::from_secs(1),
         }
     }
 
@@ -89,14 +95,22 @@ impl Worker {
         self
     }
 
-    /// Sets how long [`Worker::run`] sleeps when the queue is empty.
+    /// Sets how often a running task's entry is read to notice a cancel.
+    pub fn cancel_poll(mut self, poll: Duration) -> Self {
+        self.cancel_poll = poll;
+        self
+    }
+
+    /// Sets how long [`Worker::run`] waits for work when the queue is empty.
     pub fn idle_poll(mut self, poll: Duration) -> Self {
         self.idle_poll = poll;
         self
     }
 
-    /// Processes tasks until `cancel` fires. Store errors are logged and
-    /// retried after the idle poll; a cancelled run is handed back for retry.
+    /// Processes tasks until `cancel` fires, waiting with
+    /// [`TaskStore::wait_for_work`] when the queue is empty. Store errors are
+    /// logged and retried after the idle poll; a cancelled run is handed back
+    /// for retry.
     pub async fn run(&self, cancel: CancellationToken) {
         while !cancel.is_cancelled() {
             match self.run_next(cancel.clone()).await {
@@ -106,7 +120,7 @@ impl Worker {
             }
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                _ = tokio::time::sleep(self.idle_poll) => {}
+                _ = self.store.wait_for_work(self.idle_poll) => {}
             }
         }
     }
@@ -126,116 +140,79 @@ impl Worker {
         let id = lease.task.id.clone();
         let token = lease.token;
         let run_cancel = cancel.child_token();
-        let lost = CancellationToken::new();
-        let heartbeat = tokio::spawn(heartbeat(
+        let watch = LeaseWatch::new(run_cancel.clone());
+        let guard = tokio::spawn(guard_lease(
             self.store.clone(),
             id.clone(),
             token,
             self.lease_ttl,
-            run_cancel.clone(),
-            lost.clone(),
+            self.cancel_poll,
+            watch.clone(),
         ));
-        let outcome = self.execute(lease, run_cancel.clone()).await;
-        heartbeat.abort();
-        if lost.is_cancelled() {
+        let spec = (self.spec_for)(&lease.task);
+        let outcome = run_lease(
+            &self.agent,
+            self.provider.as_ref(),
+            &spec,
+            self.store.clone(),
+            lease,
+            RunControl::new(run_cancel),
+            watch.clone(),
+        )
+        .await;
+        guard.abort();
+        if let Some(loss) = watch.loss() {
             return Err(WorkerError::LeaseLost {
                 task: id,
-                reason: "the store refused a heartbeat".into(),
+                reason: match loss {
+                    LeaseLoss::Cancelled => "the task was cancelled".into(),
+                    LeaseLoss::Lost { reason } => reason,
+                },
             });
         }
-        self.record(&id, token, &outcome).await?;
+        record_outcome(self.store.as_ref(), &id, token, &outcome, self.retry_delay).await?;
         Ok(Some(outcome))
-    }
-
-    async fn execute(&self, lease: Lease, cancel: CancellationToken) -> Outcome {
-        let spec = (self.spec_for)(&lease.task);
-        match self.provider.create(&spec).await {
-            Ok(sandbox) => {
-                let outcome = self.agent.run(lease.task, sandbox.clone(), cancel).await;
-                if let Err(err) = sandbox.close().await {
-                    tracing::warn!(error = %err, sandbox = sandbox.id(), "closing the sandbox failed");
-                }
-                outcome
-            }
-            Err(err) => Outcome {
-                task_id: lease.task.id,
-                stop_reason: StopReason::EnvironmentFailed {
-                    message: format!("could not create the sandbox: {err}"),
-                },
-                steps: 0,
-                usage: Default::default(),
-                cost: Default::default(),
-                duration: Duration::ZERO,
-                verification: None,
-                pull_request: None,
-            },
-        }
-    }
-
-    async fn record(
-        &self,
-        id: &TaskId,
-        token: FencingToken,
-        outcome: &Outcome,
-    ) -> Result<(), WorkerError> {
-        let reason = &outcome.stop_reason;
-        let written = match disposition(reason) {
-            Disposition::Complete { success } => {
-                let summary = match reason {
-                    StopReason::Finished { summary } => summary.clone(),
-                    other => other.to_string(),
-                };
-                let result = TaskResult {
-                    summary,
-                    pull_request_url: outcome.pull_request.as_ref().map(|pr| pr.url.clone()),
-                    success,
-                };
-                self.store.complete(id, token, result).await
-            }
-            Disposition::Retry => {
-                let at = now_ms().saturating_add(self.retry_delay.as_millis() as u64);
-                self.store
-                    .fail(id, token, reason.to_string(), Some(at))
-                    .await
-            }
-            Disposition::GiveUp => self.store.fail(id, token, reason.to_string(), None).await,
-        };
-        written.map_err(|err| {
-            if err.ownership_lost() {
-                WorkerError::LeaseLost {
-                    task: id.clone(),
-                    reason: err.to_string(),
-                }
-            } else {
-                WorkerError::Store(err)
-            }
-        })
     }
 }
 
-/// Extends the lease every third of its TTL. When the store says the lease
-/// is gone, marks `lost` and cancels the run. Passing store errors are retried
-/// at the next beat.
-async fn heartbeat(
-    store: Arc<dyn TaskStore>,
-    id: TaskId,
+/// Records how a run ended by its [`disposition`]: completed (successfully or
+/// not), failed with a retry `retry_delay` from now, or failed for good. A
+/// refusal because the lease is gone is [`WorkerError::LeaseLost`].
+pub async fn record_outcome(
+    store: &dyn TaskStore,
+    id: &TaskId,
     token: FencingToken,
-    ttl: Duration,
-    run: CancellationToken,
-    lost: CancellationToken,
-) {
-    let every = (ttl / 3).max(Duration::from_millis(10));
-    loop {
-        tokio::time::sleep(every).await;
-        match store.heartbeat(&id, token, ttl, now_ms()).await {
-            Ok(_) => {}
-            Err(err) if err.ownership_lost() => {
-                tracing::warn!(task = %id, error = %err, "lease lost; cancelling the run");
-                lost.cancel();
-                run.cancel();
-                return;
-            }
-            Err(err) => tracing::warn!(task = %id, error = %err, "heartbeat failed; will retry"),
+    outcome: &Outcome,
+    retry_delay: Duration,
+) -> Result<(), WorkerError> {
+    let reason = &outcome.stop_reason;
+    let written = match disposition(reason) {
+        Disposition::Complete { success } => {
+            let summary = match reason {
+                StopReason::Finished { summary } => summary.clone(),
+                other => other.to_string(),
+            };
+            let result = TaskResult {
+                summary,
+                pull_request_url: outcome.pull_request.as_ref().map(|pr| pr.url.clone()),
+                success,
+            };
+            store.complete(id, token, result).await
         }
-    }
+        Disposition::Retry => {
+            let at = now_ms().saturating_add(retry_delay.as_millis() as u64);
+            store.fail(id, token, reason.to_string(), Some(at)).await
+        }
+        Disposition::GiveUp => store.fail(id, token, reason.to_string(), None).await,
+    };
+    written.map_err(|err| {
+        if err.ownership_lost() {
+            WorkerError::LeaseLost {
+                task: id.clone(),
+                reason: err.to_string(),
+            }
+        } else {
+            WorkerError::Store(err)
+        }
+    })
 }

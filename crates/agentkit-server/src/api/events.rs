@@ -174,6 +174,7 @@ async fn pump(
     }
     let mut check = tokio::time::interval(END_CHECK);
     let client = pump.tx.clone();
+    let stopping = pump.services.stopping.clone();
     loop {
         let step = tokio::select! {
             message = live.recv() => match message {
@@ -186,6 +187,7 @@ async fn pump(
                 other => other.map(|_| ()),
             },
             _ = client.closed() => Err(()),
+            _ = stopping.cancelled() => Err(()),
         };
         if step.is_err() {
             return;

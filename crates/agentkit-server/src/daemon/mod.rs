@@ -25,21 +25,22 @@
 
 pub mod auth;
 pub mod forges;
-pub mod logsink;
-pub mod runner;
 pub mod session;
 mod start;
 pub mod workers;
 
 use std::sync::Arc;
 
+use agentkit_core::CancellationToken;
 use agentkit_core::redact::Redactor;
 use agentkit_core::store::TaskStore;
 use axum::routing::get;
 
 use crate::api::ApiError;
 use crate::metrics::MetricsCache;
+use crate::pool::PoolStatus;
 use crate::runlog::RunLog;
+use axum::http::StatusCode;
 use forges::PullRequests;
 use workers::Workers;
 
@@ -77,6 +78,8 @@ pub struct Services {
     pub max_attempts: u32,
     /// Per-task figures, kept up to date from the run log.
     pub metrics: Arc<MetricsCache>,
+    /// Fired when the daemon stops: live event streams end.
+    pub stopping: CancellationToken,
 }
 
 impl Services {
@@ -93,6 +96,7 @@ impl Services {
             default_repo: None,
             repo_allowed: Arc::new(|_| true),
             max_attempts: agentkit_core::store::NewTask::DEFAULT_MAX_ATTEMPTS,
+            stopping: CancellationToken::new(),
         }
     }
 }
@@ -143,8 +147,9 @@ impl App {
                 check.clone(),
                 auth::require_token,
             ));
+        let workers = self.services.workers.clone();
         Router::new()
-            .route("/healthz", get(healthz))
+            .route("/healthz", get(move || healthz(workers.clone())))
             .merge(crate::web::public_routes(check))
             .merge(protected)
             .merge(self.extra)
@@ -153,8 +158,23 @@ impl App {
     }
 }
 
-async fn healthz() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
+/// `GET /healthz`: 200 `{"status": "ok", "workers": …}`, or 503 with
+/// `"status": "degraded"` while the workers cannot lease (the store failed;
+/// the reason is in `workers.reason`).
+async fn healthz(workers: Arc<dyn Workers>) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let status = workers.status();
+    let degraded = matches!(status, Some(PoolStatus::BackingOff { .. }));
+    let body = serde_json::json!({
+        "status": if degraded { "degraded" } else { "ok" },
+        "workers": status,
+        "running": workers.running().len(),
+    });
+    let code = if degraded {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, axum::Json(body))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

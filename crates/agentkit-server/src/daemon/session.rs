@@ -20,17 +20,10 @@ use agentkit_tools::verify::CommandVerifier;
 
 use super::forges::LocalForges;
 use crate::config::{BudgetsConfig, Config, NetworkMode};
+use crate::pool::SessionFactory;
 
 /// Tokens of rule-file context put into the system prompt at most.
 pub const CONTEXT_BUDGET_TOKENS: usize = 8_000;
-
-/// Builds the agent and sandbox spec of each task the workers lease.
-pub trait SessionFactory: Send + Sync {
-    /// The agent for `task`, emitting to `sinks` (besides its own).
-    fn agent(&self, task: &Task, sinks: Vec<Arc<dyn EventSink>>) -> Result<Arc<Agent>, String>;
-    /// Where `task` runs.
-    fn spec(&self, task: &Task) -> SandboxSpec;
-}
 
 /// The sessions agentd runs: a fresh model from the configured spec(s) per
 /// task, the standard tools, rule-file context, the configured checks, the

@@ -13,10 +13,10 @@ use axum::Router;
 
 use super::auth::check_listen;
 use super::forges::LocalForges;
-use super::runner::{Runner, RunnerConfig};
 use super::session::ConfiguredSessions;
 use super::{App, Services};
 use crate::config::{Config, StoreKind};
+use crate::pool::{PoolConfig, PoolHandle, WorkerPool};
 use crate::runlog::{MemoryRunLog, RunLog};
 
 /// Why agentd did not start.
@@ -40,7 +40,7 @@ pub enum StartError {
 /// A running agentd.
 pub struct Daemon {
     addr: SocketAddr,
-    runner: Arc<Runner>,
+    pool: Arc<PoolHandle>,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<()>,
 }
@@ -51,12 +51,23 @@ impl Daemon {
         self.addr
     }
 
-    /// Stops serving and running: leasing stops, running sessions are
-    /// cancelled and handed back to the queue, connections close.
+    /// Stops serving, then stops the pool: event streams end, the server
+    /// closes, leasing stops, running sessions checkpoint and hand their
+    /// leases back (see [`PoolHandle::shutdown`]).
     pub async fn shutdown(self) {
         self.stop.cancel();
-        self.runner.shutdown().await;
         let _ = self.server.await;
+        let mut pool = self.pool;
+        // The server's handlers held the last other references; give
+        // stragglers (an event stream's task) a moment to let go.
+        for _ in 0..50 {
+            match Arc::try_unwrap(pool) {
+                Ok(handle) => return handle.shutdown().await,
+                Err(shared) => pool = shared,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tracing::warn!("the worker pool is still referenced; its sessions end with the process");
     }
 }
 
@@ -109,20 +120,24 @@ pub async fn start(config: &Config, options: StartOptions) -> Result<Daemon, Sta
     if let Some(token) = &config.token {
         redactor = redactor.with_secret(token.clone());
     }
-    let runner = Arc::new(Runner::start(
-        RunnerConfig {
-            worker_name: format!("agentd-{}", std::process::id()),
+    let defaults = PoolConfig::default();
+    let pool = Arc::new(WorkerPool::start(
+        PoolConfig {
             concurrency: config.workers.concurrency,
             lease_ttl: Duration::from_secs(config.workers.lease_ttl_secs.max(3)),
             retry_delay: Duration::from_secs(config.workers.retry_delay_secs),
+            shutdown_grace: Duration::from_secs(config.workers.shutdown_grace_secs),
+            redactor: redactor.clone(),
+            ..defaults
         },
         store.clone(),
         log.clone(),
         provider,
         Arc::new(sessions),
-        redactor.clone(),
     ));
-    let mut services = Services::new(store, log, runner.clone());
+    let stop = CancellationToken::new();
+    let mut services = Services::new(store, log, pool.clone());
+    services.stopping = stop.clone();
     services.pulls = Some(forges.clone());
     services.redactor = redactor;
     services.default_repo = options.default_repo;
@@ -143,7 +158,6 @@ pub async fn start(config: &Config, options: StartOptions) -> Result<Daemon, Sta
         addr: config.listen,
         source,
     })?;
-    let stop = CancellationToken::new();
     let until = stop.clone();
     let server = tokio::spawn(async move {
         let served = axum::serve(listener, router)
@@ -156,7 +170,7 @@ pub async fn start(config: &Config, options: StartOptions) -> Result<Daemon, Sta
     tracing::info!(%addr, "agentd listening");
     Ok(Daemon {
         addr,
-        runner,
+        pool,
         stop,
         server,
     })

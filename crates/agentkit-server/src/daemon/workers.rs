@@ -1,5 +1,8 @@
 //! What the daemon needs from whatever runs the tasks: cancel one, follow
-//! every run's events live, and say which are running.
+//! every run's events live, say which are running and how the workers fare.
+//! The [`PoolHandle`] of this process's [`WorkerPool`](crate::pool::WorkerPool)
+//! is one; [`NoWorkers`] serves an API in front of a queue that other
+//! processes work on.
 
 use std::sync::Arc;
 
@@ -8,23 +11,14 @@ use agentkit_core::task::TaskId;
 use async_trait::async_trait;
 use tokio::sync::broadcast;
 
-use crate::runlog::LoggedEvent;
-
-/// One event as it is appended to a task's run log; `event.id` is its
-/// [`RunLog`](crate::runlog::RunLog) id.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LiveEvent {
-    /// The task whose run emitted it.
-    pub task: TaskId,
-    /// The event and its log id.
-    pub event: LoggedEvent,
-}
+pub use crate::pool::LiveEvent;
+use crate::pool::{PoolHandle, PoolStatus};
 
 /// The running side of the daemon, as the API sees it.
 ///
 /// Every event a run emits is appended to the run log *before* it is sent to
 /// subscribers, so a subscriber that reads the log after subscribing misses
-/// nothing (see `api::events`).
+/// nothing (see [`crate::api::events`]).
 #[async_trait]
 pub trait Workers: Send + Sync {
     /// Cancels `id`: the store entry becomes `Cancelled` and a running
@@ -36,11 +30,35 @@ pub trait Workers: Send + Sync {
 
     /// The tasks running in this process.
     fn running(&self) -> Vec<TaskId>;
+
+    /// What the workers are doing (`None`: no workers in this process).
+    fn status(&self) -> Option<PoolStatus> {
+        None
+    }
+}
+
+#[async_trait]
+impl Workers for PoolHandle {
+    async fn cancel(&self, id: &TaskId) -> Result<(), StoreError> {
+        PoolHandle::cancel(self, id).await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        PoolHandle::subscribe(self)
+    }
+
+    fn running(&self) -> Vec<TaskId> {
+        PoolHandle::running(self)
+    }
+
+    fn status(&self) -> Option<PoolStatus> {
+        Some(PoolHandle::status(self))
+    }
 }
 
 /// A [`Workers`] that runs nothing: cancelling only marks the store entry,
-/// and live events are whatever is sent on [`NoWorkers::sender`]. For an API
-/// in front of a queue that other processes work on, and for tests.
+/// and live events are whatever is sent on [`NoWorkers::sender`] (by tests,
+/// or by a bridge from the workers' processes).
 pub struct NoWorkers {
     store: Arc<dyn TaskStore>,
     live: broadcast::Sender<LiveEvent>,

@@ -85,7 +85,7 @@ async fn malformed_bodies_get_400_naming_the_field() {
         ),
         (
             json!({"task": {"title": "t", "repo": "/r", "colour": "red"}}),
-            Some("task"),
+            Some("task.colour"),
         ),
         (
             json!({"task": {"title": "  ", "repo": "/r"}}),
