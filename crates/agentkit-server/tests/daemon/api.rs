@@ -91,7 +91,8 @@ async fn malformed_bodies_get_400_naming_the_field() {
             json!({"task": {"title": "  ", "repo": "/r"}}),
             Some("task.title"),
         ),
-        (json!({"tusk": {}}), None),
+        (json!({"tusk": {}}), Some("tusk")),
+        (json!({}), None),
     ];
     for (body, field) in cases {
         let (status, reply) = s.post("/api/tasks", body.clone()).await;
