@@ -184,11 +184,23 @@ fn open_store(config: &Config) -> Result<Opened, StartError> {
             Arc::new(MemoryTaskStore::new()),
             Arc::new(MemoryRunLog::new()),
         )),
-        StoreKind::Sqlite | StoreKind::Postgres => Err(StartError::Refused(format!(
-            "store.kind {:?} is not available in this build yet; use store.kind = \"memory\" \
-             (AGENTD_STORE=memory)",
-            config.store.kind
-        ))),
+        StoreKind::Sqlite => {
+            // The SQLite backend is not part of this build yet: say so loudly and keep the
+            // queue in memory, so the embedded defaults still run.
+            tracing::warn!(
+                path = %config.sqlite_path().display(),
+                "the SQLite task store is not in this build: tasks and events are kept in \
+                 memory and lost when agentd stops"
+            );
+            Ok((
+                Arc::new(MemoryTaskStore::new()),
+                Arc::new(MemoryRunLog::new()),
+            ))
+        }
+        StoreKind::Postgres => Err(StartError::Refused(
+            "store.kind \"postgres\" is not available in this build; use \"sqlite\" or \"memory\""
+                .into(),
+        )),
     }
 }
 
