@@ -50,7 +50,7 @@ pub use agentkit_core as core;
 pub use agentkit_llm as llm;
 #[cfg(feature = "sandbox-local")]
 pub use agentkit_sandbox as sandbox;
-#[cfg(feature = "daemon")]
+#[cfg(feature = "server")]
 pub use agentkit_server as server;
 #[cfg(feature = "tools")]
 pub use agentkit_tools as tools;

@@ -46,5 +46,7 @@ pub mod daemon;
 pub mod metrics;
 pub mod pool;
 pub mod runlog;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub mod store;
 #[cfg(feature = "daemon")]
 pub mod web;

@@ -9,15 +9,19 @@ use async_trait::async_trait;
 
 use super::{
     Enqueued, FencingToken, Lease, LeaseHolder, NewTask, StoreAction, StoreError, TaskRecord,
-    TaskResult, TaskState, TaskStore, lease_expiry,
+    TaskResult, TaskState, TaskStore, WorkSignal, lease_expiry,
 };
 use crate::task::TaskId;
 
 /// Keeps the queue in memory behind one mutex. Nothing survives the process.
+///
+/// [`wait_for_work`](TaskStore::wait_for_work) returns as soon as an enqueue
+/// or a retry makes work ready in this store.
 #[derive(Debug)]
 pub struct MemoryTaskStore {
     inner: Mutex<Inner>,
     clock: fn() -> u64,
+    work: WorkSignal,
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +56,7 @@ impl MemoryTaskStore {
         Self {
             inner: Mutex::new(Inner::default()),
             clock,
+            work: WorkSignal::default(),
         }
     }
 
@@ -173,6 +178,8 @@ impl TaskStore for MemoryTaskStore {
         });
         inner.by_id.insert(id.clone(), index);
         inner.by_key.insert(key, index);
+        drop(inner);
+        self.work.notify();
         Ok(Enqueued { id, created: true })
     }
 
@@ -271,16 +278,24 @@ impl TaskStore for MemoryTaskStore {
         let at = (self.clock)();
         let mut inner = self.lock()?;
         let record = &mut inner.fenced(id, token, StoreAction::Fail)?.record;
-        match retry_at_ms {
+        let requeued = match retry_at_ms {
             Some(retry_at) if record.attempts < record.max_attempts => {
                 record.state = TaskState::Queued;
                 record.run_at_ms = Some(retry_at);
+                true
             }
-            _ => record.state = TaskState::Failed,
-        }
+            _ => {
+                record.state = TaskState::Failed;
+                false
+            }
+        };
         record.lease = None;
         record.last_error = Some(error);
         record.updated_at_ms = at;
+        drop(inner);
+        if requeued {
+            self.work.notify();
+        }
         Ok(())
     }
 
@@ -312,6 +327,10 @@ impl TaskStore for MemoryTaskStore {
             .by_id
             .get(id)
             .map(|&i| inner.entries[i].record.clone()))
+    }
+
+    async fn wait_for_work(&self, timeout: Duration) {
+        self.work.wait(timeout).await;
     }
 
     async fn list(&self, filter: Option<TaskState>) -> Result<Vec<TaskRecord>, StoreError> {

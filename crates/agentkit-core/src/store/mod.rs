@@ -95,6 +95,8 @@
 //! # }).unwrap();
 //! ```
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod memory;
 
 use std::time::Duration;
@@ -468,6 +470,33 @@ fn advice(from: TaskState) -> &'static str {
             "the task is final, stop working on it (enqueue a new task id to run it again)"
         }
         TaskState::Cancelled => "it was cancelled, stop working on it",
+    }
+}
+
+/// The in-process wake-up behind [`TaskStore::wait_for_work`], for store
+/// implementations: [`notify`](Self::notify) after a change that may have made
+/// work ready, [`wait`](Self::wait) in `wait_for_work`.
+///
+/// A notification wakes every worker waiting at that moment *and* leaves one
+/// permit, so a worker that found nothing to lease just before the change and
+/// starts waiting just after it returns at once instead of sleeping through
+/// its timeout (at worst one spurious wake-up, which the contract allows).
+#[derive(Debug, Default)]
+pub struct WorkSignal {
+    notify: tokio::sync::Notify,
+}
+
+impl WorkSignal {
+    /// Wakes the waiting workers and leaves a permit for the next one.
+    pub fn notify(&self) {
+        self.notify.notify_waiters();
+        self.notify.notify_one();
+    }
+
+    /// Returns at the next notification (or at once with a permit left), or
+    /// after `timeout`.
+    pub async fn wait(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.notify.notified()).await;
     }
 }
 

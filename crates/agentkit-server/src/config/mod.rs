@@ -365,3 +365,99 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("agentd.sqlite3"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("agentd.toml"), text)
+    }
+
+    #[test]
+    fn an_empty_file_is_the_embedded_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+        assert_eq!(
+            Config::default().sqlite_path(),
+            PathBuf::from(".agentkit/agentd.sqlite3")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_file_the_line_and_the_key() {
+        let err = parse("listen = \"127.0.0.1:9000\"\n\n[workers]\nconcurrency = \"four\"\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "agentd.toml:4:15: key `workers.concurrency`: invalid type: string \"four\", expected usize"
+        );
+        let err = parse("[sandbox]\nnetwork = \"deny\"\nallow_list = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "agentd.toml:3:1: key `sandbox.allow_list`: unknown field `allow_list`"
+            ),
+            "{err}"
+        );
+        let err = parse("[model\nspec = 1").unwrap_err().to_string();
+        assert!(err.starts_with("agentd.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let vars: Vec<(String, String)> = [
+            ("AGENTD_LISTEN", "127.0.0.1:9999"),
+            ("AGENTD_STORE", "memory"),
+            ("AGENTD_MODEL", "openai:gpt-4.1"),
+            ("AGENTD_CONCURRENCY", "8"),
+            ("AGENTD_TOKEN", ""),
+            ("UNRELATED", "x"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut config = parse("listen = \"127.0.0.1:1\"\n[workers]\nconcurrency = 2\n").unwrap();
+        apply_env(&mut config, &vars).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9999".parse().unwrap());
+        assert_eq!(config.store.kind, StoreKind::Memory);
+        assert_eq!(config.model.spec.as_deref(), Some("openai:gpt-4.1"));
+        assert_eq!(config.workers.concurrency, 8);
+        assert_eq!(config.token, None);
+        let bad = [("AGENTD_CONCURRENCY".to_string(), "many".to_string())];
+        assert_eq!(
+            apply_env(&mut config, &bad).unwrap_err().to_string(),
+            "environment variable AGENTD_CONCURRENCY: `many` is not valid: invalid digit found in string"
+        );
+    }
+
+    #[test]
+    fn combinations_that_cannot_work_are_refused() {
+        let mut config = Config::default();
+        config.token = Some("short".into());
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("shorter than 16")
+        );
+        let config = parse("[store]\nkind = \"postgres\"\n").unwrap();
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("store.url is missing")
+        );
+        let config = parse("[sandbox]\nallow = [\"crates.io\"]\n").unwrap();
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("allow-list")
+        );
+    }
+}

@@ -102,7 +102,7 @@ impl StartOptions {
 /// sessions, the workers, and the HTTP server on `config.listen`.
 pub async fn start(config: &Config, options: StartOptions) -> Result<Daemon, StartError> {
     check_listen(config.listen, config.token.as_deref()).map_err(StartError::Refused)?;
-    let (store, log) = open_store(config)?;
+    let (store, log) = open_store(config).await?;
     let forges = Arc::new(LocalForges::new(
         config.forge.state_dir.clone(),
         config.forge.repos.clone(),
@@ -178,27 +178,42 @@ pub async fn start(config: &Config, options: StartOptions) -> Result<Daemon, Sta
 
 type Opened = (Arc<dyn TaskStore>, Arc<dyn RunLog>);
 
-fn open_store(config: &Config) -> Result<Opened, StartError> {
+async fn open_store(config: &Config) -> Result<Opened, StartError> {
     match config.store.kind {
         StoreKind::Memory => Ok((
             Arc::new(MemoryTaskStore::new()),
             Arc::new(MemoryRunLog::new()),
         )),
         StoreKind::Sqlite => {
-            // The SQLite backend is not part of this build yet: say so loudly and keep the
-            // queue in memory, so the embedded defaults still run.
-            tracing::warn!(
-                path = %config.sqlite_path().display(),
-                "the SQLite task store is not in this build: tasks and events are kept in \
-                 memory and lost when agentd stops"
-            );
-            Ok((
-                Arc::new(MemoryTaskStore::new()),
-                Arc::new(MemoryRunLog::new()),
-            ))
+            let path = config.sqlite_path();
+            let store = crate::store::SqliteTaskStore::open(&path)
+                .await
+                .map_err(|err| {
+                    StartError::Refused(format!(
+                        "cannot open the SQLite task store `{}`: {err}",
+                        path.display()
+                    ))
+                })?;
+            let store = Arc::new(store);
+            Ok((store.clone(), store))
         }
+        #[cfg(feature = "postgres")]
+        StoreKind::Postgres => {
+            let url = config.store.url.as_deref().unwrap_or_default();
+            let store = crate::store::PgTaskStore::connect(url)
+                .await
+                .map_err(|err| {
+                    StartError::Refused(format!(
+                        "cannot connect to the PostgreSQL task store: {err}"
+                    ))
+                })?;
+            let store = Arc::new(store);
+            Ok((store.clone(), store))
+        }
+        #[cfg(not(feature = "postgres"))]
         StoreKind::Postgres => Err(StartError::Refused(
-            "store.kind \"postgres\" is not available in this build; use \"sqlite\" or \"memory\""
+            "store.kind \"postgres\" needs agentd built with the `postgres` feature of \
+             agentkit-server (the root package's `daemon-postgres`)"
                 .into(),
         )),
     }

@@ -15,6 +15,8 @@
 //! use); the SQL backends implement the same trait on the task store's
 //! database.
 
+pub mod conformance;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 
