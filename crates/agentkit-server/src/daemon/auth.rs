@@ -10,12 +10,16 @@
 //!   Tokens are compared in constant time.
 //! - Refusals: `/api/…` and `/metrics` answer 401 with a JSON error; web
 //!   pages redirect to `/login`.
+//! - With or without a token, a request that changes state (any method but
+//!   GET and HEAD) coming from another site's page (`Sec-Fetch-Site`,
+//!   `Origin`) gets 403, and JSON bodies must be sent as
+//!   `application/json` (which a cross-site form cannot do).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use subtle::ConstantTimeEq;
