@@ -434,8 +434,10 @@ mod tests {
 
     #[test]
     fn combinations_that_cannot_work_are_refused() {
-        let mut config = Config::default();
-        config.token = Some("short".into());
+        let config = Config {
+            token: Some("short".into()),
+            ..Config::default()
+        };
         assert!(
             config
                 .check()

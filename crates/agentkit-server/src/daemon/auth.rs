@@ -99,12 +99,24 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         })
 }
 
-/// The middleware: passes requests carrying the token, refuses the rest.
+/// The middleware: passes requests carrying the token, refuses the rest;
+/// refuses state-changing requests sent by another site's page (a browser on
+/// the same machine could otherwise be made to enqueue or cancel tasks on a
+/// token-less loopback agentd).
 pub async fn require_token(
     State(check): State<TokenCheck>,
     request: Request,
     next: Next,
 ) -> Response {
+    let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD);
+    if changes_state && crate::web::cross_site(request.headers()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "requests from another site's pages are refused",
+        )
+        .into_response();
+    }
     if check.allows(request.headers()) {
         return next.run(request).await;
     }

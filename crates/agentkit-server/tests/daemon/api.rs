@@ -384,3 +384,31 @@ async fn transcripts_are_jsonl_with_secrets_redacted() {
         json!({"seq": 2, "task_id": "X-1", "at_ms": 2, "type": "nudged", "message": "go"})
     );
 }
+
+#[tokio::test]
+async fn state_changes_from_other_sites_pages_are_refused() {
+    let s = serve().await;
+    let body = r#"{"task": {"id": "C-1", "title": "t", "repo": "/r"}}"#;
+    let form = s
+        .client
+        .post(s.url("/api/tasks"))
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 415);
+    let cross = s
+        .client
+        .post(s.url("/api/tasks"))
+        .header("content-type", "application/json")
+        .header("origin", "http://evil.example")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    let reply: serde_json::Value = cross.json().await.unwrap();
+    assert_eq!(reply["error"]["code"], "cross_site");
+    assert_eq!(s.store.list(None).await.unwrap(), vec![]);
+}
