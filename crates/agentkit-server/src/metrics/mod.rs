@@ -8,7 +8,7 @@
 //! Served as JSON at `GET /api/metrics?repo=&since=&until=` (`since` and
 //! `until`: milliseconds since the Unix epoch, or a age like `24h`, `7d`,
 //! `30m`; a task counts in the window it was enqueued in), in the web view,
-//! and as Prometheus text at `GET /metrics` ([`prometheus`]).
+//! and as Prometheus text at `GET /metrics` ([`render_prometheus`]).
 
 mod prometheus;
 mod repo;
