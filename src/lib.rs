@@ -20,6 +20,7 @@
 //! | `sandbox-docker` | [`sandbox`] — also the `docker` backend (a container per sandbox) | no |
 //! | `tools` | [`tools`] — tools, context, verifiers, forges | yes |
 //! | `eval` | `eval` — the eval harness; `external` — CLI agents (mini-swe-agent, Codex CLI, Claude Code, aider) as backbones | no |
+//! | `daemon` | `server` — the control plane and the `agentd` binary | no |
 //!
 //! The smallest complete agent, assembled by hand:
 //!

@@ -38,9 +38,19 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "daemon")]
+pub mod api;
+#[cfg(feature = "daemon")]
+pub mod config;
+#[cfg(feature = "daemon")]
+pub mod daemon;
+#[cfg(feature = "daemon")]
+pub mod metrics;
 pub mod pool;
 pub mod runlog;
 #[cfg(feature = "triggers")]
 pub mod triggers;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod store;
+#[cfg(feature = "daemon")]
+pub mod web;

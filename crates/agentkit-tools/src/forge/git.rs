@@ -233,6 +233,29 @@ impl HostGit {
             }),
         }
     }
+
+    /// Whether commit `ancestor` is an ancestor of (or equal to) `descendant`.
+    pub(crate) async fn is_ancestor(
+        &self,
+        ancestor: &str,
+        descendant: &str,
+    ) -> Result<bool, ForgeError> {
+        let args = ["merge-base", "--is-ancestor", ancestor, descendant];
+        let out = self.exec("merge-base", args).await?;
+        match out.code {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(out.failure("merge-base")),
+        }
+    }
+
+    /// Whether the repository is bare.
+    pub(crate) async fn is_bare(&self) -> Result<bool, ForgeError> {
+        let out = self
+            .run("rev-parse", ["rev-parse", "--is-bare-repository"])
+            .await?;
+        Ok(out.trim() == "true")
+    }
 }
 
 /// Refuses a change set that cannot be what the handover made: a head that

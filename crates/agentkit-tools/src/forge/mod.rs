@@ -20,6 +20,11 @@
 //!      3, …, rendered next to it as `<n>.md`). An open pull request for the
 //!      same branch is updated (`revisions` + 1), never duplicated.
 //! - **Comments** are appended to `<state_dir>/comments/<task-slug>.jsonl`.
+//! - **Review** ([`LocalForge::merge`], [`LocalForge::close`],
+//!   [`LocalForge::request_changes`]) moves a pull request to merged (the
+//!   target branch of the origin really moves) or closed, or counts a review
+//!   round; [`Forge::pull_request`] reports the state, `merged_at_ms` and
+//!   `review_rounds` for metrics.
 //!
 //! Git runs host-side by argv, never through a shell, with hooks disabled
 //! (`-c core.hooksPath=/dev/null`), no system or global configuration, no
@@ -42,6 +47,7 @@ mod git;
 #[cfg(feature = "github")]
 pub mod github;
 mod inspect;
+mod review;
 mod store;
 mod ticket;
 

@@ -1,0 +1,465 @@
+//! agentd's configuration: one TOML file plus `AGENTD_*` environment
+//! variables, which override the file.
+//!
+//! Every key is optional; an empty file (or none at all) gives the embedded
+//! defaults: listen on `127.0.0.1:7878`, an SQLite queue under `.agentkit/`,
+//! the `local` sandbox, the local forge, and the scripted demo model when no
+//! model is configured. Unknown keys are errors (a typo must not silently
+//! fall back to a default), and every error names the file, the line and the
+//! key. The keys, with their environment variables:
+//!
+//! ```toml
+//! listen = "127.0.0.1:7878"     # AGENTD_LISTEN. Anything but loopback needs `token`.
+//! token = "…"                   # AGENTD_TOKEN. Bearer token for the API and the web view.
+//! data_dir = ".agentkit"        # AGENTD_DATA_DIR. The SQLite file, demo repository, forge records.
+//!
+//! [store]
+//! kind = "sqlite"               # sqlite | postgres | memory.  AGENTD_STORE=sqlite:PATH | postgres://… | memory
+//! path = ".agentkit/agentd.sqlite3"   # sqlite only (default: <data_dir>/agentd.sqlite3)
+//! url = "postgres://…"          # postgres only
+//!
+//! [model]
+//! spec = "openai:gpt-4.1"       # AGENTD_MODEL. Any `agentkit_llm::from_spec` spec; none: the demo model.
+//! fallbacks = ["anthropic:claude-sonnet-4-5"]  # tried in order when the first fails
+//!
+//! [sandbox]
+//! backend = "local"             # AGENTD_SANDBOX. local | bwrap | docker (when built in)
+//! network = "deny"              # deny | allow-list | full
+//! allow = ["crates.io", "*.crates.io"]   # the allow-list (network = "allow-list")
+//! setup_script = "cargo fetch"  # run once in every fresh sandbox
+//! env_allow = ["PATH", "HOME"]  # host variables passed into commands (default: the core policy's list)
+//!
+//! [forge]
+//! kind = "local"                # the local forge: pushes agent/<task> into the task's repository
+//! repos = ["/srv/git/app"]      # repositories tasks may name; empty: any local git repository
+//! state_dir = "…"               # pull-request records (default: <repo git dir>/agentkit-forge)
+//!
+//! [checks]                      # verification: name = shell command, run in the sandbox
+//! tests = "cargo test --offline"
+//!
+//! [workers]
+//! concurrency = 4               # AGENTD_CONCURRENCY. Sessions run at once.
+//! lease_ttl_secs = 60
+//! retry_delay_secs = 30
+//! shutdown_grace_secs = 30
+//! max_attempts = 3              # leases a task gets in total
+//!
+//! [budgets]                     # per run
+//! max_steps = 50                # AGENTD_MAX_STEPS
+//! max_tokens = 2000000
+//! max_cost_usd = 5.0            # AGENTD_MAX_COST_USD
+//! max_wall_secs = 1800
+//! ```
+
+mod env;
+mod file;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use env::{ENV_VARS, apply_env};
+
+/// The whole configuration. See the [module documentation](self) for every key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the HTTP server listens.
+    pub listen: SocketAddr,
+    /// The bearer token (required unless `listen` is a loopback address).
+    pub token: Option<String>,
+    /// Where agentd keeps its files.
+    pub data_dir: PathBuf,
+    /// The task store.
+    pub store: StoreConfig,
+    /// The model.
+    pub model: ModelConfig,
+    /// The sandbox backend and policy.
+    pub sandbox: SandboxConfig,
+    /// The forge.
+    pub forge: ForgeConfig,
+    /// Verification checks: name → shell command.
+    pub checks: BTreeMap<String, String>,
+    /// The worker pool.
+    pub workers: WorkersConfig,
+    /// Per-run budgets.
+    pub budgets: BudgetsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            token: None,
+            data_dir: PathBuf::from(".agentkit"),
+            store: StoreConfig::default(),
+            model: ModelConfig::default(),
+            sandbox: SandboxConfig::default(),
+            forge: ForgeConfig::default(),
+            checks: BTreeMap::new(),
+            workers: WorkersConfig::default(),
+            budgets: BudgetsConfig::default(),
+        }
+    }
+}
+
+/// Which task store backs the queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// One SQLite file (the default).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database (`url`).
+    Postgres,
+    /// In memory: lost at exit (tests, trying things out).
+    Memory,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// The backend.
+    pub kind: StoreKind,
+    /// The SQLite file (default `<data_dir>/agentd.sqlite3`).
+    pub path: Option<PathBuf>,
+    /// The PostgreSQL URL.
+    pub url: Option<String>,
+}
+
+/// `[model]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// The model spec (`None`: the scripted demo model).
+    pub spec: Option<String>,
+    /// Specs tried in order when the main model fails.
+    pub fallbacks: Vec<String>,
+}
+
+/// The sandbox's network, as written in the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetworkMode {
+    /// No network.
+    #[default]
+    Deny,
+    /// Only `allow`.
+    AllowList,
+    /// Unrestricted.
+    Full,
+}
+
+/// `[sandbox]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxConfig {
+    /// `local`, `bwrap` or `docker`.
+    pub backend: String,
+    /// The network mode.
+    pub network: NetworkMode,
+    /// The allow-list for `network = "allow-list"`.
+    pub allow: Vec<String>,
+    /// Run once in every fresh sandbox.
+    pub setup_script: Option<String>,
+    /// Host variables passed into commands (`None`: the core policy's list).
+    pub env_allow: Option<Vec<String>>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            backend: "local".into(),
+            network: NetworkMode::Deny,
+            allow: Vec::new(),
+            setup_script: None,
+            env_allow: None,
+        }
+    }
+}
+
+/// `[forge]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForgeConfig {
+    /// Only `local` for now.
+    pub kind: String,
+    /// Repositories tasks may name (empty: any local git repository).
+    pub repos: Vec<PathBuf>,
+    /// Where pull-request records go (default: inside each repository's git directory).
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for ForgeConfig {
+    fn default() -> Self {
+        Self {
+            kind: "local".into(),
+            repos: Vec::new(),
+            state_dir: None,
+        }
+    }
+}
+
+/// `[workers]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Sessions run at once.
+    pub concurrency: usize,
+    /// Lease TTL in seconds.
+    pub lease_ttl_secs: u64,
+    /// Seconds before a failed attempt is retried.
+    pub retry_delay_secs: u64,
+    /// Seconds running sessions get to checkpoint at shutdown.
+    pub shutdown_grace_secs: u64,
+    /// Leases a task gets in total.
+    pub max_attempts: u32,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            lease_ttl_secs: 60,
+            retry_delay_secs: 30,
+            shutdown_grace_secs: 30,
+            max_attempts: 3,
+        }
+    }
+}
+
+/// `[budgets]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BudgetsConfig {
+    /// Model calls per run.
+    pub max_steps: u32,
+    /// Tokens per run.
+    pub max_tokens: Option<u64>,
+    /// Dollars per run.
+    pub max_cost_usd: Option<f64>,
+    /// Seconds per run.
+    pub max_wall_secs: Option<u64>,
+}
+
+impl Default for BudgetsConfig {
+    fn default() -> Self {
+        Self {
+            max_steps: 50,
+            max_tokens: None,
+            max_cost_usd: None,
+            max_wall_secs: Some(30 * 60),
+        }
+    }
+}
+
+/// A configuration could not be read or is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read the config file `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a wrong key or value.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong (names the key).
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// The values are each valid but do not go together.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads `path` (when given), then applies the `AGENTD_*` variables of the
+    /// process environment, then checks the result.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(path, &vars)
+    }
+
+    /// Like [`load`](Self::load) with the environment given as pairs (tests).
+    pub fn load_with_env(
+        path: Option<&Path>,
+        vars: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Self::parse(path, &text)?
+            }
+            None => Self::default(),
+        };
+        apply_env(&mut config, vars)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses TOML `text` read from `path` (named in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        file::parse(path, text)
+    }
+
+    /// Checks what each field alone cannot.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.workers.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "workers.concurrency is 0: no task would ever run; set it to 1 or more".into(),
+            ));
+        }
+        if let Some(token) = &self.token
+            && token.trim().len() < 16
+        {
+            return Err(ConfigError::Invalid(
+                "token is shorter than 16 characters: use a long random value \
+                 (e.g. `openssl rand -hex 32`)"
+                    .into(),
+            ));
+        }
+        match self.store.kind {
+            StoreKind::Postgres if self.store.url.is_none() => Err(ConfigError::Invalid(
+                "store.kind is \"postgres\" but store.url is missing".into(),
+            )),
+            _ if self.sandbox.network != NetworkMode::AllowList
+                && !self.sandbox.allow.is_empty() =>
+            {
+                Err(ConfigError::Invalid(
+                    "sandbox.allow is set but sandbox.network is not \"allow-list\"".into(),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The SQLite file: `store.path`, or `<data_dir>/agentd.sqlite3`.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.store
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("agentd.sqlite3"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("agentd.toml"), text)
+    }
+
+    #[test]
+    fn an_empty_file_is_the_embedded_defaults() {
+        assert_eq!(parse("").unwrap(), Config::default());
+        assert_eq!(
+            Config::default().sqlite_path(),
+            PathBuf::from(".agentkit/agentd.sqlite3")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_file_the_line_and_the_key() {
+        let err = parse("listen = \"127.0.0.1:9000\"\n\n[workers]\nconcurrency = \"four\"\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "agentd.toml:4:15: key `workers.concurrency`: invalid type: string \"four\", expected usize"
+        );
+        let err = parse("[sandbox]\nnetwork = \"deny\"\nallow_list = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "agentd.toml:3:1: key `sandbox.allow_list`: unknown field `allow_list`"
+            ),
+            "{err}"
+        );
+        let err = parse("[model\nspec = 1").unwrap_err().to_string();
+        assert!(err.starts_with("agentd.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let vars: Vec<(String, String)> = [
+            ("AGENTD_LISTEN", "127.0.0.1:9999"),
+            ("AGENTD_STORE", "memory"),
+            ("AGENTD_MODEL", "openai:gpt-4.1"),
+            ("AGENTD_CONCURRENCY", "8"),
+            ("AGENTD_TOKEN", ""),
+            ("UNRELATED", "x"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut config = parse("listen = \"127.0.0.1:1\"\n[workers]\nconcurrency = 2\n").unwrap();
+        apply_env(&mut config, &vars).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9999".parse().unwrap());
+        assert_eq!(config.store.kind, StoreKind::Memory);
+        assert_eq!(config.model.spec.as_deref(), Some("openai:gpt-4.1"));
+        assert_eq!(config.workers.concurrency, 8);
+        assert_eq!(config.token, None);
+        let bad = [("AGENTD_CONCURRENCY".to_string(), "many".to_string())];
+        assert_eq!(
+            apply_env(&mut config, &bad).unwrap_err().to_string(),
+            "environment variable AGENTD_CONCURRENCY: `many` is not valid: invalid digit found in string"
+        );
+    }
+
+    #[test]
+    fn combinations_that_cannot_work_are_refused() {
+        let config = Config {
+            token: Some("short".into()),
+            ..Config::default()
+        };
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("shorter than 16")
+        );
+        let config = parse("[store]\nkind = \"postgres\"\n").unwrap();
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("store.url is missing")
+        );
+        let config = parse("[sandbox]\nallow = [\"crates.io\"]\n").unwrap();
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("allow-list")
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! Building one session (an [`Agent`] and its sandbox spec) per task from the
+//! configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentkit_core::agent::Agent;
+use agentkit_core::context::ContextEngine;
+use agentkit_core::engine::Budgets;
+use agentkit_core::event::EventSink;
+use agentkit_core::model::Model;
+use agentkit_core::policy::{CommandPolicy, PathPolicy};
+use agentkit_core::redact::Redactor;
+use agentkit_core::sandbox::{NetworkPolicy, SandboxPolicy, SandboxSpec};
+use agentkit_core::task::Task;
+use agentkit_core::tokenizer::ApproxTokenizer;
+use agentkit_tools::context::RuleFiles;
+use agentkit_tools::tools::standard_tools;
+use agentkit_tools::verify::CommandVerifier;
+
+use super::forges::LocalForges;
+use crate::config::{BudgetsConfig, Config, NetworkMode};
+use crate::pool::SessionFactory;
+
+/// Tokens of rule-file context put into the system prompt at most.
+pub const CONTEXT_BUDGET_TOKENS: usize = 8_000;
+
+/// The sessions agentd runs: a fresh model from the configured spec(s) per
+/// task, the standard tools, rule-file context, the configured checks, the
+/// local forge of the task's repository, the default command and path
+/// policies, the configured budgets and sandbox policy.
+pub struct ConfiguredSessions {
+    model_spec: String,
+    fallbacks: Vec<String>,
+    checks: Vec<(String, String)>,
+    budgets: Budgets,
+    policy: SandboxPolicy,
+    setup_script: Option<String>,
+    forges: Arc<LocalForges>,
+    redactor: Redactor,
+}
+
+impl ConfiguredSessions {
+    /// Sessions for `config`, with the model `model_spec` (the configured one,
+    /// or the demo's), publishing through `forges`.
+    pub fn new(config: &Config, model_spec: String, forges: Arc<LocalForges>) -> Self {
+        let mut policy = SandboxPolicy {
+            network: match config.sandbox.network {
+                NetworkMode::Deny => NetworkPolicy::Deny,
+                NetworkMode::AllowList => NetworkPolicy::AllowList(config.sandbox.allow.clone()),
+                NetworkMode::Full => NetworkPolicy::Full,
+            },
+            ..SandboxPolicy::default()
+        };
+        if let Some(env) = &config.sandbox.env_allow {
+            policy.env_allow = env.clone();
+        }
+        let mut redactor = Redactor::new().with_env_secrets();
+        if let Some(token) = &config.token {
+            redactor = redactor.with_secret(token.clone());
+        }
+        Self {
+            model_spec,
+            fallbacks: config.model.fallbacks.clone(),
+            checks: config
+                .checks
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            budgets: budgets(&config.budgets),
+            policy,
+            setup_script: config.sandbox.setup_script.clone(),
+            forges,
+            redactor,
+        }
+    }
+
+    /// Builds the model (checks the specs; called once at startup too).
+    pub fn model(&self) -> Result<Arc<dyn Model>, String> {
+        let build = |spec: &str| {
+            agentkit_llm::from_spec(spec)
+                .map_err(|err| format!("model spec `{spec}` does not work: {err}"))
+        };
+        let primary = build(&self.model_spec)?;
+        if self.fallbacks.is_empty() {
+            return Ok(primary);
+        }
+        let fallbacks = self
+            .fallbacks
+            .iter()
+            .map(|spec| build(spec))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Arc::new(agentkit_llm::wrap::Fallback::new(
+            primary, fallbacks,
+        )))
+    }
+}
+
+/// The engine's budgets from `[budgets]`.
+pub fn budgets(config: &BudgetsConfig) -> Budgets {
+    Budgets {
+        max_steps: config.max_steps,
+        max_tokens: config.max_tokens,
+        max_cost_usd: config.max_cost_usd,
+        max_wall_time: config.max_wall_secs.map(Duration::from_secs),
+    }
+}
+
+impl SessionFactory for ConfiguredSessions {
+    fn agent(&self, task: &Task, sinks: Vec<Arc<dyn EventSink>>) -> Result<Arc<Agent>, String> {
+        let model = self.model()?;
+        let forge = self
+            .forges
+            .forge_for(&task.repo.url)
+            .map_err(|err| err.to_string())?;
+        let tokenizer = model
+            .tokenizer()
+            .unwrap_or_else(|| Arc::new(ApproxTokenizer));
+        let mut builder = Agent::builder(model)
+            .tools(standard_tools())
+            .context(
+                ContextEngine::new(tokenizer, CONTEXT_BUDGET_TOKENS)
+                    .with_provider(RuleFiles::new()),
+            )
+            .forge(forge)
+            .budgets(self.budgets.clone())
+            .redactor(self.redactor.clone())
+            .hook(CommandPolicy::default())
+            .hook(PathPolicy::default());
+        if !self.checks.is_empty() {
+            let mut verifier = CommandVerifier::new();
+            for (name, command) in &self.checks {
+                verifier = verifier.check(name, command);
+            }
+            builder = builder.verifier(verifier);
+        }
+        for sink in sinks {
+            builder = builder.shared_sink(sink);
+        }
+        Ok(Arc::new(builder.build()))
+    }
+
+    fn spec(&self, task: &Task) -> SandboxSpec {
+        let mut spec = SandboxSpec::new(task.repo.url.clone());
+        spec.rev = task.repo.base.clone();
+        spec.setup_script = self.setup_script.clone();
+        spec.policy = self.policy.clone();
+        spec
+    }
+}

@@ -1,0 +1,110 @@
+//! The bearer token: refusing to start without one on a public address, and
+//! 401s (or the login redirect) without the right one.
+
+use agentkit_server::config::Config;
+use agentkit_server::daemon::{StartError, StartOptions, start};
+
+use crate::support::serve_with;
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+#[tokio::test]
+async fn a_public_address_without_a_token_refuses_to_start() {
+    let mut config = Config::default();
+    config.listen = "0.0.0.0:0".parse().unwrap();
+    config.store.kind = agentkit_server::config::StoreKind::Memory;
+    let refused = start(
+        &config,
+        StartOptions::new("scripted:/nonexistent.json".into(), None),
+    )
+    .await;
+    let Err(StartError::Refused(message)) = refused else {
+        panic!("agentd started on 0.0.0.0 without a token");
+    };
+    assert!(
+        message.starts_with("refusing to listen on 0.0.0.0:0 without a bearer token"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn api_routes_need_the_token_and_healthz_does_not() {
+    let s = serve_with(Some(TOKEN), |_| {}).await;
+    let get = |path: &str, auth: Option<&str>| {
+        let mut request = s.client.get(s.url(path));
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        request.send()
+    };
+    for (path, auth) in [
+        ("/api/tasks", None),
+        ("/api/tasks", Some("Bearer wrong-token-wrong-token-wrong")),
+        ("/api/tasks", Some(&format!("Bearer {TOKEN}x")[..])),
+        ("/api/tasks", Some(&format!("Basic {TOKEN}")[..])),
+        ("/metrics", None),
+        ("/api/metrics", None),
+    ] {
+        let response = get(path, auth).await.unwrap();
+        assert_eq!(response.status(), 401, "{path} {auth:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+    let bearer = format!("Bearer {TOKEN}");
+    assert_eq!(
+        get("/api/tasks", Some(&bearer)).await.unwrap().status(),
+        200
+    );
+    assert_eq!(get("/metrics", Some(&bearer)).await.unwrap().status(), 200);
+    assert_eq!(get("/healthz", None).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn web_pages_redirect_to_the_login_form_which_sets_the_cookie() {
+    let s = serve_with(Some(TOKEN), |_| {}).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client.get(s.url("/tasks/T-1")).send().await.unwrap();
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()["location"], "/login?next=%2Ftasks%2FT-1");
+
+    let wrong = client
+        .post(s.url("/login"))
+        .form(&[("token", "not-the-token"), ("next", "/tasks/T-1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+
+    let right = client
+        .post(s.url("/login"))
+        .form(&[("token", TOKEN), ("next", "/tasks/T-1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 303);
+    assert_eq!(right.headers()["location"], "/tasks/T-1");
+    let cookie = right.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert_eq!(
+        cookie,
+        format!("agentd_token={TOKEN}; Path=/; HttpOnly; SameSite=Strict")
+    );
+    let with_cookie = client
+        .get(s.url("/"))
+        .header("cookie", format!("agentd_token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_cookie.status(), 200);
+    let cross_site = client
+        .post(s.url("/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("token", TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+}
