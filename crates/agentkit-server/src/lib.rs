@@ -48,9 +48,9 @@ pub mod daemon;
 pub mod metrics;
 pub mod pool;
 pub mod runlog;
-#[cfg(feature = "triggers")]
-pub mod triggers;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub mod store;
+#[cfg(feature = "triggers")]
+pub mod triggers;
 #[cfg(feature = "daemon")]
 pub mod web;

@@ -118,6 +118,7 @@ impl Work {
             base_commit: self.base.clone(),
             head_commit: git(&self.clone, &["rev-parse", "HEAD"]),
             diff_stat: String::new(),
+            left_out: Vec::new(),
         }
     }
 

@@ -17,8 +17,8 @@
 //! ```
 
 mod builder;
-mod contract;
 mod compact;
+mod contract;
 mod publish;
 mod tools;
 pub mod workspace;

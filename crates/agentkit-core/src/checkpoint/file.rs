@@ -134,9 +134,10 @@ impl Checkpoint for FileCheckpoint {
         let messages = &state.messages;
         let id = &state.task.id;
         {
-            let mut journals = self.journals.lock().map_err(|_| {
-                err("the checkpoint journal's lock was poisoned by a panic".into())
-            })?;
+            let mut journals = self
+                .journals
+                .lock()
+                .map_err(|_| err("the checkpoint journal's lock was poisoned by a panic".into()))?;
             if let Some(journal) = journals.get_mut(id)
                 && journal.delta_bytes <= (2 * journal.full_bytes).max(MIN_REWRITE_BYTES)
             {
@@ -267,15 +268,27 @@ mod tests {
         // The last record carries one message, not the conversation.
         let last = std::fs::read_to_string(&file).unwrap();
         let last: serde_json::Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
-        assert_eq!((last["keep"].as_u64(), last["append"].as_array().map(Vec::len)), (Some(5), Some(1)));
+        assert_eq!(
+            (
+                last["keep"].as_u64(),
+                last["append"].as_array().map(Vec::len)
+            ),
+            (Some(5), Some(1))
+        );
         // A history rewritten in place keeps the common prefix.
         state.messages.truncate(2);
         state.messages.push(Message::user("summary"));
         store.save(&state).await.unwrap();
-        assert_eq!(store.load(&state.task.id).await.unwrap(), Some(state.clone()));
+        assert_eq!(
+            store.load(&state.task.id).await.unwrap(),
+            Some(state.clone())
+        );
         // Another process (a new store) reads the same state and starts a fresh journal.
         let other = FileCheckpoint::new(dir.path().join("runs"));
-        assert_eq!(other.load(&state.task.id).await.unwrap(), Some(state.clone()));
+        assert_eq!(
+            other.load(&state.task.id).await.unwrap(),
+            Some(state.clone())
+        );
         other.save(&state).await.unwrap();
         assert_eq!(lines(&file), 1);
     }
@@ -295,7 +308,10 @@ mod tests {
         assert_eq!(store.load(&saved.task.id).await.unwrap(), Some(saved));
         std::fs::write(&file, format!("{{ not json\n{text}")).unwrap();
         let err = store.load(&state.task.id).await.unwrap_err().to_string();
-        assert!(err.contains("gh-7.jsonl is not a valid run state (record 1)"), "{err}");
+        assert!(
+            err.contains("gh-7.jsonl is not a valid run state (record 1)"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -320,7 +336,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FileCheckpoint::new(dir.path());
         let state = state();
-        std::fs::write(dir.path().join("gh-7.json"), serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join("gh-7.json"),
+            serde_json::to_vec_pretty(&state).unwrap(),
+        )
+        .unwrap();
         assert_eq!(store.load(&state.task.id).await.unwrap(), Some(state));
     }
 }

@@ -21,8 +21,8 @@
 //!   repairs a turn that was interrupted mid-way.
 //! - `next_step` is idempotent: asking twice without reporting returns the same step.
 
-mod contract;
 pub mod compaction;
+mod contract;
 mod plan;
 mod state;
 

@@ -124,6 +124,7 @@ pub mod netns;
 pub mod proxy;
 
 pub use allow::{AllowList, AllowListError, Decision, Host, Target, TargetError, is_local_address};
+#[cfg(any(feature = "bwrap", feature = "docker"))]
 pub(crate) use gate::parse as parse_allow_list;
 pub use gate::{GateConfig, NetworkGate, SandboxNetwork};
 pub use netns::{NetNamespace, probe};

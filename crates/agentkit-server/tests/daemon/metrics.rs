@@ -78,6 +78,7 @@ async fn publish(forge: &dyn Forge, work: &Path, task: &str, file: &str) -> Stri
             base_commit: git(work, &["rev-parse", "origin/main"]),
             head_commit: head.clone(),
             diff_stat: String::new(),
+            left_out: Vec::new(),
         },
     };
     let pr = forge.publish(request).await.unwrap();

@@ -241,7 +241,7 @@ impl HostGit {
         descendant: &str,
     ) -> Result<bool, ForgeError> {
         let args = ["merge-base", "--is-ancestor", ancestor, descendant];
-        let out = self.exec("merge-base", args).await?;
+        let out = self.exec("merge-base", args, &[]).await?;
         match out.code {
             Some(0) => Ok(true),
             Some(1) => Ok(false),

@@ -55,9 +55,9 @@ mod list_files;
 mod read_file;
 #[cfg(feature = "repo-map")]
 mod repo_map;
+mod run_tests;
 #[cfg(feature = "repo-map")]
 mod search_code;
-mod run_tests;
 mod shell;
 mod text;
 pub(crate) mod walk;
@@ -77,9 +77,9 @@ pub use list_files::{ListFiles, ListFilesArgs};
 pub use read_file::{ReadFile, ReadFileArgs};
 #[cfg(feature = "repo-map")]
 pub use repo_map::{RepoMapArgs, RepoMapTool};
+pub use run_tests::{RunTests, RunTestsArgs};
 #[cfg(feature = "repo-map")]
 pub use search_code::{SearchCode, SearchCodeArgs};
-pub use run_tests::{RunTests, RunTestsArgs};
 pub use shell::{Shell, ShellArgs};
 pub use write_file::{WriteFile, WriteFileArgs};
 

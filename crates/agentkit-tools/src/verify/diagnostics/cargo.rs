@@ -102,7 +102,11 @@ fn libtest_failures(output: &str) -> Vec<Diagnostic> {
             let rest: Vec<&str> = block[pos + 1..]
                 .iter()
                 .copied()
-                .take_while(|l| !l.starts_with("note: run with `RUST_BACKTRACE"))
+                // The message ends where the backtrace hint or the backtrace
+                // itself (RUST_BACKTRACE=1 in the environment) begins.
+                .take_while(|l| {
+                    !l.starts_with("note: run with `RUST_BACKTRACE") && *l != "stack backtrace:"
+                })
                 .collect();
             diagnostic.message = first_lines(&rest.join("\n"), 4);
         } else {
