@@ -153,9 +153,11 @@ async fn main() {
     let script = dir.path().join("trajectory.json");
     std::fs::write(&script, TRAJECTORY).expect("write");
 
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().expect("address");
-    config.data_dir = dir.path().join("data");
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        data_dir: dir.path().join("data"),
+        ..Config::default()
+    };
     config.workers.concurrency = SESSIONS;
     config.forge.state_dir = Some(dir.path().join("forge"));
     let options = StartOptions::new(

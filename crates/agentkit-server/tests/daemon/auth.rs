@@ -10,8 +10,10 @@ const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
 #[tokio::test]
 async fn a_public_address_without_a_token_refuses_to_start() {
-    let mut config = Config::default();
-    config.listen = "0.0.0.0:0".parse().unwrap();
+    let mut config = Config {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        ..Config::default()
+    };
     config.store.kind = agentkit_server::config::StoreKind::Memory;
     let refused = start(
         &config,

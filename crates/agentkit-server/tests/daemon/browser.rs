@@ -122,8 +122,10 @@ async fn the_task_page_shows_the_transcript_live_in_headless_chromium() {
     let script = dir.path().join("trajectory.json");
     std::fs::write(&script, TRAJECTORY).unwrap();
 
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
     config.store.kind = StoreKind::Memory;
     config.workers.concurrency = 1;
     config.forge.state_dir = Some(dir.path().join("forge"));
