@@ -142,7 +142,10 @@ impl SessionFactory for ConfiguredSessions {
 
     fn spec(&self, task: &Task) -> SandboxSpec {
         let mut spec = SandboxSpec::new(task.repo.url.clone());
-        spec.rev = task.repo.base.clone();
+        // A follow-up revision (`<id>@rev<n>`) starts from the agent's branch,
+        // so it builds on the earlier revision's commits.
+        spec.rev =
+            agentkit_core::forge::start_revision(task, agentkit_core::forge::DEFAULT_BRANCH_PREFIX);
         spec.setup_script = self.setup_script.clone();
         spec.policy = self.policy.clone();
         spec
