@@ -178,12 +178,10 @@ impl FixIssue {
         &mut self,
     ) -> (Arc<dyn SandboxProvider>, &'static str, Option<String>) {
         if let Some(provider) = &self.provider {
-            let name = match provider.name() {
-                "bwrap" => "bwrap",
-                "docker" => "docker",
-                "local" => "local",
-                _ => "custom",
-            };
+            let name = auto::available()
+                .into_iter()
+                .find(|backend| *backend == provider.name())
+                .unwrap_or("custom");
             return (provider.clone(), name, None);
         }
         let choice = auto::strongest(&auto::Options::default()).await;
