@@ -29,7 +29,10 @@ use crate::verify::Verification;
 pub enum Event {
     /// A run began (or resumed).
     RunStarted {
-        /// The task.
+        /// The task. On the wire it is `task`: an [`EventRecord`] flattens its
+        /// event next to its own `task_id`, and one object must not carry a
+        /// key twice (the record would not read back).
+        #[serde(rename = "task")]
         task_id: TaskId,
         /// The task's title.
         title: String,
@@ -424,5 +427,27 @@ mod tests {
         assert_eq!(lines[1]["seq"], 1);
         assert_eq!(lines[1]["reason"], "no changes");
         assert!(!text.contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_run_started_record_reads_back_from_its_json() {
+        let record = EventRecord {
+            seq: 3,
+            task_id: Some(TaskId("T-1".into())),
+            at_ms: 1_733_000_000_000,
+            event: Event::RunStarted {
+                task_id: TaskId("T-1".into()),
+                title: "Fix it".into(),
+                model: "scripted".into(),
+                resumed: true,
+            },
+        };
+        let json = serde_json::to_string(&record).unwrap();
+        assert_eq!(
+            json,
+            r#"{"seq":3,"task_id":"T-1","at_ms":1733000000000,"type":"run_started","task":"T-1","title":"Fix it","model":"scripted","resumed":true}"#
+        );
+        let back: EventRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, record);
     }
 }

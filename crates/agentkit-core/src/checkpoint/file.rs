@@ -27,7 +27,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -93,6 +93,13 @@ impl FileCheckpoint {
     fn legacy_path(&self, task: &TaskId) -> PathBuf {
         self.dir.join(format!("{}.json", task.slug()))
     }
+
+    /// The open journals, locked.
+    fn journals(&self) -> Result<MutexGuard<'_, HashMap<TaskId, Journal>>, String> {
+        self.journals
+            .lock()
+            .map_err(|_| "the checkpoint journal's lock was poisoned by a panic".to_string())
+    }
 }
 
 fn line(keep: usize, append: &[Message], head: &RunState) -> Result<Vec<u8>, String> {
@@ -134,10 +141,7 @@ impl Checkpoint for FileCheckpoint {
         let messages = &state.messages;
         let id = &state.task.id;
         {
-            let mut journals = self
-                .journals
-                .lock()
-                .map_err(|_| err("the checkpoint journal's lock was poisoned by a panic".into()))?;
+            let mut journals = self.journals().map_err(err)?;
             if let Some(journal) = journals.get_mut(id)
                 && journal.delta_bytes <= (2 * journal.full_bytes).max(MIN_REWRITE_BYTES)
             {
@@ -168,10 +172,7 @@ impl Checkpoint for FileCheckpoint {
             full_bytes,
             delta_bytes: 0,
         };
-        self.journals
-            .lock()
-            .map_err(|_| err("the checkpoint journal's lock was poisoned by a panic".into()))?
-            .insert(id.clone(), journal);
+        self.journals().map_err(err)?.insert(id.clone(), journal);
         Ok(())
     }
 

@@ -61,8 +61,8 @@ use serde::{Deserialize, Serialize};
 use crate::runlog::LoggedEvent;
 
 /// An [`EventRecord`] as the run log stores it: the event nested under
-/// `event` rather than flattened, so an event with a field of the record's
-/// own name (`RunStarted { task_id }`) round-trips.
+/// `event` rather than flattened, so no event field can ever collide with
+/// the record's own keys (the format rows already stored are in).
 #[derive(Serialize, Deserialize)]
 struct StoredEvent {
     seq: u64,
