@@ -572,3 +572,65 @@ fn a_run_stored_mid_compaction_resumes_with_the_same_job() {
     assert_eq!(resumed.state().compaction.count, 1);
     assert!(matches!(resumed.next_step(), Step::CallModel(_)));
 }
+
+/// Counts how many texts it was asked to count (one token per four bytes).
+#[derive(Default)]
+struct CountingTokenizer(std::sync::atomic::AtomicUsize);
+
+impl agentkit_core::tokenizer::Tokenizer for CountingTokenizer {
+    fn count(&self, text: &str) -> usize {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        text.len().div_ceil(4)
+    }
+}
+
+#[test]
+fn the_tokenizer_is_left_alone_while_the_conversation_bytes_fit_the_window() {
+    let tokenizer = Arc::new(CountingTokenizer::default());
+    let used = |t: &CountingTokenizer| t.0.load(std::sync::atomic::Ordering::Relaxed);
+    // 3,000 tokens, compaction at 80%: 2,400. Short turns stay under it in bytes.
+    let mut engine = engine(3_000);
+    engine.set_tokenizer(tokenizer.clone());
+    for step in 0..3 {
+        let id = format!("c{step}");
+        turn(
+            &mut engine,
+            "Looking.",
+            &[(&id, "read_file", r#"{"path":"a.rs"}"#)],
+            &[("fn a() {}", false)],
+        );
+    }
+    let Step::CallModel(_) = engine.next_step() else {
+        panic!("expected a model call, got {:?}", engine.state().phase);
+    };
+    assert_eq!(used(&tokenizer), 0, "a short run never needs a tokenizer");
+
+    // 4,000 bytes of output are over 2,400 in bytes but 1,000 tokens: the
+    // tokenizer is asked, and no compaction is due.
+    engine.on_model_response(agentkit_core::model::ModelResponse {
+        message: Message {
+            role: Role::Assistant,
+            parts: vec![Part::ToolCall(ToolCall {
+                id: "big".into(),
+                name: "read_file".into(),
+                arguments: r#"{"path":"b.rs"}"#.into(),
+            })],
+        },
+        usage: Usage::default(),
+        finish_reason: FinishReason::ToolCalls,
+    });
+    engine.on_tool_result(
+        0,
+        agentkit_core::engine::ToolCallOutcome::Output {
+            content: "x".repeat(4_000),
+            is_error: false,
+        },
+    );
+    let Step::CallModel(_) = engine.next_step() else {
+        panic!("expected a model call, got {:?}", engine.state().phase);
+    };
+    assert!(
+        used(&tokenizer) > 0,
+        "over the window in bytes, tokens are counted"
+    );
+}

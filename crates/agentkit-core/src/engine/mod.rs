@@ -220,6 +220,9 @@ pub struct Engine {
     config: EngineConfig,
     state: RunState,
     counter: compaction::TokenCounter,
+    /// The same counts with one token per byte: an upper bound that needs no
+    /// tokenizer, so short runs never load one.
+    bound: compaction::TokenCounter,
 }
 
 impl Engine {
@@ -230,6 +233,7 @@ impl Engine {
             config,
             state,
             counter: Default::default(),
+            bound: compaction::TokenCounter::new(std::sync::Arc::new(crate::tokenizer::ByteBound)),
         }
     }
 
@@ -242,6 +246,7 @@ impl Engine {
             config,
             state,
             counter: Default::default(),
+            bound: compaction::TokenCounter::new(std::sync::Arc::new(crate::tokenizer::ByteBound)),
         };
         if let Phase::AwaitingTools { calls, results } = &mut engine.state.phase {
             for (i, slot) in results.iter_mut().enumerate() {
@@ -270,6 +275,7 @@ impl Engine {
     pub fn set_context(&mut self, context: String) {
         self.state.context = Some(context);
         self.counter.reset_fixed();
+        self.bound.reset_fixed();
     }
 
     /// Adds wall time spent by the driver since the last report.

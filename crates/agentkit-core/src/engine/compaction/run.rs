@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::message::{Message, Role, ToolCall, ToolResult};
 use crate::model::{ModelError, ModelRequest, ToolChoice};
 use crate::tokenizer::Tokenizer;
+use crate::tool::ToolSpec;
 
 use super::super::{Engine, Phase};
 use super::ledger::{TokenCounter, message_tokens, tool_tokens};
@@ -40,10 +41,31 @@ impl Engine {
         if let Some(fixed) = self.counter.fixed() {
             return fixed;
         }
-        let tok = self.counter.tokenizer();
-        let fixed = tok.count(&self.system_prompt()) + tool_tokens(tok, &self.config.tools);
+        let fixed = fixed_count(
+            self.counter.tokenizer(),
+            &self.system_prompt(),
+            &self.config.tools,
+        );
         self.counter.set_fixed(fixed);
         fixed
+    }
+
+    /// An upper bound of [`Engine::request_tokens`] that needs no tokenizer
+    /// (one token per byte; see [`Tokenizer::count`]), incremental too.
+    fn request_tokens_at_most(&mut self) -> usize {
+        let fixed = match self.bound.fixed() {
+            Some(fixed) => fixed,
+            None => {
+                let fixed = fixed_count(
+                    self.bound.tokenizer(),
+                    &self.system_prompt(),
+                    &self.config.tools,
+                );
+                self.bound.set_fixed(fixed);
+                fixed
+            }
+        };
+        fixed + self.bound.messages(&self.state.messages)
     }
 
     /// Whether a threshold compaction is due before the next model call.
@@ -54,7 +76,7 @@ impl Engine {
         }
         let window = config.window_tokens?;
         let limit = (window as f64 * config.threshold) as usize;
-        if self.request_tokens() <= limit {
+        if self.request_tokens_at_most() <= limit || self.request_tokens() <= limit {
             return None;
         }
         let plan = self.plan_compaction(CompactionTrigger::Threshold);
@@ -263,6 +285,7 @@ impl Engine {
         self.state.compaction.since_call = true;
         self.state.phase = Phase::Ready;
         self.counter.reset();
+        self.bound.reset();
         let after = self.request_tokens();
         Some(CompactionReport {
             trigger: plan.trigger,
@@ -326,4 +349,9 @@ fn split_point(tok: &dyn Tokenizer, messages: &[Message], budget: usize) -> usiz
         }
     }
     split.or(last_assistant).unwrap_or(1)
+}
+
+/// Tokens of the system prompt and the tool schemas with `tokenizer`.
+fn fixed_count(tokenizer: &dyn Tokenizer, system: &str, tools: &[ToolSpec]) -> usize {
+    tokenizer.count(system) + tool_tokens(tokenizer, tools)
 }
