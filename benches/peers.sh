@@ -4,8 +4,13 @@
 #   bash benches/peers.sh            # PEERS_DIR=target/peers, REPEATS=3, WITH_PROCS=1 adds 10 processes
 # It runs agentkit with a
 # chosen sandbox (AGENTKIT_SANDBOX, default local: the peers it is compared to run unconfined).
-# Figures (loaded 2-core machine, before the checkpoint journal): agentkit 8.7 ms per extra step,
-# 87 ms start->first request, 31 MB peak RSS; the stdlib agent in the same run 7.2 ms, 140 ms, 31 MB.
+# Figures (2-core machine loaded 6 by other builds, so compare within a run; 2026-12-07, after the
+# tokenizer stopped loading for conversations that fit the window in bytes):
+#   agentkit 18.0 ms per extra step, 121 ms start->first request, 31.3 MB peak RSS (of the process
+#   tree: pytest's; fix_issue's own VmHWM is 13 MB), 10 processes x 5 steps 6.5 s, 240 MB summed PSS;
+#   the stdlib agent in the same run 17.3 ms, 85 ms, 31.3 MB, 5.8 s, 310 MB.
+# Before that change, one run: fix_issue 1.48 s and 62 MB for the 5-step fix (the o200k tables
+# loaded at the first tool output), after it 0.72 s and 32 MB.
 set -euo pipefail
 here="${PEERS_HARNESS:-$(cd "$(dirname "$0")/../../shared/peers" && pwd)}"
 bin=$(realpath "${AGENTKIT_BIN:-target/release/examples/fix_issue}")
