@@ -214,6 +214,51 @@ async fn an_app_token_is_scoped_cached_and_refreshed_before_it_expires_mid_run()
 }
 
 #[tokio::test]
+async fn a_token_expiring_between_the_ticket_and_the_publish_is_replaced_before_the_push() {
+    let fake = fake_with_issue().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let forge = app_forge(&fake, &scratch);
+    let task = forge.task("7").await.unwrap();
+    let work = fixed(&fake);
+
+    // The run takes 57 minutes: three minutes are left of the first token,
+    // which is still valid, but the forge must not start a push with it.
+    fake.clock.advance(Duration::from_secs(57 * 60));
+    let before = fake.state().requests.len();
+    let mut request = work.request(&task.id.0, "Fix the parser");
+    request.task = task;
+    forge.publish(request).await.unwrap();
+
+    let state = fake.state();
+    assert_eq!(state.issued.len(), 2, "a new installation token was bought");
+    let fresh = state.issued[1].0.clone();
+    let publish_tokens: Vec<_> = state.requests[before..]
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone(), r.token.as_deref() == Some(&fresh)))
+        .filter(|(_, path, _)| !path.contains("/access_tokens"))
+        .collect();
+    assert!(
+        publish_tokens.iter().all(|(_, _, fresh)| *fresh),
+        "every publish request used the new token: {publish_tokens:?}"
+    );
+    assert!(
+        publish_tokens
+            .iter()
+            .any(|(method, path, _)| method == "POST" && path == "/repos/acme/app/pulls"),
+        "{publish_tokens:?}"
+    );
+    assert_eq!(state.pulls.len(), 1);
+    assert!(
+        state
+            .git_requests
+            .iter()
+            .any(|(m, p, authed)| m == "POST" && p.ends_with("/git-receive-pack") && *authed),
+        "{:?}",
+        state.git_requests
+    );
+}
+
+#[tokio::test]
 async fn a_revoked_token_is_replaced_after_a_401() {
     let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();

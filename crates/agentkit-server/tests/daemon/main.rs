@@ -6,4 +6,5 @@ mod auth;
 mod browser;
 mod events;
 mod metrics;
+mod notify;
 mod support;
