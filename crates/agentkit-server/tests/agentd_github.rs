@@ -82,7 +82,13 @@ struct Hooks {
 }
 
 impl Hooks {
-    async fn send(&self, event: &str, delivery: &str, payload: &Value, secret: &str) -> (u16, Value) {
+    async fn send(
+        &self,
+        event: &str,
+        delivery: &str,
+        payload: &Value,
+        secret: &str,
+    ) -> (u16, Value) {
         let body = payload.to_string();
         let response = self
             .client
@@ -119,7 +125,9 @@ impl Hooks {
     }
 
     async fn transcript(&self, id: &str) -> String {
-        let response = self.get(&format!("/api/tasks/{}/transcript", encode(id))).await;
+        let response = self
+            .get(&format!("/api/tasks/{}/transcript", encode(id)))
+            .await;
         assert_eq!(response.status(), 200);
         response.text().await.unwrap()
     }
@@ -136,7 +144,10 @@ fn encode(id: &str) -> String {
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -153,7 +164,13 @@ fn stable_pull_body(body: &str) -> String {
         } else if in_stat && line.contains(" changed") {
             lines.push("[totals]".into());
         } else if in_stat {
-            lines.push(line.split('|').next().unwrap_or_default().trim().to_string());
+            lines.push(
+                line.split('|')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            );
         } else if line.starts_with("- Tokens:") {
             lines.push("- Tokens: [estimated]".into());
         } else {
@@ -180,7 +197,11 @@ fn comment_writes(fake: &FakeGitHub) -> Vec<(String, String, String)> {
         .iter()
         .filter(|r| r.method != "GET" && r.path.contains("/issues/") && r.path.contains("comments"))
         .map(|r| {
-            let body = r.body.as_ref().and_then(|b| b["body"].as_str()).unwrap_or_default();
+            let body = r
+                .body
+                .as_ref()
+                .and_then(|b| b["body"].as_str())
+                .unwrap_or_default();
             (r.method.clone(), r.path.clone(), body.to_string())
         })
         .collect()
@@ -214,7 +235,12 @@ async fn scenario(logs: Captured) {
     let fake = FakeGitHub::start("acme", "app", &[("README.md", "app\n")]).await;
     fake.state().pat = Some(CANARY.into());
     fake.state().private_git = false; // the sandbox clones anonymously; pushes need the token
-    fake.add_issue(7, "Parser panics on empty input", "Steps: parse(\"\").", &["agent"]);
+    fake.add_issue(
+        7,
+        "Parser panics on empty input",
+        "Steps: parse(\"\").",
+        &["agent"],
+    );
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("script.json");
     std::fs::write(&script, SCRIPT).unwrap();
@@ -242,12 +268,22 @@ async fn scenario(logs: Captured) {
         "repository": repository,
         "sender": {"login": "alice", "type": "User"}
     });
-    let (status, _) = hooks.send("issues", "d-0", &labelled, "not-the-secret").await;
+    let (status, _) = hooks
+        .send("issues", "d-0", &labelled, "not-the-secret")
+        .await;
     assert_eq!(status, 401);
     let listed: Value = hooks.get("/api/tasks").await.json().await.unwrap();
-    assert_eq!(listed.to_string().matches("\"id\"").count(), 0, "nothing enqueued: {listed}");
+    assert_eq!(
+        listed.to_string().matches("\"id\"").count(),
+        0,
+        "nothing enqueued: {listed}"
+    );
     let (status, reply) = hooks.send("issues", "d-1", &labelled, SECRET).await;
-    assert_eq!((status, reply["task_id"].as_str()), (202, Some("gh:acme/app#7")), "{reply}");
+    assert_eq!(
+        (status, reply["task_id"].as_str()),
+        (202, Some("gh:acme/app#7")),
+        "{reply}"
+    );
     assert_eq!(reply["enqueued"], true);
     let (_, replay) = hooks.send("issues", "d-1", &labelled, SECRET).await;
     assert_eq!(replay["enqueued"], false);
@@ -265,11 +301,19 @@ async fn scenario(logs: Captured) {
         assert_eq!(state.pulls.len(), 1);
         let pull = &state.pulls[0];
         assert!(pull.body.contains("Fixes #7"), "{}", pull.body);
-        (pull.number, format!("{}/acme/app/pull/{}", fake.url, pull.number), pull.head.clone())
+        (
+            pull.number,
+            format!("{}/acme/app/pull/{}", fake.url, pull.number),
+            pull.head.clone(),
+        )
     };
     assert_eq!(branch, "agent/gh-acme-app-7");
     let rev1_comment = progress_comments(&fake);
-    assert_eq!(rev1_comment.len(), 1, "one progress comment: {rev1_comment:?}");
+    assert_eq!(
+        rev1_comment.len(),
+        1,
+        "one progress comment: {rev1_comment:?}"
+    );
     let comment_id = rev1_comment[0].0;
     let rev1_body = rev1_comment[0].1.replace(&fake.url, "http://fake");
 
@@ -285,7 +329,11 @@ async fn scenario(logs: Captured) {
     let (status, reply) = hooks
         .send("pull_request_review_comment", "d-2", &review, SECRET)
         .await;
-    assert_eq!((status, reply["task_id"].as_str()), (202, Some("gh:acme/app#7@rev2")), "{reply}");
+    assert_eq!(
+        (status, reply["task_id"].as_str()),
+        (202, Some("gh:acme/app#7@rev2")),
+        "{reply}"
+    );
 
     until("revision 2's progress update", || {
         progress_comments(&fake)
@@ -297,14 +345,24 @@ async fn scenario(logs: Captured) {
     assert_eq!(shown["state"], "succeeded", "{shown}");
     let (pulls, revision_marker) = {
         let state = fake.state();
-        (state.pulls.len(), state.pulls[0].body.contains("revision=2"))
+        (
+            state.pulls.len(),
+            state.pulls[0].body.contains("revision=2"),
+        )
     };
-    assert_eq!((pulls, revision_marker), (1, true), "the same pull request, revision 2");
+    assert_eq!(
+        (pulls, revision_marker),
+        (1, true),
+        "the same pull request, revision 2"
+    );
     // Revision 2 built on revision 1: two agent commits on the branch, and
     // the workspace of each started from one more commit.
     let log = git(&fake.bare, &["log", "--format=%s", &branch]);
     assert_eq!(log.lines().count(), 3, "{log}");
-    assert_eq!(git(&fake.bare, &["show", &format!("{branch}:revisions.txt")]), "1\n2");
+    assert_eq!(
+        git(&fake.bare, &["show", &format!("{branch}:revisions.txt")]),
+        "1\n2"
+    );
 
     // One comment, edited in place: one POST, then PATCHes of that comment,
     // whose stages never go backwards.
@@ -317,18 +375,31 @@ async fn scenario(logs: Captured) {
     assert_eq!(posts[0].1, "/repos/acme/app/issues/7/comments");
     assert_eq!(writes[0].0, "POST");
     for write in &writes[1..] {
-        assert_eq!((write.0.as_str(), write.1.clone()), ("PATCH", format!("/repos/acme/app/issues/comments/{comment_id}")));
+        assert_eq!(
+            (write.0.as_str(), write.1.clone()),
+            (
+                "PATCH",
+                format!("/repos/acme/app/issues/comments/{comment_id}")
+            )
+        );
     }
     let stage = |body: &str| {
         let step = ["**Queued**", "**Working**", "**Pull request "]
             .iter()
             .position(|s| body.starts_with(s))
             .unwrap_or_else(|| panic!("unknown stage: {body}"));
-        if body.contains("(revision 2") { step + 3 } else { step }
+        if body.contains("(revision 2") {
+            step + 3
+        } else {
+            step
+        }
     };
     let stages: Vec<usize> = writes.iter().map(|w| stage(&w.2)).collect();
     assert!(stages.windows(2).all(|w| w[0] <= w[1]), "{stages:?}");
-    assert!(stages.contains(&2) && stages.last() == Some(&5), "{stages:?}");
+    assert!(
+        stages.contains(&2) && stages.last() == Some(&5),
+        "{stages:?}"
+    );
 
     insta::assert_snapshot!("agentd_progress_after_revision_1", rev1_body);
     insta::assert_snapshot!(
@@ -358,12 +429,18 @@ async fn scenario(logs: Captured) {
         hooks.transcript("gh:acme/app#7").await,
         hooks.transcript("gh:acme/app#7@rev2").await
     );
-    assert!(transcripts.contains("sandbox-env.txt"), "the transcripts were served");
+    assert!(
+        transcripts.contains("sandbox-env.txt"),
+        "the transcripts were served"
+    );
     assert!(
         transcripts.contains("Please also record the revision count."),
         "the review feedback reached revision 2"
     );
-    let commits = git(&fake.bare, &["log", "--all", "-p", "--format=%H%n%an <%ae>%n%B"]);
+    let commits = git(
+        &fake.bare,
+        &["log", "--all", "-p", "--format=%H%n%an <%ae>%n%B"],
+    );
     let (pull_text, comment_text) = {
         let state = fake.state();
         let pull = format!("{} {}", state.pulls[0].title, state.pulls[0].body);
@@ -382,6 +459,9 @@ async fn scenario(logs: Captured) {
         ("comments", comment_text.as_str()),
     ] {
         assert!(!text.contains(CANARY), "the token leaked into the {what}");
-        assert!(!text.contains(SECRET), "the webhook secret leaked into the {what}");
+        assert!(
+            !text.contains(SECRET),
+            "the webhook secret leaked into the {what}"
+        );
     }
 }

@@ -234,7 +234,13 @@ async fn a_token_expiring_between_the_ticket_and_the_publish_is_replaced_before_
     let fresh = state.issued[1].0.clone();
     let publish_tokens: Vec<_> = state.requests[before..]
         .iter()
-        .map(|r| (r.method.clone(), r.path.clone(), r.token.as_deref() == Some(&fresh)))
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.path.clone(),
+                r.token.as_deref() == Some(&fresh),
+            )
+        })
         .filter(|(_, path, _)| !path.contains("/access_tokens"))
         .collect();
     assert!(

@@ -35,10 +35,8 @@ impl std::str::FromStr for SecretSource {
 
     fn from_str(text: &str) -> Result<Self, String> {
         if let Some(name) = text.strip_prefix("env:") {
-            let valid = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 return Err(format!(
                     "`env:{name}` does not name an environment variable (letters, digits, `_`)"
@@ -76,7 +74,10 @@ impl SecretSource {
                 format!("{key}: the environment variable {name} is not set (or is empty)")
             })?,
             Self::File(path) => std::fs::read_to_string(path).map_err(|err| {
-                format!("{key}: cannot read the secret file `{}`: {err}", path.display())
+                format!(
+                    "{key}: cannot read the secret file `{}`: {err}",
+                    path.display()
+                )
             })?,
         };
         let value = value.strip_suffix('\n').unwrap_or(&value);
@@ -156,7 +157,9 @@ impl GitHubForgeConfig {
 
     /// Whether `repository` (`owner/repo`) is one of `repos`.
     pub fn allows(&self, repository: &str) -> bool {
-        self.repos.iter().any(|r| r.eq_ignore_ascii_case(repository))
+        self.repos
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(repository))
     }
 
     pub(super) fn check(&self) -> Result<(), String> {
@@ -169,14 +172,14 @@ impl GitHubForgeConfig {
                 return Err("forge.github.private_key_path needs forge.github.app_id".into());
             }
             (Some(_), Some(_), Some(_)) => {
-                return Err(
-                    "forge.github has both an App (app_id) and a token: keep one".into(),
-                );
+                return Err("forge.github has both an App (app_id) and a token: keep one".into());
             }
             (None, None, None) => {
-                return Err("forge.github needs app_id + private_key_path (a GitHub App) or \
+                return Err(
+                    "forge.github needs app_id + private_key_path (a GitHub App) or \
                      token = \"env:NAME\" (a personal access token)"
-                    .into());
+                        .into(),
+                );
             }
         }
         if self.repos.is_empty() {
@@ -393,7 +396,10 @@ mod tests {
         let from_env: SecretSource = "env:HOOK".parse().unwrap();
         assert_eq!(from_env.read("k", &env).unwrap(), "s3cret");
         assert_eq!(
-            "env:MISSING".parse::<SecretSource>().unwrap().read("triggers.x", &env),
+            "env:MISSING"
+                .parse::<SecretSource>()
+                .unwrap()
+                .read("triggers.x", &env),
             Err("triggers.x: the environment variable MISSING is not set (or is empty)".into())
         );
         let dir = tempfile::tempdir().unwrap();
@@ -433,7 +439,10 @@ mod tests {
             config.repository_of("https://github.com/acme/app"),
             Some("acme/app".into())
         );
-        assert_eq!(config.repository_of("https://gitlab.com/acme/app.git"), None);
+        assert_eq!(
+            config.repository_of("https://gitlab.com/acme/app.git"),
+            None
+        );
         assert_eq!(config.repository_of("/srv/git/app"), None);
         assert_eq!(config.url_of("acme/app"), "https://github.com/acme/app.git");
         assert!(config.allows("ACME/app"));
@@ -442,7 +451,12 @@ mod tests {
             token: None,
             ..config.clone()
         };
-        assert!(no_auth.check().unwrap_err().contains("app_id + private_key_path"));
+        assert!(
+            no_auth
+                .check()
+                .unwrap_err()
+                .contains("app_id + private_key_path")
+        );
         let bad_repo = GitHubForgeConfig {
             repos: vec!["app".into()],
             ..config

@@ -580,7 +580,11 @@ mod tests {
         config.check().unwrap();
         let hook = config.triggers.github.as_ref().unwrap();
         assert_eq!(
-            (hook.label.as_str(), hook.bot_login.as_str(), hook.progress_comment),
+            (
+                hook.label.as_str(),
+                hook.bot_login.as_str(),
+                hook.progress_comment
+            ),
             ("agent", "agentkit", true)
         );
         assert_eq!(
@@ -607,19 +611,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("agentd.toml:3:1: key `triggers.slack.channel`: unknown field `channel`"),
+            err.starts_with(
+                "agentd.toml:3:1: key `triggers.slack.channel`: unknown field `channel`"
+            ),
             "{err}"
         );
-        let err = parse("[[triggers.cron]]\nname = \"n\"\nschedule = \"61 * * * *\"\ntitle = \"t\"\n")
-            .unwrap()
-            .check()
-            .unwrap_err()
-            .to_string();
+        let err =
+            parse("[[triggers.cron]]\nname = \"n\"\nschedule = \"61 * * * *\"\ntitle = \"t\"\n")
+                .unwrap()
+                .check()
+                .unwrap_err()
+                .to_string();
         assert!(
             err.starts_with("invalid configuration: triggers.cron: schedule `n`: `61 * * * *`"),
             "{err}"
         );
-        let err = parse("[forge]\nkind = \"github\"\n").unwrap().check().unwrap_err();
+        let err = parse("[forge]\nkind = \"github\"\n")
+            .unwrap()
+            .check()
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "invalid configuration: forge.kind is \"github\" but [forge.github] is missing"

@@ -51,9 +51,7 @@ impl GitHubForges {
             }
             (_, _, Some(token)) => GitHubAuth::token(token.read("forge.github.token", env)?),
             _ => {
-                return Err(
-                    "forge.github needs app_id + private_key_path or token".to_string(),
-                );
+                return Err("forge.github needs app_id + private_key_path or token".to_string());
             }
         };
         Ok(Self {

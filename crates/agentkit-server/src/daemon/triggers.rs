@@ -16,9 +16,7 @@ use crate::triggers::cron::{Schedule, Scheduler};
 use crate::triggers::generic::GenericWebhook;
 use crate::triggers::github::GitHubTrigger;
 use crate::triggers::linear::LinearTrigger;
-use crate::triggers::notify::{
-    LinearNotifier, Notifier, Notifiers, SharedNotifier, SlackNotifier,
-};
+use crate::triggers::notify::{LinearNotifier, Notifier, Notifiers, SharedNotifier, SlackNotifier};
 use crate::triggers::slack::SlackTrigger;
 use crate::triggers::{TriggerConfig, router};
 
@@ -63,8 +61,11 @@ pub fn integrations(
     let mut hooks = TriggerConfig::default();
 
     if let Some(github) = &triggers.github {
-        let mut trigger =
-            GitHubTrigger::new(github.webhook_secret.read("triggers.github.webhook_secret", env)?);
+        let mut trigger = GitHubTrigger::new(
+            github
+                .webhook_secret
+                .read("triggers.github.webhook_secret", env)?,
+        );
         trigger.label = github.label.clone();
         trigger.bot_login = github.bot_login.clone();
         trigger.priority = github.priority;
@@ -92,7 +93,9 @@ pub fn integrations(
         });
         if let Some(token) = &slack.bot_token {
             let token = token.read("triggers.slack.bot_token", env)?;
-            notifiers.push(Arc::new(SlackNotifier::new(token).api_base(&slack.api_base)));
+            notifiers.push(Arc::new(
+                SlackNotifier::new(token).api_base(&slack.api_base),
+            ));
         }
     }
     if let Some(linear) = &triggers.linear {

@@ -240,7 +240,9 @@ impl Scheduler {
             .iter()
             .enumerate()
             .filter(|(i, (schedule, _))| {
-                !due[i + 1..].iter().any(|(later, _)| later.name == schedule.name)
+                !due[i + 1..]
+                    .iter()
+                    .any(|(later, _)| later.name == schedule.name)
             })
             .map(|(_, pair)| *pair)
             .collect();

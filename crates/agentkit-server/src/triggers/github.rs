@@ -266,7 +266,11 @@ pub fn parse_event(
         return ignore("sent by the bot itself".into());
     }
     let full_name = &p.repository.full_name;
-    if !config.repos.is_empty() && !config.repos.iter().any(|r| r.eq_ignore_ascii_case(full_name))
+    if !config.repos.is_empty()
+        && !config
+            .repos
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(full_name))
     {
         return ignore(format!(
             "repository `{full_name}` is not one this server works on"

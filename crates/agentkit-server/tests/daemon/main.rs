@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 mod browser;
+mod config;
 mod events;
 mod metrics;
 mod notify;

@@ -98,10 +98,8 @@ async fn slack_and_linear_tasks_run_in_agentd_and_get_the_pull_request_link_back
     let script = dir.path().join("script.json");
     std::fs::write(&script, SCRIPT).unwrap();
     let (slack_url, slack_seen) = api(json!({"ok": true, "channel": "C7", "ts": "2.0"})).await;
-    let (linear_url, linear_seen) = api(
-        json!({"data": {"commentCreate": {"success": true, "comment": {"id": "c1"}}}}),
-    )
-    .await;
+    let (linear_url, linear_seen) =
+        api(json!({"data": {"commentCreate": {"success": true, "comment": {"id": "c1"}}}})).await;
 
     let text = format!(
         r#"
