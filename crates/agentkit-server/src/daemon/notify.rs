@@ -104,8 +104,11 @@ pub struct GitHubProgress {
     redactor: Redactor,
     /// Per ticket: the latest (revision, stage) shown, behind a lock held
     /// while it is posted.
-    shown: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<(u32, Stage)>>>>>,
+    shown: Mutex<HashMap<String, Arc<Shown>>>,
 }
+
+/// The latest (revision, stage) shown for a ticket, if any.
+type Shown = tokio::sync::Mutex<Option<(u32, Stage)>>;
 
 impl GitHubProgress {
     /// Comments through the GitHub forges of `forges`; `redactor` cleans
