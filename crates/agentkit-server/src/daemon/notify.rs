@@ -28,14 +28,18 @@ use crate::triggers::notify::{Notifier, Notifiers, NotifyError};
 pub struct Lifecycle {
     store: Arc<dyn TaskStore>,
     notifiers: Arc<Notifiers>,
+    redactor: Redactor,
 }
 
 impl Lifecycle {
-    /// Reads final states from `store` and tells `notifiers`.
-    pub fn new(store: Arc<dyn TaskStore>, notifiers: Notifiers) -> Self {
+    /// Reads final states from `store` and tells `notifiers`; summaries and
+    /// errors pass through `redactor` first (they end up in Slack, Linear,
+    /// GitHub).
+    pub fn new(store: Arc<dyn TaskStore>, notifiers: Notifiers, redactor: Redactor) -> Self {
         Self {
             store,
             notifiers: Arc::new(notifiers),
+            redactor,
         }
     }
 
@@ -58,6 +62,7 @@ impl Lifecycle {
     pub fn recorded(&self, task: &Task) {
         let notifiers = self.notifiers.clone();
         let store = self.store.clone();
+        let redactor = self.redactor.clone();
         let task = task.clone();
         tokio::spawn(async move {
             let record = match store.get(&task.id).await {
@@ -68,7 +73,7 @@ impl Lifecycle {
                     return;
                 }
             };
-            let result = match record.state {
+            let mut result = match record.state {
                 TaskState::Succeeded => record.result.unwrap_or(TaskResult {
                     summary: String::new(),
                     pull_request_url: None,
@@ -84,6 +89,7 @@ impl Lifecycle {
                 // Waiting for a retry, or cancelled: nothing to report yet.
                 TaskState::Queued | TaskState::Leased | TaskState::Cancelled => return,
             };
+            result.summary = redactor.redact(&result.summary).into_owned();
             let _ = notifiers.task_finished(&record.task, &result).await;
         });
     }
@@ -189,16 +195,61 @@ impl Notifier for GitHubProgress {
     }
 
     async fn task_finished(&self, task: &Task, result: &TaskResult) -> Result<(), NotifyError> {
-        let note = revision_note(task);
-        let summary = result.summary.trim();
-        let text = match (&result.pull_request_url, result.success) {
-            (Some(url), _) if split_revision(&task.id).1 > 1 => {
-                format!("**Pull request updated**{note}: {url}\n\n{summary}")
-            }
-            (Some(url), _) => format!("**Pull request opened**{note}: {url}\n\n{summary}"),
-            (None, true) => format!("**Done**{note}: no changes were needed.\n\n{summary}"),
-            (None, false) => format!("**Failed**{note}: I could not finish this.\n\n{summary}"),
+        self.show(task, Stage::Finished, finished_text(task, result))
+            .await
+    }
+}
+
+/// The progress comment of a finished task.
+fn finished_text(task: &Task, result: &TaskResult) -> String {
+    let note = revision_note(task);
+    let summary = result.summary.trim();
+    match (&result.pull_request_url, result.success) {
+        (Some(url), _) if split_revision(&task.id).1 > 1 => {
+            format!("**Pull request updated**{note}: {url}\n\n{summary}")
+        }
+        (Some(url), _) => format!("**Pull request opened**{note}: {url}\n\n{summary}"),
+        (None, true) => format!("**Done**{note}: no changes were needed.\n\n{summary}"),
+        (None, false) => format!("**Failed**{note}: I could not finish this.\n\n{summary}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agentkit_core::task::RepoRef;
+
+    use super::*;
+
+    #[test]
+    fn a_finished_task_says_what_became_of_it() {
+        let task = |id: &str| Task::new(id, "t", "b", RepoRef::new("."));
+        let result = |url: Option<&str>, success: bool| TaskResult {
+            summary: "Summary. ".into(),
+            pull_request_url: url.map(str::to_string),
+            success,
         };
-        self.show(task, Stage::Finished, text).await
+        let url = Some("https://github.com/acme/app/pull/8");
+        assert_eq!(
+            finished_text(&task("gh:acme/app#7"), &result(url, true)),
+            "**Pull request opened**: https://github.com/acme/app/pull/8\n\nSummary."
+        );
+        assert_eq!(
+            finished_text(&task("gh:acme/app#7@rev3"), &result(url, true)),
+            "**Pull request updated** (revision 3, after review feedback): \
+             https://github.com/acme/app/pull/8\n\nSummary."
+        );
+        assert_eq!(
+            finished_text(&task("gh:acme/app#7"), &result(None, false)),
+            "**Failed**: I could not finish this.\n\nSummary."
+        );
+        assert_eq!(
+            finished_text(&task("gh:acme/app#7"), &result(None, true)),
+            "**Done**: no changes were needed.\n\nSummary."
+        );
+        assert!(Stage::Finished > Stage::Working && Stage::Working > Stage::Queued);
+        assert!(
+            (2, Stage::Queued) > (1, Stage::Finished),
+            "a new revision starts over"
+        );
     }
 }

@@ -126,7 +126,11 @@ pub async fn start(config: &Config, options: StartOptions) -> Result<Daemon, Sta
         &process_env,
     )
     .map_err(StartError::Refused)?;
-    let lifecycle = Lifecycle::new(store.clone(), integrations.notifiers.clone());
+    let lifecycle = Lifecycle::new(
+        store.clone(),
+        integrations.notifiers.clone(),
+        redactor.clone(),
+    );
     let sessions = sessions.with_lifecycle(Arc::new(lifecycle));
     let defaults = PoolConfig::default();
     let pool = Arc::new(WorkerPool::start(
