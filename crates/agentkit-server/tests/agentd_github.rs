@@ -229,6 +229,104 @@ fn a_labelled_issue_becomes_a_pull_request_through_agentd_and_review_feedback_a_
         .build()
         .unwrap();
     runtime.block_on(scenario(logs));
+    runtime.block_on(app_scenario());
+}
+
+/// agentd authenticated as a GitHub App from `[forge.github]` (`app_id` +
+/// `private_key_path`, the installation looked up): a task enqueued through
+/// the API publishes with an installation token bought with the App's JWT.
+async fn app_scenario() {
+    let fake = FakeGitHub::start("acme", "app", &[("README.md", "app\n")]).await;
+    fake.state().private_git = false;
+    // agentd's forge signs its JWT on the system clock.
+    fake.clock.set(std::time::SystemTime::now());
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("app.pem");
+    std::fs::write(&key, fake_github::APP_KEY).unwrap();
+    let script = dir.path().join("script.json");
+    std::fs::write(&script, SCRIPT).unwrap();
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+[store]
+kind = "memory"
+[sandbox]
+backend = "local"
+[forge]
+kind = "github"
+[forge.github]
+app_id = "{app_id}"
+private_key_path = "{key}"
+repos = ["acme/app"]
+api_base = "{url}"
+git_base = "{url}"
+draft = true
+"#,
+        data = dir.path().join("data").display(),
+        app_id = fake_github::APP_ID,
+        key = key.display(),
+        url = fake.url,
+    );
+    let config = Config::parse(Path::new("agentd.toml"), &text).unwrap();
+    config.check().unwrap();
+    let daemon = start(
+        &config,
+        StartOptions::new(format!("scripted:{}", script.display()), None),
+    )
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", daemon.addr());
+    let refused = client
+        .post(format!("{base}/api/tasks"))
+        .json(&json!({"task": {"id": "elsewhere", "title": "t", "repo": format!("{}/acme/other.git", fake.url)}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        400,
+        "a repository outside forge.github.repos"
+    );
+    let enqueued = client
+        .post(format!("{base}/api/tasks"))
+        .json(&json!({"task": {"id": "APP-1", "title": "Record the revision", "repo": fake.remote()}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enqueued.status(), 201);
+    let start = Instant::now();
+    while fake.state().pulls.is_empty() {
+        let shown: Value = client
+            .get(format!("{base}/api/tasks/APP-1"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(60) && shown["state"] != "failed",
+            "no pull request: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    daemon.shutdown().await;
+    let state = fake.state();
+    assert!(state.pulls[0].draft, "forge.github.draft");
+    assert_eq!(
+        state.token_requests.len(),
+        1,
+        "one installation token, cached"
+    );
+    let installation_token = state.issued[0].0.clone();
+    let create = state
+        .requests
+        .iter()
+        .find(|r| r.method == "POST" && r.path == "/repos/acme/app/pulls")
+        .expect("the pull request was created");
+    assert_eq!(create.token.as_deref(), Some(installation_token.as_str()));
 }
 
 async fn scenario(logs: Captured) {
