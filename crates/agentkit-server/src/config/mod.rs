@@ -432,6 +432,13 @@ impl Config {
             github.check()?;
         }
         let triggers = &self.triggers;
+        if triggers.github.is_some() && self.forge.github.is_none() {
+            return Err(
+                "[triggers.github] needs [forge.github]: its tasks are GitHub issues and \
+                 publish pull requests on GitHub"
+                    .into(),
+            );
+        }
         if let (Some(hook), Some(forge)) = (&triggers.github, &self.forge.github) {
             for (i, repo) in hook.repos.iter().enumerate() {
                 if !forge.allows(repo) {
@@ -624,6 +631,15 @@ mod tests {
                 .to_string();
         assert!(
             err.starts_with("invalid configuration: triggers.cron: schedule `n`: `61 * * * *`"),
+            "{err}"
+        );
+        let err = parse("[triggers.github]\nwebhook_secret = \"env:H\"\n")
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid configuration: [triggers.github] needs [forge.github]"),
             "{err}"
         );
         let err = parse("[forge]\nkind = \"github\"\n")
