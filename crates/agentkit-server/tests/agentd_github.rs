@@ -237,7 +237,6 @@ fn a_labelled_issue_becomes_a_pull_request_through_agentd_and_review_feedback_a_
 /// the API publishes with an installation token bought with the App's JWT.
 async fn app_scenario() {
     let fake = FakeGitHub::start("acme", "app", &[("README.md", "app\n")]).await;
-    fake.state().private_git = false;
     // agentd's forge signs its JWT on the system clock.
     fake.clock.set(std::time::SystemTime::now());
     let dir = tempfile::tempdir().unwrap();
@@ -332,7 +331,6 @@ draft = true
 async fn scenario(logs: Captured) {
     let fake = FakeGitHub::start("acme", "app", &[("README.md", "app\n")]).await;
     fake.state().pat = Some(CANARY.into());
-    fake.state().private_git = false; // the sandbox clones anonymously; pushes need the token
     fake.add_issue(
         7,
         "Parser panics on empty input",
