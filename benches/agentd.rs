@@ -159,6 +159,7 @@ async fn main() {
         ..Config::default()
     };
     config.workers.concurrency = SESSIONS;
+    config.sandbox.backend = "local".into();
     config.forge.state_dir = Some(dir.path().join("forge"));
     let options = StartOptions::new(
         format!("scripted:{}", script.display()),

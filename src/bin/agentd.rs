@@ -6,9 +6,11 @@
 //! agentd enqueue-demo [--url URL] [--token T] # enqueue the demo ticket
 //! ```
 //!
-//! With no configuration at all it serves on 127.0.0.1:7878 with the local
-//! sandbox and the local forge, and — when no model is configured — the
-//! scripted demo model and the demo repository under `<data_dir>/demo/`.
+//! With no configuration at all it serves on 127.0.0.1:7878 with the
+//! strongest sandbox this host supports and the local forge, and — when no
+//! model is configured — the scripted demo model and the demo repository
+//! under `<data_dir>/demo/`. `[forge.github]` (feature `github`) and
+//! `[triggers.*]` connect it to GitHub, Slack, Linear and cron.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -72,8 +74,7 @@ async fn main() -> ExitCode {
 /// (the scripted trajectory and the fixture crate, written under `data_dir`).
 fn model_and_repo(config: &mut Config) -> Result<(String, Option<String>), String> {
     if let Some(spec) = &config.model.spec {
-        let repo = config.forge.repos.first().map(|p| p.display().to_string());
-        return Ok((spec.clone(), repo));
+        return Ok((spec.clone(), config.first_repo()));
     }
     let demo = std::path::absolute(config.data_dir.join("demo")).map_err(|e| e.to_string())?;
     let repo = demo.join("roman");

@@ -191,6 +191,17 @@ pub trait Forge: Send + Sync {
 
     /// Reads a pull request by id.
     async fn pull_request(&self, id: &str) -> Result<PullRequest, ForgeError>;
+
+    /// Where a sandbox should clone `repo` at `rev` from. `None` (the
+    /// default): from `repo` itself. A forge that holds the repository's
+    /// credentials host-side answers with a local mirror it has just brought
+    /// up to date with them, so a private repository is cloned without any
+    /// credential entering the sandbox; `rev` then resolves in the mirror as
+    /// it would have in `repo`. A `repo` the forge does not serve gets `None`.
+    async fn source(&self, repo: &str, rev: Option<&str>) -> Result<Option<String>, ForgeError> {
+        let _ = (repo, rev);
+        Ok(None)
+    }
 }
 
 /// Checks that `branch` is an agent branch under `prefix` and not `protected`.

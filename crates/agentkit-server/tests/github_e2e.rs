@@ -93,7 +93,6 @@ async fn a_labelled_issue_becomes_a_pull_request_and_review_feedback_a_second_re
 
     let fake = FakeGitHub::start("acme", "app", &[("README.md", "app\n")]).await;
     fake.state().pat = Some(CANARY.into());
-    fake.state().private_git = false; // the sandbox clones anonymously; pushes need the token
     fake.add_issue(
         7,
         "Parser panics on empty input",

@@ -54,6 +54,7 @@ fn app() -> (axum::Router, Arc<MemoryTaskStore>) {
             body: "{{/details}}".into(),
             repo,
         }],
+        notifier: None,
     };
     let store = Arc::new(MemoryTaskStore::new());
     (router(config, store.clone()), store)

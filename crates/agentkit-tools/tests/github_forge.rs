@@ -214,6 +214,57 @@ async fn an_app_token_is_scoped_cached_and_refreshed_before_it_expires_mid_run()
 }
 
 #[tokio::test]
+async fn a_token_expiring_between_the_ticket_and_the_publish_is_replaced_before_the_push() {
+    let fake = fake_with_issue().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let forge = app_forge(&fake, &scratch);
+    let task = forge.task("7").await.unwrap();
+    let work = fixed(&fake);
+
+    // The run takes 57 minutes: three minutes are left of the first token,
+    // which is still valid, but the forge must not start a push with it.
+    fake.clock.advance(Duration::from_secs(57 * 60));
+    let before = fake.state().requests.len();
+    let mut request = work.request(&task.id.0, "Fix the parser");
+    request.task = task;
+    forge.publish(request).await.unwrap();
+
+    let state = fake.state();
+    assert_eq!(state.issued.len(), 2, "a new installation token was bought");
+    let fresh = state.issued[1].0.clone();
+    let publish_tokens: Vec<_> = state.requests[before..]
+        .iter()
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.path.clone(),
+                r.token.as_deref() == Some(&fresh),
+            )
+        })
+        .filter(|(_, path, _)| !path.contains("/access_tokens"))
+        .collect();
+    assert!(
+        publish_tokens.iter().all(|(_, _, fresh)| *fresh),
+        "every publish request used the new token: {publish_tokens:?}"
+    );
+    assert!(
+        publish_tokens
+            .iter()
+            .any(|(method, path, _)| method == "POST" && path == "/repos/acme/app/pulls"),
+        "{publish_tokens:?}"
+    );
+    assert_eq!(state.pulls.len(), 1);
+    assert!(
+        state
+            .git_requests
+            .iter()
+            .any(|(m, p, authed)| m == "POST" && p.ends_with("/git-receive-pack") && *authed),
+        "{:?}",
+        state.git_requests
+    );
+}
+
+#[tokio::test]
 async fn a_revoked_token_is_replaced_after_a_401() {
     let fake = fake_with_issue().await;
     let scratch = tempfile::tempdir().unwrap();
@@ -609,6 +660,119 @@ async fn the_token_never_reaches_logs_commits_the_pull_request_or_errors() {
         assert!(
             !text.contains(CANARY),
             "the token leaked into the {what}: {text}"
+        );
+    }
+}
+
+/// Every file under `dir`, read as bytes, joined (to look for a secret).
+fn all_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.extend(std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+// Multi-threaded: the anonymous `git ls-remote` blocks its thread while the
+// fake answers on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_repository_is_cloned_from_a_host_side_mirror_without_the_token() {
+    let fake = fake_with_issue().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let forge = pat_forge(&fake, &scratch);
+    let remote = fake.remote();
+
+    // Anonymous git cannot read the private repository.
+    let out = std::process::Command::new("git")
+        .args(["ls-remote", &remote])
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the fake repository must be private");
+
+    // Another repository is not this forge's to mirror.
+    assert_eq!(
+        forge
+            .source("https://example.invalid/x/y.git", None)
+            .await
+            .unwrap(),
+        None
+    );
+
+    // The default branch: the mirror's HEAD, at GitHub's commit.
+    let source = forge.source(&remote, None).await.unwrap().unwrap();
+    let clones = tempfile::tempdir().unwrap();
+    git(clones.path(), &["clone", "-q", &source, "default"]);
+    let default = clones.path().join("default");
+    assert_eq!(git(&default, &["rev-parse", "HEAD"]), fake.base_commit);
+    assert_eq!(
+        git(&default, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        "main"
+    );
+
+    // A branch pushed since (a follow-up revision starts from the agent's
+    // branch), fetched on demand and cloned by name.
+    let work = fixed(&fake);
+    git(
+        &work.clone,
+        &[
+            "push",
+            "-q",
+            fake.bare.to_str().unwrap(),
+            "HEAD:refs/heads/agent/gh-7",
+        ],
+    );
+    let tip = fake.branch_tip("agent/gh-7").unwrap();
+    let source = forge
+        .source(&remote, Some("agent/gh-7"))
+        .await
+        .unwrap()
+        .unwrap();
+    git(
+        clones.path(),
+        &["clone", "-q", "-b", "agent/gh-7", &source, "branch"],
+    );
+    assert_eq!(
+        git(&clones.path().join("branch"), &["rev-parse", "HEAD"]),
+        tip
+    );
+
+    // A commit id is kept under a branch, so a clone carries it.
+    let source = forge
+        .source(&remote, Some(&fake.base_commit))
+        .await
+        .unwrap()
+        .unwrap();
+    git(clones.path(), &["clone", "-q", &source, "commit"]);
+    let commit = clones.path().join("commit");
+    git(&commit, &["checkout", "-q", "--detach", &fake.base_commit]);
+    assert_eq!(git(&commit, &["rev-parse", "HEAD"]), fake.base_commit);
+
+    // An unknown name is a clear error, not an empty clone.
+    let err = forge
+        .source(&remote, Some("no-such-branch"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ForgeError::NotFound { what } if what.contains("`no-such-branch`")),
+        "{err:?}"
+    );
+
+    // The token is nowhere in the mirror or in the clones.
+    for dir in [scratch.path(), clones.path()] {
+        let bytes = all_bytes(dir);
+        assert!(
+            !bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()),
+            "the token was written under {}",
+            dir.display()
         );
     }
 }

@@ -121,6 +121,24 @@ impl Agent {
         compact::with_tokenizer(engine, self.model.as_ref())
     }
 
+    /// `spec` with its repository replaced by the forge's local source when
+    /// the forge keeps one ([`Forge::source`]): how a private repository is
+    /// cloned without its credentials entering the sandbox. Unchanged without
+    /// a forge or when the forge clones from the repository itself.
+    pub async fn sandbox_source(
+        &self,
+        spec: &crate::sandbox::SandboxSpec,
+    ) -> Result<crate::sandbox::SandboxSpec, crate::forge::ForgeError> {
+        let mut spec = spec.clone();
+        if let Some(forge) = &self.forge
+            && let Some(source) = forge.source(&spec.repo, spec.rev.as_deref()).await?
+        {
+            tracing::debug!(repo = %spec.repo, source = %source, "cloning from the forge's mirror");
+            spec.repo = source;
+        }
+        Ok(spec)
+    }
+
     /// Runs `task` in `sandbox` until it stops. Never panics on bad input:
     /// every failure ends as a [`StopReason`] in the outcome.
     pub async fn run(

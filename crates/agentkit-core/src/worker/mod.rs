@@ -24,7 +24,13 @@ pub async fn run_task(
     task: Task,
     cancel: CancellationToken,
 ) -> Result<Outcome, SandboxError> {
-    let sandbox = provider.create(spec).await?;
+    let spec = agent
+        .sandbox_source(spec)
+        .await
+        .map_err(|err| SandboxError::Setup {
+            reason: format!("the forge could not provide the repository to clone: {err}"),
+        })?;
+    let sandbox = provider.create(&spec).await?;
     let outcome = agent.run(task, Arc::clone(&sandbox), cancel).await;
     if let Err(err) = sandbox.close().await {
         tracing::warn!(error = %err, sandbox = sandbox.id(), "closing the sandbox failed");

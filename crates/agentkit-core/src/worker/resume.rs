@@ -187,7 +187,16 @@ pub async fn run_lease(
             format!("the stored checkpoint was not used, so the run starts over: {reason}"),
         );
     }
-    let sandbox = match provider.create(spec).await {
+    let spec = match agent.sandbox_source(spec).await {
+        Ok(spec) => spec,
+        Err(err) => {
+            return failed(
+                id,
+                format!("the forge could not provide the repository to clone: {err}"),
+            );
+        }
+    };
+    let sandbox = match provider.create(&spec).await {
         Ok(sandbox) => sandbox,
         Err(err) => {
             return failed(id, format!("could not create the sandbox: {err}"));

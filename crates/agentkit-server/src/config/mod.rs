@@ -23,16 +23,62 @@
 //! fallbacks = ["anthropic:claude-sonnet-4-5"]  # tried in order when the first fails
 //!
 //! [sandbox]
-//! backend = "local"             # AGENTD_SANDBOX. local | bwrap | docker (when built in)
+//! backend = "auto"              # AGENTD_SANDBOX. auto (strongest available) | local | bwrap | docker
 //! network = "deny"              # deny | allow-list | full
 //! allow = ["crates.io", "*.crates.io"]   # the allow-list (network = "allow-list")
 //! setup_script = "cargo fetch"  # run once in every fresh sandbox
 //! env_allow = ["PATH", "HOME"]  # host variables passed into commands (default: the core policy's list)
 //!
 //! [forge]
-//! kind = "local"                # the local forge: pushes agent/<task> into the task's repository
-//! repos = ["/srv/git/app"]      # repositories tasks may name; empty: any local git repository
+//! kind = "local"                # local | github (github: only [forge.github] repositories)
+//! repos = ["/srv/git/app"]      # local repositories tasks may name; empty: any local git repository
 //! state_dir = "…"               # pull-request records (default: <repo git dir>/agentkit-forge)
+//!
+//! [forge.github]                # tasks on <git_base>/<owner>/<repo> publish to GitHub (feature `github`)
+//! app_id = "123456"             # a GitHub App: app_id + private_key_path (+ installation_id)
+//! private_key_path = "/etc/agentkit/github-app.pem"
+//! installation_id = 4242        # optional: looked up per repository
+//! # token = "env:GITHUB_TOKEN"  # or a personal access token instead of the App
+//! repos = ["acme/app"]          # repositories the agent may work on
+//! api_base = "https://api.github.com"
+//! git_base = "https://github.com"
+//! draft = false
+//! labels = ["agent"]
+//! scratch_dir = "…"             # host-side push repositories (default: <data_dir>/github)
+//!
+//! [triggers.github]             # POST /triggers/github
+//! webhook_secret = "env:GITHUB_WEBHOOK_SECRET"   # secrets: "env:NAME" or "file:PATH", never inline
+//! label = "agent"               # issues labelled so are picked up
+//! bot_login = "agentkit"        # `@agentkit` in a comment is a mention
+//! repos = ["acme/app"]          # accepted repositories (default: forge.github.repos)
+//! progress_comment = true       # one comment on the issue, edited as the task moves
+//!
+//! [triggers.slack]              # POST /triggers/slack/commands, /triggers/slack/events
+//! signing_secret = "env:SLACK_SIGNING_SECRET"
+//! bot_token = "env:SLACK_BOT_TOKEN"   # replies in the thread with the pull-request link
+//! repo = "https://github.com/acme/app.git"   # default: the first configured repository
+//!
+//! [triggers.linear]             # POST /triggers/linear
+//! webhook_secret = "env:LINEAR_WEBHOOK_SECRET"
+//! api_key = "env:LINEAR_API_KEY"      # comments the pull-request link back
+//! agent_user_id = "…"           # issues assigned to this user, and/or
+//! label = "agent"               # issues with this label
+//!
+//! [[triggers.cron]]
+//! name = "deps"
+//! schedule = "0 3 * * 1-5"      # 5 fields, in `timezone`
+//! timezone = "Europe/Paris"
+//! title = "Update dependencies"
+//! body = "Run cargo update; fix what breaks."
+//!
+//! [[triggers.webhooks]]         # POST /triggers/webhooks/<name>, HMAC-SHA256 of the body
+//! name = "sentry"
+//! secret = "env:SENTRY_HOOK_SECRET"
+//! signature_header = "X-Signature-256"
+//! signature_prefix = "sha256="
+//! id_pointer = "/issue/id"
+//! title = "Fix {{/issue/title}}"
+//! body = "{{/issue/culprit}}"
 //!
 //! [checks]                      # verification: name = shell command, run in the sandbox
 //! tests = "cargo test --offline"
@@ -53,6 +99,7 @@
 
 mod env;
 mod file;
+mod integrations;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -61,6 +108,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use env::{ENV_VARS, apply_env};
+pub use integrations::{
+    CronConfig, GitHubForgeConfig, GitHubTriggerConfig, LinearConfig, SecretSource, SlackConfig,
+    TriggersConfig, WebhookConfig,
+};
 
 /// The whole configuration. See the [module documentation](self) for every key.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -86,6 +137,8 @@ pub struct Config {
     pub workers: WorkersConfig,
     /// Per-run budgets.
     pub budgets: BudgetsConfig,
+    /// Webhooks and schedules that enqueue tasks.
+    pub triggers: TriggersConfig,
 }
 
 impl Default for Config {
@@ -101,6 +154,7 @@ impl Default for Config {
             checks: BTreeMap::new(),
             workers: WorkersConfig::default(),
             budgets: BudgetsConfig::default(),
+            triggers: TriggersConfig::default(),
         }
     }
 }
@@ -157,7 +211,7 @@ pub enum NetworkMode {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxConfig {
-    /// `local`, `bwrap` or `docker`.
+    /// `auto` (the strongest this host supports), `local`, `bwrap` or `docker`.
     pub backend: String,
     /// The network mode.
     pub network: NetworkMode,
@@ -172,7 +226,7 @@ pub struct SandboxConfig {
 impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
-            backend: "local".into(),
+            backend: "auto".into(),
             network: NetworkMode::Deny,
             allow: Vec::new(),
             setup_script: None,
@@ -185,12 +239,15 @@ impl Default for SandboxConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ForgeConfig {
-    /// Only `local` for now.
+    /// `local` (local repositories, and GitHub ones when `[forge.github]`
+    /// is set) or `github` (GitHub repositories only).
     pub kind: String,
     /// Repositories tasks may name (empty: any local git repository).
     pub repos: Vec<PathBuf>,
     /// Where pull-request records go (default: inside each repository's git directory).
     pub state_dir: Option<PathBuf>,
+    /// The GitHub forge.
+    pub github: Option<GitHubForgeConfig>,
 }
 
 impl Default for ForgeConfig {
@@ -199,6 +256,7 @@ impl Default for ForgeConfig {
             kind: "local".into(),
             repos: Vec::new(),
             state_dir: None,
+            github: None,
         }
     }
 }
@@ -342,6 +400,7 @@ impl Config {
                     .into(),
             ));
         }
+        self.check_integrations().map_err(ConfigError::Invalid)?;
         match self.store.kind {
             StoreKind::Postgres if self.store.url.is_none() => Err(ConfigError::Invalid(
                 "store.kind is \"postgres\" but store.url is missing".into(),
@@ -355,6 +414,90 @@ impl Config {
             }
             _ => Ok(()),
         }
+    }
+
+    fn check_integrations(&self) -> Result<(), String> {
+        match (self.forge.kind.as_str(), &self.forge.github) {
+            ("local", _) | ("github", Some(_)) => {}
+            ("github", None) => {
+                return Err("forge.kind is \"github\" but [forge.github] is missing".into());
+            }
+            (other, _) => {
+                return Err(format!(
+                    "forge.kind `{other}` is not a forge: use \"local\" or \"github\""
+                ));
+            }
+        }
+        if let Some(github) = &self.forge.github {
+            github.check()?;
+        }
+        let triggers = &self.triggers;
+        if triggers.github.is_some() && self.forge.github.is_none() {
+            return Err(
+                "[triggers.github] needs [forge.github]: its tasks are GitHub issues and \
+                 publish pull requests on GitHub"
+                    .into(),
+            );
+        }
+        if let (Some(hook), Some(forge)) = (&triggers.github, &self.forge.github) {
+            for (i, repo) in hook.repos.iter().enumerate() {
+                if !forge.allows(repo) {
+                    return Err(format!(
+                        "triggers.github.repos[{i}]: `{repo}` is not in forge.github.repos, \
+                         so its tasks could not publish"
+                    ));
+                }
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, hook) in triggers.webhooks.iter().enumerate() {
+            let valid = !hook.name.is_empty()
+                && hook
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+            if !valid {
+                return Err(format!(
+                    "triggers.webhooks[{i}].name `{}`: use letters, digits, `-` and `_` \
+                     (it is a URL path segment)",
+                    hook.name
+                ));
+            }
+            if !names.insert(hook.name.as_str()) {
+                return Err(format!(
+                    "triggers.webhooks[{i}].name `{}` is used twice",
+                    hook.name
+                ));
+            }
+        }
+        let schedules = triggers
+            .cron
+            .iter()
+            .map(|c| {
+                crate::triggers::cron::Schedule::new(
+                    &c.name,
+                    &c.schedule,
+                    &c.timezone,
+                    &c.title,
+                    &c.body,
+                    agentkit_core::task::RepoRef::new("check"),
+                )
+            })
+            .collect();
+        crate::triggers::cron::Scheduler::new(schedules)
+            .map(|_| ())
+            .map_err(|err| format!("triggers.cron: {err}"))
+    }
+
+    /// The repository of tickets that name none: `forge.github.repos[0]`'s
+    /// URL, else `forge.repos[0]`.
+    pub fn first_repo(&self) -> Option<String> {
+        if let Some(github) = &self.forge.github
+            && let Some(repo) = github.repos.first()
+        {
+            return Some(github.url_of(repo));
+        }
+        self.forge.repos.first().map(|p| p.display().to_string())
     }
 
     /// The SQLite file: `store.path`, or `<data_dir>/agentd.sqlite3`.
@@ -429,6 +572,95 @@ mod tests {
         assert_eq!(
             apply_env(&mut config, &bad).unwrap_err().to_string(),
             "environment variable AGENTD_CONCURRENCY: `many` is not valid: invalid digit found in string"
+        );
+    }
+
+    #[test]
+    fn triggers_and_the_github_forge_are_read_and_bad_keys_named() {
+        let config = parse(
+            "[forge]\nkind = \"github\"\n[forge.github]\ntoken = \"env:GH\"\nrepos = [\"acme/app\"]\n\
+             [triggers.github]\nwebhook_secret = \"file:/run/secrets/hook\"\n\
+             [[triggers.cron]]\nname = \"deps\"\nschedule = \"0 3 * * 1-5\"\ntimezone = \"Europe/Paris\"\n\
+             title = \"Update dependencies\"\n",
+        )
+        .unwrap();
+        config.check().unwrap();
+        let hook = config.triggers.github.as_ref().unwrap();
+        assert_eq!(
+            (
+                hook.label.as_str(),
+                hook.bot_login.as_str(),
+                hook.progress_comment
+            ),
+            ("agent", "agentkit", true)
+        );
+        assert_eq!(
+            hook.webhook_secret,
+            SecretSource::File(PathBuf::from("/run/secrets/hook"))
+        );
+        assert_eq!(config.triggers.cron[0].timezone, "Europe/Paris");
+        assert_eq!(
+            config.first_repo().as_deref(),
+            Some("https://github.com/acme/app.git")
+        );
+
+        let err = parse("[triggers.github]\nwebhook_secret = \"hunter2\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "agentd.toml:2:18: key `triggers.github.webhook_secret`: secrets are not written \
+                 into the config file"
+            ),
+            "{err}"
+        );
+        let err = parse("[triggers.slack]\nsigning_secret = \"env:S\"\nchannel = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "agentd.toml:3:1: key `triggers.slack.channel`: unknown field `channel`"
+            ),
+            "{err}"
+        );
+        let err =
+            parse("[[triggers.cron]]\nname = \"n\"\nschedule = \"61 * * * *\"\ntitle = \"t\"\n")
+                .unwrap()
+                .check()
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.starts_with("invalid configuration: triggers.cron: schedule `n`: `61 * * * *`"),
+            "{err}"
+        );
+        let err = parse("[triggers.github]\nwebhook_secret = \"env:H\"\n")
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid configuration: [triggers.github] needs [forge.github]"),
+            "{err}"
+        );
+        let err = parse("[forge]\nkind = \"github\"\n")
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: forge.kind is \"github\" but [forge.github] is missing"
+        );
+        let err = parse(
+            "[forge.github]\ntoken = \"env:GH\"\nrepos = [\"acme/app\"]\n\
+             [triggers.github]\nwebhook_secret = \"env:H\"\nrepos = [\"acme/other\"]\n",
+        )
+        .unwrap()
+        .check()
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: triggers.github.repos[0]: `acme/other` is not in \
+             forge.github.repos, so its tasks could not publish"
         );
     }
 

@@ -24,9 +24,14 @@
 //! ```
 
 pub mod auth;
+pub mod forge_set;
 pub mod forges;
+#[cfg(feature = "github")]
+pub mod github;
+pub mod notify;
 pub mod session;
 mod start;
+pub mod triggers;
 pub mod workers;
 
 use std::sync::Arc;

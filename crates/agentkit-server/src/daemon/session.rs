@@ -18,7 +18,8 @@ use agentkit_tools::context::RuleFiles;
 use agentkit_tools::tools::standard_tools;
 use agentkit_tools::verify::CommandVerifier;
 
-use super::forges::LocalForges;
+use super::forge_set::Forges;
+use super::notify::Lifecycle;
 use crate::config::{BudgetsConfig, Config, NetworkMode};
 use crate::pool::SessionFactory;
 
@@ -30,20 +31,22 @@ pub const CONTEXT_BUDGET_TOKENS: usize = 8_000;
 /// local forge of the task's repository, the default command and path
 /// policies, the configured budgets and sandbox policy.
 pub struct ConfiguredSessions {
+    lifecycle: Option<Arc<Lifecycle>>,
     model_spec: String,
     fallbacks: Vec<String>,
     checks: Vec<(String, String)>,
     budgets: Budgets,
     policy: SandboxPolicy,
     setup_script: Option<String>,
-    forges: Arc<LocalForges>,
+    forges: Arc<Forges>,
     redactor: Redactor,
 }
 
 impl ConfiguredSessions {
     /// Sessions for `config`, with the model `model_spec` (the configured one,
-    /// or the demo's), publishing through `forges`.
-    pub fn new(config: &Config, model_spec: String, forges: Arc<LocalForges>) -> Self {
+    /// or the demo's), publishing through `forges` (the forge of each task's
+    /// repository).
+    pub fn new(config: &Config, model_spec: String, forges: Arc<Forges>) -> Self {
         let mut policy = SandboxPolicy {
             network: match config.sandbox.network {
                 NetworkMode::Deny => NetworkPolicy::Deny,
@@ -60,6 +63,7 @@ impl ConfiguredSessions {
             redactor = redactor.with_secret(token.clone());
         }
         Self {
+            lifecycle: None,
             model_spec,
             fallbacks: config.model.fallbacks.clone(),
             checks: config
@@ -73,6 +77,12 @@ impl ConfiguredSessions {
             forges,
             redactor,
         }
+    }
+
+    /// Tells `lifecycle` when sessions start and when their ends are recorded.
+    pub fn with_lifecycle(mut self, lifecycle: Arc<Lifecycle>) -> Self {
+        self.lifecycle = Some(lifecycle);
+        self
     }
 
     /// Builds the model (checks the specs; called once at startup too).
@@ -149,5 +159,17 @@ impl SessionFactory for ConfiguredSessions {
         spec.setup_script = self.setup_script.clone();
         spec.policy = self.policy.clone();
         spec
+    }
+
+    fn started(&self, task: &Task, attempt: u32) {
+        if let Some(lifecycle) = &self.lifecycle {
+            lifecycle.started(task, attempt);
+        }
+    }
+
+    fn recorded(&self, task: &Task) {
+        if let Some(lifecycle) = &self.lifecycle {
+            lifecycle.recorded(task);
+        }
     }
 }

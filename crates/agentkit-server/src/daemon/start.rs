@@ -8,12 +8,15 @@ use agentkit_core::CancellationToken;
 use agentkit_core::redact::Redactor;
 use agentkit_core::sandbox::SandboxProvider;
 use agentkit_core::store::{MemoryTaskStore, TaskStore};
-use agentkit_sandbox::local::LocalProvider;
+use agentkit_sandbox::auto;
 use axum::Router;
 
 use super::auth::check_listen;
+use super::forge_set::Forges;
 use super::forges::LocalForges;
+use super::notify::Lifecycle;
 use super::session::ConfiguredSessions;
+use super::triggers::{configured_secrets, integrations, process_env};
 use super::{App, Services};
 use crate::config::{Config, StoreKind};
 use crate::pool::{PoolConfig, PoolHandle, WorkerPool};
@@ -103,23 +106,32 @@ impl StartOptions {
 pub async fn start(config: &Config, options: StartOptions) -> Result<Daemon, StartError> {
     check_listen(config.listen, config.token.as_deref()).map_err(StartError::Refused)?;
     let (store, log) = open_store(config).await?;
-    let forges = Arc::new(LocalForges::new(
-        config.forge.state_dir.clone(),
-        config.forge.repos.clone(),
-    ));
-    if config.forge.kind != "local" {
-        return Err(StartError::Refused(format!(
-            "forge.kind `{}` is not supported by this build: use \"local\"",
-            config.forge.kind
-        )));
-    }
+    let forges = Arc::new(forges(config)?);
     let sessions = ConfiguredSessions::new(config, options.model_spec, forges.clone());
     sessions.model().map_err(StartError::Refused)?;
-    let provider = provider(&config.sandbox.backend)?;
+    let provider = provider(&config.sandbox.backend).await?;
     let mut redactor = Redactor::new().with_env_secrets();
     if let Some(token) = &config.token {
         redactor = redactor.with_secret(token.clone());
     }
+    for secret in configured_secrets(config, &process_env) {
+        redactor = redactor.with_secret(secret);
+    }
+    let integrations = integrations(
+        config,
+        store.clone(),
+        forges.clone(),
+        redactor.clone(),
+        options.default_repo.as_deref(),
+        &process_env,
+    )
+    .map_err(StartError::Refused)?;
+    let lifecycle = Lifecycle::new(
+        store.clone(),
+        integrations.notifiers.clone(),
+        redactor.clone(),
+    );
+    let sessions = sessions.with_lifecycle(Arc::new(lifecycle));
     let defaults = PoolConfig::default();
     let pool = Arc::new(WorkerPool::start(
         PoolConfig {
@@ -136,6 +148,9 @@ pub async fn start(config: &Config, options: StartOptions) -> Result<Daemon, Sta
         Arc::new(sessions),
     ));
     let stop = CancellationToken::new();
+    if let Some(scheduler) = integrations.scheduler {
+        tokio::spawn(scheduler.run(store.clone(), stop.clone()));
+    }
     let mut services = Services::new(store, log, pool.clone());
     services.stopping = stop.clone();
     services.pulls = Some(forges.clone());
@@ -146,6 +161,7 @@ pub async fn start(config: &Config, options: StartOptions) -> Result<Daemon, Sta
     services.repo_allowed = Arc::new(move |repo| allowed.allows(repo));
     let router = App::new(services)
         .with_token(config.token.clone())
+        .with_routes(integrations.routes)
         .with_routes(options.routes)
         .router();
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -174,6 +190,19 @@ pub async fn start(config: &Config, options: StartOptions) -> Result<Daemon, Sta
         stop,
         server,
     })
+}
+
+/// The forges of `config`: local ones, and GitHub's with `[forge.github]`.
+fn forges(config: &Config) -> Result<Forges, StartError> {
+    let local = Arc::new(LocalForges::new(
+        config.forge.state_dir.clone(),
+        config.forge.repos.clone(),
+    ));
+    let forges = Forges::local(local);
+    let Some(github) = &config.forge.github else {
+        return Ok(forges);
+    };
+    with_github(forges, config, github)
 }
 
 type Opened = (Arc<dyn TaskStore>, Arc<dyn RunLog>);
@@ -219,12 +248,48 @@ async fn open_store(config: &Config) -> Result<Opened, StartError> {
     }
 }
 
-fn provider(backend: &str) -> Result<Arc<dyn SandboxProvider>, StartError> {
-    match backend {
-        "local" => Ok(Arc::new(LocalProvider::new())),
-        other => Err(StartError::Refused(format!(
-            "sandbox.backend `{other}` is not built into agentd: use \"local\" \
-             (bwrap and docker need agentd built with their features)"
-        ))),
+#[cfg(feature = "github")]
+fn with_github(
+    forges: Forges,
+    config: &Config,
+    github: &crate::config::GitHubForgeConfig,
+) -> Result<Forges, StartError> {
+    let built = super::github::GitHubForges::new(github, &config.data_dir, &process_env)
+        .map_err(StartError::Refused)?;
+    Ok(forges.with_github(Arc::new(built), config.forge.kind == "github"))
+}
+
+#[cfg(not(feature = "github"))]
+fn with_github(
+    _: Forges,
+    _: &Config,
+    _: &crate::config::GitHubForgeConfig,
+) -> Result<Forges, StartError> {
+    Err(StartError::Refused(
+        "[forge.github] needs agentd built with the `github` feature \
+         (`cargo build --features daemon,github --bin agentd`)"
+            .into(),
+    ))
+}
+
+/// The sandbox backend: `auto` (the default) is the strongest this host
+/// supports (bwrap, then docker, else `local` with a loud warning); a name
+/// is that backend or a refusal to start.
+async fn provider(backend: &str) -> Result<Arc<dyn SandboxProvider>, StartError> {
+    let options = auto::Options::default();
+    let choice = if backend == "auto" {
+        auto::strongest(&options).await
+    } else {
+        auto::by_name(backend, &options).await.map_err(|err| {
+            StartError::Refused(format!(
+                "sandbox.backend `{backend}` cannot be used: {err} (\"auto\" picks the \
+                 strongest available)"
+            ))
+        })?
+    };
+    if let Some(warning) = &choice.warning {
+        tracing::warn!("{warning}");
     }
+    tracing::info!(backend = choice.backend, "sandbox backend");
+    Ok(choice.provider)
 }

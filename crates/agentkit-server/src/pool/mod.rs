@@ -120,6 +120,17 @@ pub trait SessionFactory: Send + Sync {
 
     /// The sandbox `task` runs in.
     fn spec(&self, task: &Task) -> SandboxSpec;
+
+    /// A session of `task` starts, its `attempt`-th lease (from 1). Called
+    /// after [`agent`](Self::agent) succeeded; must not block (spawn any IO).
+    /// Default: nothing.
+    fn started(&self, _task: &Task, _attempt: u32) {}
+
+    /// The session's end was written to the store: the task completed,
+    /// failed, or waits for a retry (read the store for which). Not called
+    /// when the session was cancelled, lost its lease or was handed back at
+    /// shutdown. Must not block (spawn any IO). Default: nothing.
+    fn recorded(&self, _task: &Task) {}
 }
 
 /// One event of a running task, as broadcast by [`PoolHandle::subscribe`]:

@@ -97,10 +97,15 @@ pub(super) async fn run(shared: Arc<Shared>, lease: Lease, permit: OwnedSemaphor
             let error = format!("the agent for this task could not be built: {message}");
             tracing::error!(task = %id, "{error}");
             let written = shared.store.fail(&id, token, error, None).await;
+            if written.is_ok() {
+                shared.factory.recorded(&lease.task);
+            }
             report_write(&id, written.map_err(WorkerError::from));
             return;
         }
     };
+    shared.factory.started(&lease.task, lease.attempt);
+    let task = lease.task.clone();
     let spec = shared.factory.spec(&lease.task);
     let control = RunControl {
         cancel,
@@ -119,7 +124,7 @@ pub(super) async fn run(shared: Arc<Shared>, lease: Lease, permit: OwnedSemaphor
     .await;
     guard.abort();
     drop(agent);
-    finish(
+    let recorded = finish(
         &shared,
         &id,
         token,
@@ -128,9 +133,13 @@ pub(super) async fn run(shared: Arc<Shared>, lease: Lease, permit: OwnedSemaphor
         cause.get().copied(),
     )
     .await;
+    if recorded {
+        shared.factory.recorded(&task);
+    }
 }
 
-/// Records how the session ended.
+/// Records how the session ended; true when its outcome was recorded
+/// (not for a cancel, a lost lease or a hand-back).
 async fn finish(
     shared: &Shared,
     id: &TaskId,
@@ -138,14 +147,16 @@ async fn finish(
     outcome: &Outcome,
     loss: Option<LeaseLoss>,
     cause: Option<StopCause>,
-) {
+) -> bool {
     let stopped = outcome.stop_reason == StopReason::Cancelled;
     match (loss, cause) {
         (Some(LeaseLoss::Cancelled), _) | (None, Some(StopCause::Cancelled)) if stopped => {
             tracing::info!(task = %id, "session stopped: the task was cancelled");
+            false
         }
         (Some(LeaseLoss::Lost { reason }), _) => {
             tracing::warn!(task = %id, %reason, "session stopped: the lease was lost; nothing recorded");
+            false
         }
         (None, Some(StopCause::Shutdown)) if stopped => {
             let written = with_retries(|| async {
@@ -159,13 +170,16 @@ async fn finish(
             .await;
             report_write(id, written);
             tracing::info!(task = %id, "session handed back for retry at shutdown");
+            false
         }
         _ => {
             let delay = shared.config.retry_delay;
             let store = shared.store.as_ref();
             let written = with_retries(|| record_outcome(store, id, token, outcome, delay)).await;
+            let recorded = written.is_ok();
             report_write(id, written);
             tracing::info!(task = %id, stop_reason = %outcome.stop_reason, "session ended");
+            recorded
         }
     }
 }

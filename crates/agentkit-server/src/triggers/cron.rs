@@ -7,7 +7,8 @@
 //! schedules, or one daemon restarted, never enqueue an instant twice.
 //! [`Scheduler::due`] is pure (which instants fall in a time range);
 //! [`Scheduler::run`] sleeps until the next one and enqueues it, and on start
-//! catches up the latest instant missed within [`Scheduler::catch_up`].
+//! catches up the latest instant of each schedule missed within
+//! [`Scheduler::catch_up`] (one run, not one per missed instant).
 //!
 //! ```
 //! use agentkit_core::task::RepoRef;
@@ -222,8 +223,39 @@ impl Scheduler {
         after: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
+        self.enqueue(store, self.due(after, until)).await
+    }
+
+    /// Enqueues only the latest instant of each schedule in `(after,
+    /// until]`: what a daemon that was down missed (one catch-up run, not one
+    /// per missed instant).
+    pub async fn enqueue_latest(
+        &self,
+        store: &dyn TaskStore,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let due = self.due(after, until);
+        let latest: Vec<_> = due
+            .iter()
+            .enumerate()
+            .filter(|(i, (schedule, _))| {
+                !due[i + 1..]
+                    .iter()
+                    .any(|(later, _)| later.name == schedule.name)
+            })
+            .map(|(_, pair)| *pair)
+            .collect();
+        self.enqueue(store, latest).await
+    }
+
+    async fn enqueue(
+        &self,
+        store: &dyn TaskStore,
+        due: Vec<(&Schedule, DateTime<Utc>)>,
+    ) -> Result<usize, StoreError> {
         let mut created = 0;
-        for (schedule, instant) in self.due(after, until) {
+        for (schedule, instant) in due {
             let task = schedule.task_at(instant);
             let key = task.id.0.clone();
             let done = store
@@ -241,10 +273,19 @@ impl Scheduler {
     pub async fn run(self, store: Arc<dyn TaskStore>, cancel: CancellationToken) {
         let catch_up = chrono::Duration::from_std(self.catch_up).unwrap_or_default();
         let mut after = Utc::now() - catch_up;
+        let mut caught_up = false;
         loop {
             let now = Utc::now();
-            match self.enqueue_due(store.as_ref(), after, now).await {
-                Ok(_) => after = now,
+            let enqueued = if caught_up {
+                self.enqueue_due(store.as_ref(), after, now).await
+            } else {
+                self.enqueue_latest(store.as_ref(), after, now).await
+            };
+            match enqueued {
+                Ok(_) => {
+                    after = now;
+                    caught_up = true;
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "could not enqueue scheduled tasks; retrying")
                 }
@@ -345,6 +386,34 @@ mod tests {
             vec![
                 "cron:deps@2026-05-01T03:00:00Z",
                 "cron:deps@2026-05-02T03:00:00Z"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_restart_catches_up_only_the_latest_missed_instant_of_each_schedule() {
+        let store = agentkit_core::store::MemoryTaskStore::new();
+        let hourly = Schedule {
+            name: "hourly".into(),
+            cron: "0 * * * *".into(),
+            ..nightly("UTC")
+        };
+        let s = Scheduler::new(vec![nightly("UTC"), hourly]).unwrap();
+        let (from, to) = (at("2026-05-01T00:30:00Z"), at("2026-05-01T05:10:00Z"));
+        assert_eq!(s.enqueue_latest(&store, from, to).await.unwrap(), 2);
+        let mut ids: Vec<String> = store
+            .list(None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.task.id.0.clone())
+            .collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            vec![
+                "cron:deps@2026-05-01T03:00:00Z",
+                "cron:hourly@2026-05-01T05:00:00Z"
             ]
         );
     }

@@ -30,7 +30,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 
 use super::signature::verify_github;
-use super::{Accepted, Rejection, TriggerState, enqueue, header};
+use super::{Accepted, Rejection, TriggerState, enqueue_announced, header};
 
 /// Configuration of the GitHub webhook trigger.
 #[derive(Clone)]
@@ -45,6 +45,9 @@ pub struct GitHubTrigger {
     pub branch_prefix: String,
     /// Priority of the tasks enqueued.
     pub priority: i32,
+    /// Repositories (`owner/repo`) whose events are accepted; empty: any.
+    /// Events of others are ignored (202, nothing enqueued).
+    pub repos: Vec<String>,
 }
 
 impl std::fmt::Debug for GitHubTrigger {
@@ -54,6 +57,7 @@ impl std::fmt::Debug for GitHubTrigger {
             .field("label", &self.label)
             .field("bot_login", &self.bot_login)
             .field("branch_prefix", &self.branch_prefix)
+            .field("repos", &self.repos)
             .finish()
     }
 }
@@ -67,6 +71,7 @@ impl GitHubTrigger {
             bot_login: "agentkit".into(),
             branch_prefix: DEFAULT_BRANCH_PREFIX.into(),
             priority: 0,
+            repos: Vec::new(),
         }
     }
 }
@@ -260,6 +265,17 @@ pub fn parse_event(
     if p.sender.as_ref().is_some_and(|s| config.is_bot(s)) {
         return ignore("sent by the bot itself".into());
     }
+    let full_name = &p.repository.full_name;
+    if !config.repos.is_empty()
+        && !config
+            .repos
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(full_name))
+    {
+        return ignore(format!(
+            "repository `{full_name}` is not one this server works on"
+        ));
+    }
     match (event, p.action.as_str()) {
         ("issues", "labeled") => {
             let (Some(label), Some(issue)) = (&p.label, &p.issue) else {
@@ -428,7 +444,7 @@ pub(crate) async fn handle(
             let new = NewTask::new(task)
                 .idempotency_key(key)
                 .priority(config.priority);
-            enqueue(state.store.as_ref(), new).await
+            enqueue_announced(&state, new).await
         }
         GitHubAction::FollowUp(follow_up) => {
             let found = follow_up_task(state.store.as_ref(), &config.branch_prefix, &follow_up)
@@ -443,7 +459,7 @@ pub(crate) async fn handle(
             let new = NewTask::new(task)
                 .idempotency_key(key)
                 .priority(config.priority);
-            enqueue(state.store.as_ref(), new).await
+            enqueue_announced(&state, new).await
         }
     }
 }
@@ -492,6 +508,14 @@ mod tests {
             GitHubAction::Ignore("label `wontfix` is not `agent`".into())
         );
         assert!(parse_event(&config, "issues", b"{not json").is_err());
+        let elsewhere = GitHubTrigger {
+            repos: vec!["acme/other".into()],
+            ..GitHubTrigger::new("s")
+        };
+        assert_eq!(
+            parse_event(&elsewhere, "issues", &labeled("agent")).unwrap(),
+            GitHubAction::Ignore("repository `acme/app` is not one this server works on".into())
+        );
     }
 
     #[test]

@@ -68,6 +68,11 @@ pub struct TriggerConfig {
     pub linear: Option<linear::LinearTrigger>,
     /// Generic HMAC-signed webhooks, by name.
     pub webhooks: Vec<generic::GenericWebhook>,
+    /// Told of every task a GitHub delivery newly enqueues
+    /// ([`Notifier::task_queued`](notify::Notifier::task_queued), in the
+    /// background: the sender gets its answer first), e.g. to post the
+    /// issue's progress comment.
+    pub notifier: Option<notify::SharedNotifier>,
 }
 
 /// Shared by the handlers.
@@ -172,6 +177,26 @@ pub(crate) async fn enqueue(store: &dyn TaskStore, new: NewTask) -> Result<Accep
         },
         task_id: Some(done.id),
     })
+}
+
+/// Enqueues `new` and, when it is new, tells the configured notifier in the
+/// background.
+pub(crate) async fn enqueue_announced(
+    state: &TriggerState,
+    new: NewTask,
+) -> Result<Accepted, Rejection> {
+    let task = new.task.clone();
+    let accepted = enqueue(state.store.as_ref(), new).await?;
+    if accepted.enqueued
+        && let Some(notifier) = state.config.notifier.clone()
+    {
+        tokio::spawn(async move {
+            if let Err(err) = notifier.0.task_queued(&task).await {
+                tracing::warn!(task = %task.id, error = %err, "the queued notification failed");
+            }
+        });
+    }
+    Ok(accepted)
 }
 
 /// The idempotency key of a delivery: `<prefix>:<id>` when the sender named

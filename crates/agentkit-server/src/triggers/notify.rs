@@ -30,28 +30,77 @@ pub struct NotifyError {
     pub message: String,
 }
 
-/// Something told when a task finishes.
+/// Something told as a task moves: queued, started, finished.
 #[async_trait]
 pub trait Notifier: Send + Sync {
+    /// `task` was newly enqueued by a trigger. Default: nothing.
+    async fn task_queued(&self, _task: &Task) -> Result<(), NotifyError> {
+        Ok(())
+    }
+
+    /// A worker started (or resumed) `task`; `attempt` counts leases from 1.
+    /// Default: nothing.
+    async fn task_started(&self, _task: &Task, _attempt: u32) -> Result<(), NotifyError> {
+        Ok(())
+    }
+
     /// Reports `result` of `task`; does nothing for tasks from elsewhere.
     async fn task_finished(&self, task: &Task, result: &TaskResult) -> Result<(), NotifyError>;
+}
+
+/// A shared notifier, as configuration holds it (`Debug` names no secret).
+#[derive(Clone)]
+pub struct SharedNotifier(pub Arc<dyn Notifier>);
+
+impl std::fmt::Debug for SharedNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedNotifier")
+    }
 }
 
 /// Several notifiers; every one is called, the first error is returned.
 #[derive(Clone, Default)]
 pub struct Notifiers(pub Vec<Arc<dyn Notifier>>);
 
-#[async_trait]
-impl Notifier for Notifiers {
-    async fn task_finished(&self, task: &Task, result: &TaskResult) -> Result<(), NotifyError> {
+/// What happened to a task, for [`Notifiers`] to pass on.
+#[derive(Clone, Copy)]
+enum Moved<'a> {
+    Queued,
+    Started(u32),
+    Finished(&'a TaskResult),
+}
+
+impl Notifiers {
+    /// Tells every notifier, logging failures; the first error is returned.
+    async fn tell(&self, task: &Task, moved: Moved<'_>) -> Result<(), NotifyError> {
         let mut first = None;
         for notifier in &self.0 {
-            if let Err(err) = notifier.task_finished(task, result).await {
+            let told = match moved {
+                Moved::Queued => notifier.task_queued(task).await,
+                Moved::Started(attempt) => notifier.task_started(task, attempt).await,
+                Moved::Finished(result) => notifier.task_finished(task, result).await,
+            };
+            if let Err(err) = told {
                 tracing::warn!(task = %task.id, error = %err, "notification failed");
                 first.get_or_insert(err);
             }
         }
         first.map_or(Ok(()), Err)
+    }
+}
+
+#[async_trait]
+impl Notifier for Notifiers {
+    async fn task_queued(&self, task: &Task) -> Result<(), NotifyError> {
+        self.tell(task, Moved::Queued).await
+    }
+
+    async fn task_started(&self, task: &Task, attempt: u32) -> Result<(), NotifyError> {
+        self.tell(task, Moved::Started(attempt)).await
+    }
+
+    async fn task_finished(&self, task: &Task, result: &TaskResult) -> Result<(), NotifyError> {
+        self.tell(task, Moved::Finished(result)).await
     }
 }
 

@@ -127,6 +127,7 @@ async fn the_task_page_shows_the_transcript_live_in_headless_chromium() {
         ..Config::default()
     };
     config.store.kind = StoreKind::Memory;
+    config.sandbox.backend = "local".into();
     config.workers.concurrency = 1;
     config.forge.state_dir = Some(dir.path().join("forge"));
     config

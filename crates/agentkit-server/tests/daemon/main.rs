@@ -4,6 +4,8 @@
 mod api;
 mod auth;
 mod browser;
+mod config;
 mod events;
 mod metrics;
+mod notify;
 mod support;

@@ -47,6 +47,10 @@ impl TestClock {
     pub fn advance(&self, by: Duration) {
         *self.0.lock().unwrap() += by;
     }
+    /// Sets the time (for clients on the system clock, e.g. a daemon).
+    pub fn set(&self, to: SystemTime) {
+        *self.0.lock().unwrap() = to;
+    }
 }
 
 fn rfc3339(t: SystemTime) -> String {

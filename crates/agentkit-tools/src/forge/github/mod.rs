@@ -296,6 +296,17 @@ impl GitHubForge {
         same.then(|| number.parse().ok()).flatten()
     }
 
+    /// Whether `repo` names this forge's repository: its remote URL (with or
+    /// without `.git`), or `owner/repo`.
+    pub fn serves(&self, repo: &str) -> bool {
+        let repo = repo.trim().trim_end_matches('/');
+        let remote = self.remote_url();
+        let full = format!("{}/{}", self.owner, self.repo);
+        repo == remote
+            || Some(repo) == remote.strip_suffix(".git")
+            || repo.eq_ignore_ascii_case(&full)
+    }
+
     /// The lock for `key` (a branch or a task).
     fn lock_for(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self
@@ -399,6 +410,19 @@ impl Forge for GitHubForge {
 
     async fn comment(&self, task: &TaskId, body: &str) -> Result<(), ForgeError> {
         comments::progress(self, task, body).await
+    }
+
+    async fn source(&self, repo: &str, rev: Option<&str>) -> Result<Option<String>, ForgeError> {
+        if !self.serves(repo) {
+            return Ok(None);
+        }
+        let default = match rev {
+            Some(_) => String::new(),
+            None => self.default_branch().await?,
+        };
+        let token = self.token().await?;
+        let path = self.pusher.mirror(rev, &default, &token).await?;
+        Ok(Some(path.to_string_lossy().into_owned()))
     }
 
     async fn pull_request(&self, id: &str) -> Result<PullRequest, ForgeError> {

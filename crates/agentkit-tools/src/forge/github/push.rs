@@ -204,6 +204,89 @@ impl Pusher {
         Ok(())
     }
 
+    /// Brings the scratch repository's copy of `rev` (or of the default
+    /// branch `default`) up to date with GitHub and returns the repository's
+    /// path, for sandboxes to clone from: the token stays on the host.
+    ///
+    /// `rev` keeps its meaning in the mirror: a branch or tag is fetched
+    /// under its own name (the default branch also becomes the mirror's
+    /// `HEAD`), a full ref (`refs/pull/7/head`) too, and a commit id under
+    /// `refs/heads/agentkit-rev/<id>` so that a clone carries it.
+    pub(crate) async fn mirror(
+        &self,
+        rev: Option<&str>,
+        default: &str,
+        token: &Secret,
+    ) -> Result<PathBuf, ForgeError> {
+        let _serial = self.lock.lock().await;
+        let redactor = Redactor::new().with_secret(token.expose());
+        let result = self.mirror_locked(rev, default, token).await;
+        result.map_err(|err| redact_error(err, &redactor))
+    }
+
+    async fn mirror_locked(
+        &self,
+        rev: Option<&str>,
+        default: &str,
+        token: &Secret,
+    ) -> Result<PathBuf, ForgeError> {
+        self.ensure_repository().await?;
+        let env = [(TOKEN_ENV, token.expose())];
+        let name = rev.unwrap_or(default);
+        if name.starts_with('-') || name.contains("..") || name.chars().any(char::is_whitespace) {
+            return Err(ForgeError::Refused {
+                reason: format!("`{name}` is not a revision git can fetch; nothing was fetched"),
+            });
+        }
+        let (branch, tag) = (format!("refs/heads/{name}"), format!("refs/tags/{name}"));
+        let listed = if name.starts_with("refs/") {
+            String::new()
+        } else {
+            let args = ["ls-remote", "--refs", self.remote.as_str(), &branch, &tag];
+            self.git
+                .run_with_env("ls-remote", self.with_credentials(args), &env)
+                .await?
+        };
+        let has = |wanted: &str| {
+            listed
+                .lines()
+                .any(|line| line.split('\t').nth(1).map(str::trim) == Some(wanted))
+        };
+        let refspec = if has(&branch) {
+            format!("+{branch}:{branch}")
+        } else if has(&tag) {
+            format!("+{tag}:{tag}")
+        } else if name.starts_with("refs/") {
+            format!("+{name}:{name}")
+        } else if name.len() >= 7 && name.chars().all(|c| c.is_ascii_hexdigit()) {
+            format!("+{name}:refs/heads/agentkit-rev/{name}")
+        } else {
+            return Err(ForgeError::NotFound {
+                what: format!(
+                    "revision `{name}` of {} (no such branch or tag on GitHub)",
+                    self.remote
+                ),
+            });
+        };
+        let args = [
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            self.remote.as_str(),
+            refspec.as_str(),
+        ];
+        self.git
+            .run_with_env("fetch", self.with_credentials(args), &env)
+            .await?;
+        if rev.is_none() {
+            self.git
+                .run("symbolic-ref", ["symbolic-ref", "HEAD", branch.as_str()])
+                .await?;
+        }
+        Ok(self.scratch.clone())
+    }
+
     /// `git ls-remote --heads <remote> <refs>…`: `<id>\t<ref>` lines.
     async fn ls_remote(&self, refs: &[&str], env: &[(&str, &str)]) -> Result<String, ForgeError> {
         let mut args = vec!["ls-remote", "--heads", self.remote.as_str()];
