@@ -169,6 +169,9 @@ fn measure(tree: &Tree, root: &Path) {
     let sandbox = LocalSandbox::attach(root, SandboxPolicy::default(), BTreeMap::new())
         .expect("the tree as a sandbox");
     let tokenizer: Arc<dyn Tokenizer> = TiktokenTokenizer::o200k();
+    // The encoding loads on first use; what the process holds before any index.
+    tokenizer.count("load the encoding");
+    let before_index = status_field("VmRSS:");
     let edited = root.join(tree.edited);
     let original = std::fs::read(&edited).expect("the file to edit");
     let caches = tempfile::tempdir().expect("a cache directory");
@@ -181,9 +184,11 @@ fn measure(tree: &Tree, root: &Path) {
         (start.elapsed(), rendered)
     };
 
+    // One index is alive at a time, so the peak RSS is that of one index.
     let mut cold = Vec::new();
     let mut last = None;
     for run in 0..3 {
+        drop(last.take());
         let map = RepoMap::new(CodeIndex::with_cache_dir(
             caches.path().join(run.to_string()),
         ))
@@ -194,13 +199,6 @@ fn measure(tree: &Tree, root: &Path) {
     }
     let (map, rendered) = last.expect("three runs");
     let warm: Vec<Duration> = (0..20).map(|_| render(&map).0).collect();
-    let from_disk: Vec<Duration> = (0..3)
-        .map(|_| {
-            let map = RepoMap::new(CodeIndex::with_cache_dir(caches.path().join("2")))
-                .tokenizer(tokenizer.clone());
-            render(&map).0
-        })
-        .collect();
     let mut edits = Vec::new();
     for i in 0..10u64 {
         let mut text = original.clone();
@@ -221,20 +219,37 @@ fn measure(tree: &Tree, root: &Path) {
         .snapshot
         .files()
         .len();
+    drop(map);
+    let from_disk: Vec<Duration> = (0..3)
+        .map(|_| {
+            let map = RepoMap::new(CodeIndex::with_cache_dir(caches.path().join("2")))
+                .tokenizer(tokenizer.clone());
+            render(&map).0
+        })
+        .collect();
 
     println!(
         "{}: {files} files, map {} tokens ({} of {} definitions); focus {:?}",
         tree.name, rendered.tokens, rendered.shown, rendered.total, rendered.focus
     );
     println!(
-        "{}: cold {} | warm {} | warm from disk {} | after one edit {} | peak RSS {}",
+        "{}: cold {} | warm {} | warm from disk {} | after one edit {} | peak RSS {} (before indexing: {}) | load average {}",
         tree.name,
         ms(&mut cold),
         ms(&mut warm.clone()),
         ms(&mut from_disk.clone()),
         ms(&mut edits),
-        peak_rss()
+        status_field("VmHWM:"),
+        before_index,
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
     );
+    if let Some(dir) = std::env::var_os("AGENTKIT_REPOMAP_DUMP") {
+        // The whole map, to compare rankings across changes.
+        std::fs::write(Path::new(&dir).join(format!("{}.txt", tree.name)), &rendered.text)
+            .expect("the map written");
+    }
     println!(
         "{}: map head:\n{}",
         tree.name,
@@ -253,14 +268,14 @@ fn ms(times: &mut [Duration]) -> String {
     format!("{:.1} ms", times[times.len() / 2].as_secs_f64() * 1000.0)
 }
 
-/// `VmHWM` of this process.
-fn peak_rss() -> String {
+/// A field of `/proc/self/status` (`VmHWM:` is the peak RSS, `VmRSS:` the current one).
+fn status_field(name: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l["VmHWM:".len()..].trim().to_string())
+                .find(|l| l.starts_with(name))
+                .map(|l| l[name.len()..].trim().to_string())
         })
         .unwrap_or_else(|| "unknown".into())
 }

@@ -13,7 +13,7 @@ use agentkit_core::tokenizer::{ApproxTokenizer, Tokenizer};
 use async_trait::async_trait;
 
 use super::code::{CodeIndex, IndexError, Snapshot};
-use super::rank::{Focus, Ranked, rank};
+use super::rank::{Focus, Ranked, rank_top};
 
 /// A map of the repository for the model: the definitions ranked most
 /// relevant by the reference graph ([`rank`](super::rank)), grouped by file,
@@ -173,12 +173,12 @@ pub(crate) fn render_ranked(
     tokenizer: &dyn Tokenizer,
     max_tokens: usize,
 ) -> RenderedMap {
-    let ranked = rank(snapshot, focus);
+    // Every entry costs at least three tokens (number, bar, name).
+    let (ranked, total) = rank_top(snapshot, focus, max_tokens / 3 + 1);
     let mut named: Vec<String> = focus.files.iter().chain(&focus.names).cloned().collect();
     named.sort();
-    // Every entry costs at least three tokens (number, bar, name).
     let mut lo = 0;
-    let mut hi = ranked.len().min(max_tokens / 3 + 1);
+    let mut hi = ranked.len();
     let mut best = (String::new(), 0);
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
@@ -195,7 +195,7 @@ pub(crate) fn render_ranked(
         text: best.0,
         tokens: best.1,
         shown: lo,
-        total: ranked.len(),
+        total,
         focus: named,
     }
 }
