@@ -256,6 +256,17 @@ async fn the_map_fits_the_budget_with_as_many_entries_as_fit() {
     }
 }
 
+/// The stats of a refresh after one fixture file was edited.
+fn one_file_parsed_again() -> RefreshStats {
+    RefreshStats {
+        files: FIXTURE_FILES,
+        unchanged: FIXTURE_FILES - 1,
+        changed: 1,
+        parsed: 1,
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn only_the_edited_file_is_parsed_again_and_the_disk_cache_warms_a_new_index() {
     let sandbox = Fixture::new();
@@ -291,16 +302,7 @@ async fn only_the_edited_file_is_parsed_again_and_the_disk_cache_warms_a_new_ind
         b"def apply_discount(price, percentage, cap=None):\n    return price\n",
     );
     let edited = index.refresh(&sandbox).await.unwrap();
-    assert_eq!(
-        edited.stats,
-        RefreshStats {
-            files: FIXTURE_FILES,
-            unchanged: FIXTURE_FILES - 1,
-            changed: 1,
-            parsed: 1,
-            ..Default::default()
-        }
-    );
+    assert_eq!(edited.stats, one_file_parsed_again());
     assert_eq!(
         edited.snapshot.definitions("apply_discount")[0].1.signature,
         "def apply_discount(price, percentage, cap=None):"
@@ -377,16 +379,7 @@ async fn an_unchanged_tree_is_statted_not_walked_again() {
         b"def priced(amount):\n    return amount\n",
     );
     let edited = index.refresh(&sandbox).await.unwrap();
-    assert_eq!(
-        edited.stats,
-        RefreshStats {
-            files: FIXTURE_FILES,
-            unchanged: FIXTURE_FILES - 1,
-            changed: 1,
-            parsed: 1,
-            ..Default::default()
-        }
-    );
+    assert_eq!(edited.stats, one_file_parsed_again());
     assert_eq!(edited.snapshot.definitions("priced").len(), 1);
 
     // A file added behind the stamps' back (its directory's time put back) is
