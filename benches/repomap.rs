@@ -30,9 +30,9 @@
 //! | tree | cold | warm | warm from disk | after one edit | peak RSS | load |
 //! | --- | --- | --- | --- | --- | --- | --- |
 //! | rich, before (2026-12-07 11:58) | 503 ms | 4.2 ms | 13.4 ms | 35.5 ms | 72 MB | 3.0 |
-//! | rich, now (2026-12-07 12:58) | 489 ms | 0.3 ms | 10.5 ms | 23.9 ms | 73 MB | 4.2 |
+//! | rich, now (2026-12-07 13:11, two runs) | 463 ms | 0.3 ms | 9.1–13.6 ms | 17.9–19.3 ms | 74 MB | 4.4–4.7 |
 //! | Django, before | 7.9 s | 77 ms | 277 ms | 289 ms | 241 MB | 3.5 |
-//! | Django, now | 8.1 s | 28 ms | 248 ms | 133 ms | 163 MB | 4.9 |
+//! | Django, now (three runs) | 8.1 s | 28–40 ms | 248–274 ms | 133–148 ms | 163–186 MB | 4.9–5.9 |
 //!
 //! (rich: 100 files, 1,264 definitions; Django: 2,930 files, 44,005
 //! definitions. The maps are identical before and after.)
@@ -51,7 +51,9 @@
 //! - **After one edit** includes parsing the edited file (rich `text.py`,
 //!   45 KB, 10–25 ms on a loaded machine, so 10 ms is out of reach for the
 //!   same reason), then for Django rebuilding the reference graph (35–50 ms),
-//!   PageRank (16–30 ms) and the restat (about 25 ms for 6,200 `stat`s). An
+//!   PageRank (16–30 ms) and the restat (about 25 ms for 6,200 `stat`s). The
+//!   token count of the map (tiktoken, 3–11 ms for ~9 counts) now tries the
+//!   last map's entry count first, which usually settles it in two. An
 //!   incremental graph (relink only the files referring to names whose
 //!   definers changed) and a warm-started PageRank are the next steps.
 //! - **Peak RSS**: Django's tags (definitions, references with their lines,
