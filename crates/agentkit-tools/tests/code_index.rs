@@ -256,6 +256,17 @@ async fn the_map_fits_the_budget_with_as_many_entries_as_fit() {
     }
 }
 
+/// The stats of a refresh after one fixture file was edited.
+fn one_file_parsed_again() -> RefreshStats {
+    RefreshStats {
+        files: FIXTURE_FILES,
+        unchanged: FIXTURE_FILES - 1,
+        changed: 1,
+        parsed: 1,
+        ..Default::default()
+    }
+}
+
 #[tokio::test]
 async fn only_the_edited_file_is_parsed_again_and_the_disk_cache_warms_a_new_index() {
     let sandbox = Fixture::new();
@@ -291,16 +302,7 @@ async fn only_the_edited_file_is_parsed_again_and_the_disk_cache_warms_a_new_ind
         b"def apply_discount(price, percentage, cap=None):\n    return price\n",
     );
     let edited = index.refresh(&sandbox).await.unwrap();
-    assert_eq!(
-        edited.stats,
-        RefreshStats {
-            files: FIXTURE_FILES,
-            unchanged: FIXTURE_FILES - 1,
-            changed: 1,
-            parsed: 1,
-            ..Default::default()
-        }
-    );
+    assert_eq!(edited.stats, one_file_parsed_again());
     assert_eq!(
         edited.snapshot.definitions("apply_discount")[0].1.signature,
         "def apply_discount(price, percentage, cap=None):"
@@ -347,6 +349,69 @@ async fn only_the_edited_file_is_parsed_again_and_the_disk_cache_warms_a_new_ind
             .all(|n| !n.contains("cache") && !n.ends_with(".bin")),
         "{names:?}"
     );
+}
+
+/// Sets the modification time of `dir` and of every directory below it.
+fn set_dir_times(dir: &Path, at: SystemTime) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            set_dir_times(&entry.path(), at);
+        }
+    }
+    std::fs::File::open(dir).unwrap().set_modified(at).unwrap();
+}
+
+#[tokio::test]
+async fn an_unchanged_tree_is_statted_not_walked_again() {
+    let sandbox = Fixture::new();
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    set_dir_times(sandbox.dir.path(), old);
+    let index = CodeIndex::new();
+    assert_eq!(
+        index.refresh(&sandbox).await.unwrap().stats.files,
+        FIXTURE_FILES
+    );
+
+    // An edit in place changes no directory: the known files are statted and it is seen.
+    sandbox.edit(
+        "python/shop/pricing.py",
+        b"def priced(amount):\n    return amount\n",
+    );
+    let edited = index.refresh(&sandbox).await.unwrap();
+    assert_eq!(edited.stats, one_file_parsed_again());
+    assert_eq!(edited.snapshot.definitions("priced").len(), 1);
+
+    // A file added behind the stamps' back (its directory's time put back) is
+    // not looked for: the tree is not walked while no directory changed...
+    sandbox.edit("go/store/extra.go", b"package store\nfunc Extra() {}\n");
+    set_dir_times(&sandbox.path("go/store"), old);
+    let stale = index.refresh(&sandbox).await.unwrap();
+    assert_eq!(
+        (stale.stats.files, stale.stats.unchanged),
+        (FIXTURE_FILES, FIXTURE_FILES)
+    );
+    // ...and found once its directory really changes.
+    std::fs::File::open(sandbox.path("go/store"))
+        .unwrap()
+        .set_modified(old + Duration::from_secs(1))
+        .unwrap();
+    let added = index.refresh(&sandbox).await.unwrap();
+    assert_eq!(
+        (added.stats.files, added.stats.changed, added.stats.parsed),
+        (FIXTURE_FILES + 1, 1, 1)
+    );
+    assert_eq!(added.snapshot.definitions("Extra").len(), 1);
+
+    // A new ignore file is a change even with every directory's time put back.
+    std::fs::write(sandbox.path(".gitignore"), "java/\n").unwrap();
+    set_dir_times(sandbox.dir.path(), old);
+    let ignored = index.refresh(&sandbox).await.unwrap();
+    assert_eq!(
+        (ignored.stats.files, ignored.stats.removed),
+        (FIXTURE_FILES - 1, 2)
+    );
+    assert_eq!(ignored.snapshot.definitions("Inventory").len(), 0);
 }
 
 fn walk(dir: &Path) -> Vec<String> {

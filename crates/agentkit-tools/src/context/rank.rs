@@ -17,6 +17,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rustc_hash::FxHashMap;
+
 use super::code::{Definition, IndexedFile, Snapshot};
 
 /// A name defined in more files than this links nothing.
@@ -28,58 +30,81 @@ const TOLERANCE: f64 = 1e-6;
 /// How much more an edge carrying a named identifier weighs.
 const MENTIONED_NAME_FACTOR: f64 = 10.0;
 
-/// The reference graph of a snapshot.
+/// The reference graph of a snapshot, with names as integer ids.
 #[derive(Debug, Default)]
 pub(crate) struct Graph {
-    /// Names defined somewhere, by id.
-    names: Vec<String>,
-    name_ids: HashMap<String, u32>,
+    /// The id of each name defined somewhere.
+    name_ids: FxHashMap<Box<str>, u32>,
     /// Files defining each name (ascending), by name id.
     definers: Vec<Vec<u32>>,
+    /// Per file, the name id of each of its definitions (as in its tags).
+    def_ids: Vec<Vec<u32>>,
     /// Per file: `(name id, weight)` of the defined names it refers to (not its own).
     uses: Vec<Vec<(u32, f64)>>,
+    /// Per file: `(file, index in its uses)` for each other file defining a
+    /// name it uses, in order of use then of definer (what PageRank walks).
+    edges: Vec<Vec<(u32, u32)>>,
 }
 
 impl Graph {
     pub fn build(files: &[IndexedFile]) -> Self {
         let mut graph = Graph::default();
         for (file, indexed) in files.iter().enumerate() {
+            let mut ids = Vec::with_capacity(indexed.tags.defs.len());
             for def in &indexed.tags.defs {
-                let next = graph.names.len() as u32;
-                let id = *graph.name_ids.entry(def.name.clone()).or_insert(next);
-                if id == next {
-                    graph.names.push(def.name.clone());
-                    graph.definers.push(Vec::new());
-                }
+                let id = match graph.name_ids.get(def.name.as_str()) {
+                    Some(id) => *id,
+                    None => {
+                        let id = graph.definers.len() as u32;
+                        graph.name_ids.insert(def.name.as_str().into(), id);
+                        graph.definers.push(Vec::new());
+                        id
+                    }
+                };
+                ids.push(id);
                 let definers = &mut graph.definers[id as usize];
                 if definers.last() != Some(&(file as u32)) {
                     definers.push(file as u32);
                 }
             }
+            graph.def_ids.push(ids);
         }
-        graph.uses = files
+        for (file, indexed) in files.iter().enumerate() {
+            let (uses, edges) = graph.links(file, indexed);
+            graph.uses.push(uses);
+            graph.edges.push(edges);
+        }
+        graph
+    }
+
+    /// The uses of a file, and the edges they make to other files.
+    #[allow(clippy::type_complexity)]
+    fn links(&self, file: usize, indexed: &IndexedFile) -> (Vec<(u32, f64)>, Vec<(u32, u32)>) {
+        let uses: Vec<(u32, f64)> = indexed
+            .tags
+            .refs
             .iter()
-            .enumerate()
-            .map(|(file, indexed)| {
-                indexed
-                    .tags
-                    .refs
-                    .iter()
-                    .filter_map(|r| {
-                        let id = *graph.name_ids.get(&r.name)?;
-                        let definers = &graph.definers[id as usize];
-                        let others = definers.iter().filter(|d| **d != file as u32).count();
-                        if others == 0 || definers.len() > MAX_DEFINERS {
-                            return None;
-                        }
-                        let weight =
-                            name_weight(&r.name, definers.len()) * (r.lines.len() as f64).sqrt();
-                        Some((id, weight))
-                    })
-                    .collect()
+            .filter_map(|r| {
+                let id = *self.name_ids.get(r.name.as_str())?;
+                let definers = &self.definers[id as usize];
+                let others = definers.iter().filter(|d| **d != file as u32).count();
+                if others == 0 || definers.len() > MAX_DEFINERS {
+                    return None;
+                }
+                let weight = name_weight(&r.name, definers.len()) * (r.lines.len() as f64).sqrt();
+                Some((id, weight))
             })
             .collect();
-        graph
+        let mut edges = Vec::new();
+        for (k, (id, _)) in uses.iter().enumerate() {
+            for to in &self.definers[*id as usize] {
+                if *to as usize != file {
+                    edges.push((*to, k as u32));
+                }
+            }
+        }
+        edges.shrink_to_fit();
+        (uses, edges)
     }
 
     /// The id of a defined name.
@@ -186,24 +211,46 @@ pub struct Ranked<'a> {
 /// named identifiers, then definitions in named files, then by score; ties by
 /// path and line.
 pub fn rank<'a>(snapshot: &'a Snapshot, focus: &Focus) -> Vec<Ranked<'a>> {
+    rank_top(snapshot, focus, usize::MAX).0
+}
+
+/// The first `limit` definitions of [`rank`], and how many there are in all
+/// (only the first `limit` are sorted).
+pub(crate) fn rank_top<'a>(
+    snapshot: &'a Snapshot,
+    focus: &Focus,
+    limit: usize,
+) -> (Vec<Ranked<'a>>, usize) {
     let files = snapshot.files();
     let graph = graph(snapshot);
     let n = files.len();
     if n == 0 {
-        return Vec::new();
+        return (Vec::new(), 0);
     }
-    let focused_names: HashSet<u32> = focus
-        .names
-        .iter()
-        .filter_map(|n| graph.name_id(n))
-        .collect();
-    let edge_weight = |id: u32, weight: f64| {
-        if focused_names.contains(&id) {
-            weight * MENTIONED_NAME_FACTOR
-        } else {
-            weight
+    let mut named = vec![false; graph.definers.len()];
+    let mut named_ids = Vec::new();
+    for name in &focus.names {
+        if let Some(id) = graph.name_id(name) {
+            named[id as usize] = true;
+            named_ids.push(id);
         }
-    };
+    }
+    // The weight of each use, with named identifiers weighing more.
+    let weights: Vec<Vec<f64>> = graph
+        .uses
+        .iter()
+        .map(|uses| {
+            uses.iter()
+                .map(|(id, w)| {
+                    if named[*id as usize] {
+                        w * MENTIONED_NAME_FACTOR
+                    } else {
+                        *w
+                    }
+                })
+                .collect()
+        })
+        .collect();
 
     // Personalisation: named files, and files defining named identifiers.
     let mut personal = vec![1.0; n];
@@ -212,7 +259,7 @@ pub fn rank<'a>(snapshot: &'a Snapshot, focus: &Focus) -> Vec<Ranked<'a>> {
             personal[i] += 100.0;
         }
     }
-    for id in &focused_names {
+    for id in &named_ids {
         for d in graph.definers(*id) {
             personal[*d as usize] += 20.0;
         }
@@ -224,9 +271,11 @@ pub fn rank<'a>(snapshot: &'a Snapshot, focus: &Focus) -> Vec<Ranked<'a>> {
     let out: Vec<f64> = graph
         .uses
         .iter()
-        .map(|uses| {
+        .zip(&weights)
+        .map(|(uses, weights)| {
             uses.iter()
-                .map(|(id, w)| edge_weight(*id, *w) * graph.definers(*id).len() as f64)
+                .zip(weights)
+                .map(|((id, _), w)| w * graph.definers(*id).len() as f64)
                 .sum()
         })
         .collect();
@@ -236,7 +285,7 @@ pub fn rank<'a>(snapshot: &'a Snapshot, focus: &Focus) -> Vec<Ranked<'a>> {
     for _ in 0..MAX_ITERATIONS {
         next.iter_mut().for_each(|x| *x = 0.0);
         let dangling: f64 = (0..n).filter(|i| out[*i] == 0.0).map(|i| rank[i]).sum();
-        flows(graph, &out, &rank, &edge_weight, |to, _, flow| {
+        flows(graph, &weights, &out, &rank, |to, _, flow| {
             next[to as usize] += flow;
         });
         let mut delta = 0.0;
@@ -252,24 +301,23 @@ pub fn rank<'a>(snapshot: &'a Snapshot, focus: &Focus) -> Vec<Ranked<'a>> {
     }
 
     // Each file's rank flows to the definitions it uses.
-    let mut def_score: HashMap<(u32, u32), f64> = HashMap::new();
-    flows(graph, &out, &rank, &edge_weight, |to, id, flow| {
+    let mut def_score: FxHashMap<(u32, u32), f64> = FxHashMap::default();
+    flows(graph, &weights, &out, &rank, |to, id, flow| {
         *def_score.entry((to, id)).or_default() += flow;
     });
 
+    // (tier, definition, position): the position makes the order total, as a
+    // stable sort of all definitions in file order would.
     let mut ranked = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let defs = &file.tags.defs;
         // Definitions nobody uses keep a small share of their file's rank.
         let floor = rank[i] * 1e-3 / defs.len().max(1) as f64;
         let file_named = focus.files.contains(&file.path);
-        for def in defs {
-            let used = graph
-                .name_id(&def.name)
-                .and_then(|id| def_score.get(&(i as u32, id)))
-                .copied()
-                .unwrap_or(0.0);
-            let name_named = focus.names.contains(&def.name);
+        for (def, id) in defs.iter().zip(&graph.def_ids[i]) {
+            let used = def_score.get(&(i as u32, *id)).copied().unwrap_or(0.0);
+            let name_named = named[*id as usize];
+            let position = ranked.len();
             ranked.push((
                 u8::from(!name_named) + u8::from(!file_named),
                 Ranked {
@@ -278,39 +326,45 @@ pub fn rank<'a>(snapshot: &'a Snapshot, focus: &Focus) -> Vec<Ranked<'a>> {
                     score: used + floor,
                     focused: name_named || file_named,
                 },
+                position,
             ));
         }
     }
-    ranked.sort_by(|(ta, a), (tb, b)| {
+    let order = |(ta, a, pa): &(u8, Ranked<'_>, usize), (tb, b, pb): &(u8, Ranked<'_>, usize)| {
         ta.cmp(tb)
             .then(b.score.total_cmp(&a.score))
             .then_with(|| a.file.path.cmp(&b.file.path))
             .then(a.def.line.cmp(&b.def.line))
-    });
-    ranked.into_iter().map(|(_, r)| r).collect()
+            .then(pa.cmp(pb))
+    };
+    let total = ranked.len();
+    if limit < total {
+        ranked.select_nth_unstable_by(limit, order);
+        ranked.truncate(limit);
+    }
+    ranked.sort_unstable_by(order);
+    (ranked.into_iter().map(|(_, r, _)| r).collect(), total)
 }
 
 /// Calls `sink(to, name, flow)` for the rank each file passes along each of
 /// its uses to each other file defining the name.
 fn flows(
     graph: &Graph,
+    weights: &[Vec<f64>],
     out: &[f64],
     rank: &[f64],
-    edge_weight: &impl Fn(u32, f64) -> f64,
     mut sink: impl FnMut(u32, u32, f64),
 ) {
-    for (from, uses) in graph.uses.iter().enumerate() {
+    for (from, ((edges, uses), weights)) in
+        graph.edges.iter().zip(&graph.uses).zip(weights).enumerate()
+    {
         if out[from] == 0.0 {
             continue;
         }
         let share = rank[from] / out[from];
-        for (id, w) in uses {
-            let flow = share * edge_weight(*id, *w);
-            for to in graph.definers(*id) {
-                if *to as usize != from {
-                    sink(*to, *id, flow);
-                }
-            }
+        for (to, k) in edges {
+            let k = *k as usize;
+            sink(*to, uses[k].0, share * weights[k]);
         }
     }
 }

@@ -13,7 +13,7 @@ use agentkit_core::tokenizer::{ApproxTokenizer, Tokenizer};
 use async_trait::async_trait;
 
 use super::code::{CodeIndex, IndexError, Snapshot};
-use super::rank::{Focus, Ranked, rank};
+use super::rank::{Focus, Ranked, rank_top};
 
 /// A map of the repository for the model: the definitions ranked most
 /// relevant by the reference graph ([`rank`](super::rank)), grouped by file,
@@ -153,7 +153,14 @@ impl RepoMap {
         {
             return Ok(last.map.clone());
         }
-        let map = render_ranked(&snapshot, &focus, self.tokenizer.as_ref(), max_tokens);
+        // After an edit the map usually shows as many entries as before: try that count first.
+        let hint = self
+            .last
+            .lock()
+            .ok()
+            .and_then(|last| last.as_ref().map(|l| (l.max_tokens, l.map.shown)))
+            .and_then(|(budget, shown)| (budget == max_tokens).then_some(shown));
+        let map = render_ranked(&snapshot, &focus, self.tokenizer.as_ref(), max_tokens, hint);
         if let Ok(mut last) = self.last.lock() {
             *last = Some(LastMap {
                 snapshot,
@@ -166,24 +173,47 @@ impl RepoMap {
     }
 }
 
-/// Renders the best definitions of `snapshot` within `max_tokens`.
+/// Renders the best definitions of `snapshot` within `max_tokens`: as many
+/// as fit, found by binary search over the count (the tokens of a prefix grow
+/// with it). `hint`, a count likely to be the answer (the last map's), is
+/// tried first: when it fits and one more does not, that takes two counts.
 pub(crate) fn render_ranked(
     snapshot: &Snapshot,
     focus: &Focus,
     tokenizer: &dyn Tokenizer,
     max_tokens: usize,
+    hint: Option<usize>,
 ) -> RenderedMap {
-    let ranked = rank(snapshot, focus);
+    // Every entry costs at least three tokens (number, bar, name).
+    let (ranked, total) = rank_top(snapshot, focus, max_tokens / 3 + 1);
     let mut named: Vec<String> = focus.files.iter().chain(&focus.names).cloned().collect();
     named.sort();
-    // Every entry costs at least three tokens (number, bar, name).
+    let measure = |count: usize| {
+        let text = render(&ranked[..count]);
+        let tokens = tokenizer.count(&text);
+        (text, tokens)
+    };
     let mut lo = 0;
-    let mut hi = ranked.len().min(max_tokens / 3 + 1);
+    let mut hi = ranked.len();
     let mut best = (String::new(), 0);
+    if let Some(hint) = hint.filter(|h| (1..=hi).contains(h)) {
+        let at = measure(hint);
+        if at.1 > max_tokens {
+            hi = hint - 1;
+        } else if hint == hi {
+            (lo, best) = (hint, at);
+        } else {
+            let next = measure(hint + 1);
+            if next.1 > max_tokens {
+                (lo, hi, best) = (hint, hint, at);
+            } else {
+                (lo, best) = (hint + 1, next);
+            }
+        }
+    }
     while lo < hi {
         let mid = (lo + hi).div_ceil(2);
-        let text = render(&ranked[..mid]);
-        let tokens = tokenizer.count(&text);
+        let (text, tokens) = measure(mid);
         if tokens <= max_tokens {
             lo = mid;
             best = (text, tokens);
@@ -195,7 +225,7 @@ pub(crate) fn render_ranked(
         text: best.0,
         tokens: best.1,
         shown: lo,
-        total: ranked.len(),
+        total,
         focus: named,
     }
 }
@@ -275,5 +305,38 @@ impl ContextProvider for RepoMap {
             body: map.text,
             priority: self.priority,
         }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agentkit_core::testing::MemorySandbox;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hint_never_changes_the_map() {
+        let mut sandbox = MemorySandbox::new();
+        for i in 0..8 {
+            let source = format!(
+                "def render_part_{i}():\n    return compute_value_{}()\n\n\
+                 def compute_value_{i}():\n    return {i}\n",
+                (i + 1) % 8
+            );
+            sandbox = sandbox.with_file(&format!("pkg/module_{i}.py"), &source);
+        }
+        let snapshot = CodeIndex::new().refresh(&sandbox).await.unwrap().snapshot;
+        let focus = Focus::find(&snapshot, ["render_part_3 is slow"]);
+        assert_eq!(focus.names.len(), 1);
+        for budget in [4, 11, 25, 40, 63, 500] {
+            let plain = render_ranked(&snapshot, &focus, &ApproxTokenizer, budget, None);
+            for hint in 0..=plain.total + 1 {
+                assert_eq!(
+                    render_ranked(&snapshot, &focus, &ApproxTokenizer, budget, Some(hint)),
+                    plain,
+                    "budget {budget}, hint {hint}"
+                );
+            }
+        }
     }
 }

@@ -9,10 +9,14 @@
 //! times, so every file is read and hashed on each refresh (parsing still
 //! happens only for new content). Without a host walk `.gitignore` is not
 //! applied; [`PRUNED_DIRS`] are skipped instead.
+//!
+//! A host walk also keeps [`TreeStamps`]: while no directory of the tree and
+//! no ignore file changed, the next refresh only stats the source files it
+//! knows instead of walking again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agentkit_core::sandbox::{ExecRequest, FileKind, Sandbox, SandboxError};
 use ignore::WalkState;
@@ -43,21 +47,186 @@ pub(crate) struct Listed {
     pub mtime: u64,
 }
 
-/// Source files under a host directory.
-pub(crate) fn list_host(root: &Path) -> Vec<Listed> {
+/// A directory whose modification time is this close to the walk (or after
+/// it) may still change within the same timestamp tick, so its stamp is not
+/// trusted.
+const RACY: Duration = Duration::from_secs(2);
+
+/// `(modification time in nanoseconds, size)` of a path; `None` when absent.
+/// A directory's size is left at 0: some file systems change it with every
+/// entry and others never, so its modification time is what counts.
+type Stamp = Option<(u64, u64)>;
+
+/// What a host walk depends on besides the files themselves: the stamp of
+/// every directory it entered and of the ignore files that may sit in them.
+///
+/// Creating, deleting or renaming an entry changes its directory's
+/// modification time, and the walk's ignore rules live in those ignore files,
+/// so while every stamp is unchanged the walk would find the same files, and
+/// a refresh only has to stat the source files it already knows (the idea of
+/// git's untracked cache). Directories changed within [`RACY`] of the walk
+/// are not trusted, and no stamps are kept then.
+#[derive(Debug, Default)]
+pub(crate) struct TreeStamps {
+    /// `(path, is a directory, stamp)`.
+    stamps: Vec<(PathBuf, bool, Stamp)>,
+}
+
+/// The fewest `stat` calls worth a thread of their own.
+const MIN_STATS: usize = 2048;
+
+/// Ignore files the host walk reads in each directory (see [`HostTarget::walker`]).
+const IGNORE_FILES: [&str; 2] = [".gitignore", ".ignore"];
+
+fn stamp(path: &Path, dir: bool) -> Stamp {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    Some((mtime_nanos(&meta), if dir { 0 } else { meta.len() }))
+}
+
+fn mtime_nanos(meta: &std::fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl TreeStamps {
+    /// The stamps of `dirs` and of their ignore files, or `None` when one of
+    /// the directories changed too recently to be trusted.
+    fn take(root: &Path, mut dirs: Vec<PathBuf>, walk_started: SystemTime) -> Option<Self> {
+        let trusted_before = walk_started
+            .checked_sub(RACY)?
+            .duration_since(UNIX_EPOCH)
+            .ok()?
+            .as_nanos() as u64;
+        dirs.push(root.to_path_buf());
+        dirs.sort();
+        dirs.dedup();
+        let mut stamps = Vec::with_capacity(dirs.len() + 1);
+        for dir in dirs {
+            let own = stamp(&dir, true);
+            if own.is_none_or(|(mtime, _)| mtime >= trusted_before) {
+                return None;
+            }
+            // An ignore file created or deleted changes its directory's time;
+            // one edited in place changes only its own.
+            for name in IGNORE_FILES {
+                let file = dir.join(name);
+                if let Some(found) = stamp(&file, false) {
+                    stamps.push((file, false, Some(found)));
+                }
+            }
+            stamps.push((dir, true, own));
+        }
+        let exclude = root.join(".git/info/exclude");
+        stamps.push((exclude.clone(), false, stamp(&exclude, false)));
+        Some(Self { stamps })
+    }
+
+    /// Whether every directory and ignore file is as it was (statted on `threads` threads).
+    fn unchanged(&self, threads: usize) -> bool {
+        in_parallel(&self.stamps, threads, MIN_STATS, |part| {
+            part.iter()
+                .all(|(path, dir, old)| stamp(path, *dir) == *old)
+        })
+        .into_iter()
+        .all(|same| same)
+    }
+}
+
+/// `work` on up to `threads` consecutive parts of `items` at once, each of at
+/// least `min_part` items (below some size, starting a thread costs more than
+/// it saves: a busy machine may take milliseconds to schedule it); the
+/// results in order.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    min_part: usize,
+    work: impl Fn(&[T]) -> R + Sync,
+) -> Vec<R> {
+    let size = items.len().div_ceil(threads.max(1)).max(min_part).max(1);
+    if items.len() <= size {
+        return vec![work(items)];
+    }
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|part| scope.spawn(move || work(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// The source files under a host directory when its stamps are unchanged:
+/// `known` (path and language, as the last walk found them) with fresh sizes
+/// and modification times. `None` when anything changed: walk again.
+pub(crate) fn restat_host(
+    root: &Path,
+    stamps: &TreeStamps,
+    known: Vec<(String, Lang)>,
+    threads: usize,
+) -> Option<Vec<Listed>> {
+    if !stamps.unchanged(threads) {
+        return None;
+    }
+    let parts = in_parallel(&known, threads, MIN_STATS, |part| {
+        part.iter()
+            .map(|(path, lang)| {
+                let meta = std::fs::symlink_metadata(root.join(path)).ok()?;
+                meta.is_file().then(|| Listed {
+                    path: path.clone(),
+                    lang: *lang,
+                    size: meta.len(),
+                    mtime: mtime_nanos(&meta),
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+    });
+    let mut found = Vec::with_capacity(known.len());
+    for part in parts {
+        found.extend(part?);
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Some(found)
+}
+
+/// Source files under a host directory, and the stamps that tell next time
+/// whether the walk would find the same ones.
+pub(crate) fn list_host(root: &Path) -> (Vec<Listed>, Option<TreeStamps>) {
+    let walk_started = SystemTime::now();
     let target = HostTarget {
         root: root.to_path_buf(),
         rel: Default::default(),
     };
     let found = Mutex::new(Vec::new());
+    let dirs = Mutex::new(Vec::new());
     target.walker().build_parallel().run(|| {
         let found = &found;
+        let dirs = &dirs;
         let target = &target;
         Box::new(move |entry| {
             let Ok(entry) = entry else {
                 return WalkState::Continue;
             };
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
+            let Some(file_type) = entry.file_type() else {
+                return WalkState::Continue;
+            };
+            if file_type.is_dir() {
+                if let Ok(mut dirs) = dirs.lock() {
+                    dirs.push(entry.path().to_path_buf());
+                }
+                return WalkState::Continue;
+            }
+            // The extension first: most files of a tree are not source files.
+            if !file_type.is_file() || entry.file_name().to_str().and_then(Lang::of_path).is_none()
+            {
                 return WalkState::Continue;
             }
             let Some((path, _)) = target.relative(&entry) else {
@@ -69,17 +238,12 @@ pub(crate) fn list_host(root: &Path) -> Vec<Listed> {
             let Ok(meta) = entry.metadata() else {
                 return WalkState::Continue;
             };
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos() as u64);
             if let Ok(mut found) = found.lock() {
                 found.push(Listed {
                     path,
                     lang,
                     size: meta.len(),
-                    mtime,
+                    mtime: mtime_nanos(&meta),
                 });
             }
             WalkState::Continue
@@ -87,7 +251,8 @@ pub(crate) fn list_host(root: &Path) -> Vec<Listed> {
     });
     let mut found = found.into_inner().unwrap_or_default();
     found.sort_by(|a, b| a.path.cmp(&b.path));
-    found
+    let stamps = TreeStamps::take(root, dirs.into_inner().unwrap_or_default(), walk_started);
+    (found, stamps)
 }
 
 /// Source files in a sandbox without a host workspace.

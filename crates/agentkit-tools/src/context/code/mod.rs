@@ -2,9 +2,10 @@
 //! tree-sitter tags of every source file of a workspace, kept up to date
 //! incrementally and cached on disk.
 //!
-//! [`CodeIndex::refresh`] walks the workspace (see [`PRUNED_DIRS`] for how),
-//! and for each source file compares `(size, modification time)` with what it
-//! saw last time. Only files that changed are read; a read file is hashed
+//! [`CodeIndex::refresh`] walks the workspace (see [`PRUNED_DIRS`] for how;
+//! on the host, while no directory or ignore file changed, it only stats the
+//! source files it knows), and for each source file compares
+//! `(size, modification time)` with what it saw last time. Only files that changed are read; a read file is hashed
 //! (BLAKE3 of its language and bytes) and parsed only when no tags for that
 //! hash are known, in memory or in the on-disk cache. Parsing runs on all
 //! cores. Binary files, files over [`CodeIndex::max_file_bytes`] and files
@@ -96,6 +97,8 @@ struct State {
 #[derive(Default)]
 struct Workspace {
     files: HashMap<String, Entry>,
+    /// The stamps of the last host walk, while they can be trusted.
+    stamps: Option<Arc<files::TreeStamps>>,
     snapshot: Option<Arc<Snapshot>>,
     last_used: u64,
 }
@@ -195,15 +198,34 @@ impl CodeIndex {
             state.tags = tags;
             state.store = Some(store);
         }
-        let (key, listed) = match sandbox.host_workspace() {
+        let (key, listed, stamps) = match sandbox.host_workspace() {
             Some(root) => {
                 let root = root.to_path_buf();
                 let key = format!("host:{}", root.display());
-                (key, blocking(move || files::list_host(&root)).await?)
+                // With the tree's stamps unchanged, stat the known files instead of walking.
+                let known = state.workspaces.get(&key).and_then(|w| {
+                    let stamps = w.stamps.clone()?;
+                    let files: Vec<(String, Lang)> =
+                        w.files.iter().map(|(p, e)| (p.clone(), e.lang)).collect();
+                    Some((stamps, files))
+                });
+                let threads = self.inner.threads;
+                let (listed, stamps) = blocking(move || {
+                    if let Some((stamps, files)) = known
+                        && let Some(listed) = files::restat_host(&root, &stamps, files, threads)
+                    {
+                        return (listed, Some(stamps));
+                    }
+                    let (listed, stamps) = files::list_host(&root);
+                    (listed, stamps.map(Arc::new))
+                })
+                .await?;
+                (key, listed, stamps)
             }
             None => (
                 format!("sandbox:{}", sandbox.id()),
                 files::list_sandbox(sandbox).await?,
+                None,
             ),
         };
         state.tick += 1;
@@ -211,6 +233,7 @@ impl CodeIndex {
         evict(&mut state.workspaces, &key);
         let workspace = state.workspaces.entry(key).or_default();
         workspace.last_used = tick;
+        workspace.stamps = stamps;
 
         let mut stats = RefreshStats {
             files: listed.len(),

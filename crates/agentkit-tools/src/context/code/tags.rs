@@ -180,7 +180,12 @@ impl Extractor {
                             continue;
                         };
                         let line = capture.node.start_position().row as u32 + 1;
-                        refs.entry(text.to_string()).or_default().push(line);
+                        match refs.get_mut(text) {
+                            Some(lines) => lines.push(line),
+                            None => {
+                                refs.insert(text.to_string(), vec![line]);
+                            }
+                        }
                     }
                     Some(Role::Other) | None => {}
                 }
@@ -209,17 +214,22 @@ impl Extractor {
         // A definition's own name is not a reference to it.
         let def_lines: HashSet<(&str, u32)> =
             defs.iter().map(|d| (d.name.as_str(), d.line)).collect();
-        let refs = refs
+        let mut refs: Vec<Reference> = refs
             .into_iter()
             .filter_map(|(name, mut lines)| {
                 lines.sort_unstable();
                 lines.dedup();
                 lines.retain(|line| !def_lines.contains(&(name.as_str(), *line)));
+                lines.shrink_to_fit();
                 (!lines.is_empty()).then_some(Reference { name, lines })
             })
             .collect();
+        refs.shrink_to_fit();
         defs.sort_by_key(|d| (d.start_line, d.line));
-        let chunks = chunks(source, &lines, &defs);
+        defs.shrink_to_fit();
+        let mut chunks = chunks(source, &lines, &defs);
+        chunks.shrink_to_fit();
+        // Tags stay in memory for every file of the workspace: no spare capacity.
         Ok(FileTags {
             defs,
             refs,
@@ -374,30 +384,40 @@ fn push_windows(
             start = end + 1;
         }
     }
+    let mut hashes = Vec::new();
     for (start, end) in windows {
         let text = String::from_utf8_lossy(lines.span(source, start, end));
-        let mut counts: BTreeMap<u32, u16> = BTreeMap::new();
-        let mut len = 0u32;
-        let mut add = |term: &str| {
-            let count = counts.entry(term_hash(term)).or_default();
-            *count = count.saturating_add(1);
-            len += 1;
-        };
+        hashes.clear();
+        let mut add = |term: &str| hashes.push(term_hash(term));
         // A window of a long definition keeps its name, so it stays findable by it.
         if start != first {
             for_each_term(name, &mut add);
         }
         for_each_term(&text, &mut add);
-        if len > 0 {
+        if !hashes.is_empty() {
             out.push(Chunk {
                 start_line: start,
                 end_line: end,
                 def,
-                terms: counts.into_iter().collect(),
-                len,
+                terms: term_counts(&mut hashes),
+                len: hashes.len() as u32,
             });
         }
     }
+}
+
+/// `(hash, count)` of each distinct hash, by hash; counts stop at `u16::MAX`.
+fn term_counts(hashes: &mut [u32]) -> Vec<(u32, u16)> {
+    hashes.sort_unstable();
+    let mut counts: Vec<(u32, u16)> = Vec::new();
+    for hash in hashes.iter() {
+        match counts.last_mut() {
+            Some((last, count)) if last == hash => *count = count.saturating_add(1),
+            _ => counts.push((*hash, 1)),
+        }
+    }
+    counts.shrink_to_fit();
+    counts
 }
 
 #[cfg(test)]
