@@ -31,7 +31,7 @@ use agentkit_core::sandbox::SandboxSpec;
 use agentkit_core::scripted::ScriptedModel;
 use agentkit_core::store::{NewTask, TaskState, TaskStore};
 use agentkit_core::task::{RepoRef, Task};
-use agentkit_core::worker::Worker;
+use agentkit_core::worker::{Disposition, Worker, disposition};
 use agentkit_sandbox::local::LocalProvider;
 use agentkit_server::store::SqliteTaskStore;
 use agentkit_tools::forge::LocalForge;
@@ -133,13 +133,20 @@ fn crash_worker_process() {
         loop {
             match worker.run_next(CancellationToken::new()).await {
                 Ok(Some(outcome)) => {
+                    // Recorded: completed, or handed back for a retry (a
+                    // publish or sandbox that failed) when the run did not
+                    // end; only the first kind may happen once per task.
                     use std::io::Write;
+                    let recorded = match disposition(&outcome.stop_reason) {
+                        Disposition::Complete { .. } => "completed".to_string(),
+                        _ => format!("retry ({})", outcome.stop_reason),
+                    };
                     let mut file = std::fs::OpenOptions::new()
                         .create(true)
                         .append(true)
                         .open(&log)
                         .unwrap();
-                    writeln!(file, "{} {name}", outcome.task_id).unwrap();
+                    writeln!(file, "{} {name} {recorded}", outcome.task_id).unwrap();
                     file.sync_all().unwrap();
                 }
                 Ok(None) => {
@@ -211,6 +218,8 @@ async fn diagnose(dir: &Path, store: &SqliteTaskStore) -> String {
 /// What one run went through.
 #[derive(Default)]
 struct Tally {
+    /// Runs that ended without finishing and were recorded for a retry.
+    handed_back: usize,
     kills: usize,
     /// Leases beyond each task's first (taken over after a kill).
     retries: u32,
@@ -299,19 +308,26 @@ async fn run(seed: u64) -> Tally {
         );
     }
     assert_eq!((records.len(), pulls.len()), (TASKS, TASKS), "seed {seed}");
-    // No task was completed twice (a kill may lose the log line, never add one).
+    // No task was completed twice (a kill may lose the log line, never add
+    // one); runs handed back for a retry are counted apart.
     let logged = std::fs::read_to_string(&log).unwrap_or_default();
     let mut completions: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut handed_back = 0;
     for line in logged.lines() {
-        *completions
-            .entry(line.split(' ').next().unwrap())
-            .or_default() += 1;
+        let mut words = line.splitn(3, ' ');
+        let (task, recorded) = (words.next().unwrap(), words.nth(1).unwrap_or(""));
+        if recorded == "completed" {
+            *completions.entry(task).or_default() += 1;
+        } else {
+            handed_back += 1;
+        }
     }
     assert!(
         completions.values().all(|&n| n == 1),
-        "seed {seed}: completions {completions:?}"
+        "seed {seed}: completions {completions:?}\n{logged}"
     );
     Tally {
+        handed_back,
         kills,
         retries: records.iter().map(|r| r.attempts - 1).sum(),
         republished: pulls.iter().filter(|p| p.revisions > 1).count(),
@@ -341,11 +357,12 @@ async fn killed_workers_lose_no_task_and_duplicate_no_pull_request() {
         total.kills += tally.kills;
         total.retries += tally.retries;
         total.republished += tally.republished;
+        total.handed_back += tally.handed_back;
     }
     println!(
-        "{RUNS} runs: {} workers killed with SIGKILL, {} leases taken over, {} pull requests \
-         published again (updated); 0 lost, 0 duplicates",
-        total.kills, total.retries, total.republished
+        "{RUNS} runs: {} workers killed with SIGKILL, {} leases taken over, {} runs handed \
+         back for a retry, {} pull requests published again (updated); 0 lost, 0 duplicates",
+        total.kills, total.retries, total.handed_back, total.republished
     );
     assert!(
         total.kills >= RUNS as usize,
