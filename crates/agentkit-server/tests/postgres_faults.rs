@@ -163,13 +163,7 @@ async fn a_pool_on_a_dead_database_stops_leasing_says_why_and_carries_on_when_it
     );
     common::until("the pool to lease", || pool.status() == PoolStatus::Leasing).await;
     server.stop();
-    common::until("the pool to back off", || {
-        matches!(pool.status(), PoolStatus::BackingOff { .. })
-    })
-    .await;
-    let PoolStatus::BackingOff { reason, .. } = pool.status() else {
-        unreachable!()
-    };
+    let reason = common::backing_off_reason(&pool).await;
     assert!(
         reason.starts_with(
             "task store backend failed: cannot lease up to 2 tasks in the PostgreSQL task store"
@@ -184,15 +178,7 @@ async fn a_pool_on_a_dead_database_stops_leasing_says_why_and_carries_on_when_it
         pool.status() == PoolStatus::Leasing
     })
     .await;
-    let started = std::time::Instant::now();
-    let record = loop {
-        let record = store.get(&task("T-1").id).await.unwrap().unwrap();
-        if record.state.is_terminal() {
-            break record;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{record:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let record = common::finished(store.as_ref(), &task("T-1").id).await;
     assert_eq!((record.state, record.attempts), (TaskState::Succeeded, 1));
     pool.shutdown().await;
 }

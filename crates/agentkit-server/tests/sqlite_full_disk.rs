@@ -193,13 +193,7 @@ async fn a_pool_on_a_full_disk_stops_leasing_says_why_and_runs_the_task_once_spa
         std::sync::Arc::new(MemoryProvider::new()),
         std::sync::Arc::new(common::Factory::new(common::script(finish))),
     );
-    common::until("the pool to back off", || {
-        matches!(pool.status(), PoolStatus::BackingOff { .. })
-    })
-    .await;
-    let PoolStatus::BackingOff { reason, .. } = pool.status() else {
-        unreachable!()
-    };
+    let reason = common::backing_off_reason(&pool).await;
     assert!(
         reason.contains("cannot lease up to 2 tasks in the SQLite task store")
             && reason.contains("the disk holding the database is full")
@@ -211,15 +205,7 @@ async fn a_pool_on_a_full_disk_stops_leasing_says_why_and_runs_the_task_once_spa
 
     std::fs::remove_file(filler).unwrap();
     fs.grow("32m");
-    let started = std::time::Instant::now();
-    let record = loop {
-        let record = store.get(&big.id).await.unwrap().unwrap();
-        if record.state.is_terminal() {
-            break record;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{record:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let record = common::finished(store.as_ref(), &big.id).await;
     assert_eq!((record.state, record.attempts), (TaskState::Succeeded, 1));
     assert_eq!(pool.status(), PoolStatus::Leasing);
     pool.shutdown().await;

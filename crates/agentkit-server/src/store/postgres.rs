@@ -143,58 +143,6 @@ impl PgTaskStore {
         self.pool.close().await;
     }
 
-    /// Leases up to `max` ready entries in one statement: the data-modifying
-    /// CTE reaps expired leases with no attempts left (it runs whether or
-    /// not it is read, and the rows it fails are never candidates below),
-    /// then the best queued rows and the best expired leases are locked with
-    /// `FOR UPDATE SKIP LOCKED` (concurrent workers skip each other's rows
-    /// instead of waiting), and the best `max` of them are leased.
-    async fn lease_up_to(
-        &self,
-        worker: &str,
-        ttl: Duration,
-        now_ms_: u64,
-        max: usize,
-    ) -> Result<Vec<Lease>, StoreError> {
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let expires_at_ms = lease_expiry(now_ms_, ttl);
-        let sql = format!(
-            "WITH reaped AS ( \
-                UPDATE tasks SET state = 'failed', last_error = {EXPIRED_ERROR_SQL}, \
-                    lease_worker = NULL, lease_expires_at_ms = NULL, updated_at_ms = $4 \
-                WHERE seq IN (SELECT seq FROM tasks WHERE state = 'leased' \
-                    AND lease_expires_at_ms <= $1 AND attempts >= max_attempts \
-                    FOR UPDATE SKIP LOCKED)), \
-             queued AS (SELECT seq, priority FROM tasks \
-                WHERE state = 'queued' AND (run_at_ms IS NULL OR run_at_ms <= $1) \
-                ORDER BY priority DESC, seq LIMIT $5 FOR UPDATE SKIP LOCKED), \
-             expired AS (SELECT seq, priority FROM tasks \
-                WHERE state = 'leased' AND lease_expires_at_ms <= $1 \
-                  AND attempts < max_attempts \
-                ORDER BY priority DESC, seq LIMIT $5 FOR UPDATE SKIP LOCKED), \
-             picked AS (SELECT seq FROM (SELECT * FROM queued UNION ALL SELECT * FROM expired) c \
-                ORDER BY priority DESC, seq LIMIT $5) \
-             UPDATE tasks t SET state = 'leased', attempts = t.attempts + 1, \
-                token = t.token + 1, lease_worker = $2, lease_expires_at_ms = $3, \
-                updated_at_ms = $4 \
-             FROM picked WHERE t.seq = picked.seq \
-             RETURNING t.id, t.task::text AS task, t.token, t.attempts, t.checkpoint, \
-                t.priority, t.seq"
-        );
-        let rows: Vec<PgRow> = sqlx::query(&sql)
-            .bind(to_db(now_ms_))
-            .bind(worker)
-            .bind(to_db(expires_at_ms))
-            .bind(to_db(now_ms()))
-            .bind(i64::try_from(max).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.error(&lease_doing(max)))?;
-        leases_in_order(&rows, expires_at_ms)
-    }
-
     fn error(&self, doing: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
         let doing = doing.to_string();
         move |e| backend_error(&doing, &self.name, &e, pg_advice)
@@ -340,9 +288,15 @@ impl TaskStore for PgTaskStore {
         ttl: Duration,
         now_ms_: u64,
     ) -> Result<Option<Lease>, StoreError> {
-        Ok(self.lease_up_to(worker, ttl, now_ms_, 1).await?.pop())
+        Ok(self.lease_many(worker, ttl, now_ms_, 1).await?.pop())
     }
 
+    // Leases up to `max` ready entries in one statement: the data-modifying
+    // CTE reaps expired leases with no attempts left (it runs whether or
+    // not it is read, and the rows it fails are never candidates below),
+    // then the best queued rows and the best expired leases are locked with
+    // `FOR UPDATE SKIP LOCKED` (concurrent workers skip each other's rows
+    // instead of waiting), and the best `max` of them are leased.
     async fn lease_many(
         &self,
         worker: &str,
@@ -350,7 +304,43 @@ impl TaskStore for PgTaskStore {
         now_ms_: u64,
         max: usize,
     ) -> Result<Vec<Lease>, StoreError> {
-        self.lease_up_to(worker, ttl, now_ms_, max).await
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let expires_at_ms = lease_expiry(now_ms_, ttl);
+        let sql = format!(
+            "WITH reaped AS ( \
+                UPDATE tasks SET state = 'failed', last_error = {EXPIRED_ERROR_SQL}, \
+                    lease_worker = NULL, lease_expires_at_ms = NULL, updated_at_ms = $4 \
+                WHERE seq IN (SELECT seq FROM tasks WHERE state = 'leased' \
+                    AND lease_expires_at_ms <= $1 AND attempts >= max_attempts \
+                    FOR UPDATE SKIP LOCKED)), \
+             queued AS (SELECT seq, priority FROM tasks \
+                WHERE state = 'queued' AND (run_at_ms IS NULL OR run_at_ms <= $1) \
+                ORDER BY priority DESC, seq LIMIT $5 FOR UPDATE SKIP LOCKED), \
+             expired AS (SELECT seq, priority FROM tasks \
+                WHERE state = 'leased' AND lease_expires_at_ms <= $1 \
+                  AND attempts < max_attempts \
+                ORDER BY priority DESC, seq LIMIT $5 FOR UPDATE SKIP LOCKED), \
+             picked AS (SELECT seq FROM (SELECT * FROM queued UNION ALL SELECT * FROM expired) c \
+                ORDER BY priority DESC, seq LIMIT $5) \
+             UPDATE tasks t SET state = 'leased', attempts = t.attempts + 1, \
+                token = t.token + 1, lease_worker = $2, lease_expires_at_ms = $3, \
+                updated_at_ms = $4 \
+             FROM picked WHERE t.seq = picked.seq \
+             RETURNING t.id, t.task::text AS task, t.token, t.attempts, t.checkpoint, \
+                t.priority, t.seq"
+        );
+        let rows: Vec<PgRow> = sqlx::query(&sql)
+            .bind(to_db(now_ms_))
+            .bind(worker)
+            .bind(to_db(expires_at_ms))
+            .bind(to_db(now_ms()))
+            .bind(i64::try_from(max).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.error(&lease_doing(max)))?;
+        leases_in_order(&rows, expires_at_ms)
     }
 
     async fn heartbeat(

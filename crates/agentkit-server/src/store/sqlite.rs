@@ -149,63 +149,6 @@ impl SqliteTaskStore {
         }
     }
 
-    /// Leases up to `max` ready entries with two autocommit statements, each
-    /// atomic by itself (a write statement takes SQLite's write lock before
-    /// it reads, waiting up to the busy timeout): first expired leases with
-    /// no attempts left are failed, then one `UPDATE … WHERE seq IN (the best
-    /// `max` of: the first ready queued rows, the first expired leases with
-    /// attempts left) RETURNING …`.
-    async fn lease_up_to(
-        &self,
-        worker: &str,
-        ttl: Duration,
-        now_ms_: u64,
-        max: usize,
-    ) -> Result<Vec<Lease>, StoreError> {
-        if max == 0 {
-            return Ok(Vec::new());
-        }
-        let doing = &lease_doing(max);
-        let at = to_db(now_ms());
-        let now = to_db(now_ms_);
-        let expires_at_ms = lease_expiry(now_ms_, ttl);
-        let _writing = self.writer.lock().await;
-        sqlx::query(&format!(
-            "UPDATE tasks SET state = 'failed', last_error = {EXPIRED_ERROR_SQL}, \
-             lease_worker = NULL, lease_expires_at_ms = NULL, updated_at_ms = ?2 \
-             WHERE state = 'leased' AND lease_expires_at_ms <= ?1 AND attempts >= max_attempts"
-        ))
-        .bind(now)
-        .bind(at)
-        .execute(&self.pool)
-        .await
-        .map_err(self.error(doing))?;
-        let rows: Vec<SqliteRow> = sqlx::query(
-            "UPDATE tasks SET state = 'leased', attempts = attempts + 1, token = token + 1, \
-             lease_worker = ?2, lease_expires_at_ms = ?3, updated_at_ms = ?4 \
-             WHERE seq IN (SELECT seq FROM ( \
-                SELECT * FROM (SELECT seq, priority FROM tasks \
-                    WHERE state = 'queued' AND (run_at_ms IS NULL OR run_at_ms <= ?1) \
-                    ORDER BY priority DESC, seq LIMIT ?5) \
-                UNION ALL \
-                SELECT * FROM (SELECT seq, priority FROM tasks \
-                    WHERE state = 'leased' AND lease_expires_at_ms <= ?1 \
-                      AND attempts < max_attempts \
-                    ORDER BY priority DESC, seq LIMIT ?5)) \
-                ORDER BY priority DESC, seq LIMIT ?5) \
-             RETURNING id, task, token, attempts, checkpoint, priority, seq",
-        )
-        .bind(now)
-        .bind(worker)
-        .bind(to_db(expires_at_ms))
-        .bind(at)
-        .bind(i64::try_from(max).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.error(doing))?;
-        leases_in_order(&rows, expires_at_ms)
-    }
-
     fn error(&self, doing: &str) -> impl Fn(sqlx::Error) -> StoreError + '_ {
         let doing = doing.to_string();
         move |e| backend_error(&doing, &self.name, &e, sqlite_advice)
@@ -371,9 +314,15 @@ impl TaskStore for SqliteTaskStore {
         ttl: Duration,
         now_ms_: u64,
     ) -> Result<Option<Lease>, StoreError> {
-        Ok(self.lease_up_to(worker, ttl, now_ms_, 1).await?.pop())
+        Ok(self.lease_many(worker, ttl, now_ms_, 1).await?.pop())
     }
 
+    // Leases up to `max` ready entries with two autocommit statements, each
+    // atomic by itself (a write statement takes SQLite's write lock before
+    // it reads, waiting up to the busy timeout): first expired leases with
+    // no attempts left are failed, then one `UPDATE … WHERE seq IN (the best
+    // `max` of: the first ready queued rows, the first expired leases with
+    // attempts left) RETURNING …`.
     async fn lease_many(
         &self,
         worker: &str,
@@ -381,7 +330,48 @@ impl TaskStore for SqliteTaskStore {
         now_ms_: u64,
         max: usize,
     ) -> Result<Vec<Lease>, StoreError> {
-        self.lease_up_to(worker, ttl, now_ms_, max).await
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let doing = &lease_doing(max);
+        let at = to_db(now_ms());
+        let now = to_db(now_ms_);
+        let expires_at_ms = lease_expiry(now_ms_, ttl);
+        let _writing = self.writer.lock().await;
+        sqlx::query(&format!(
+            "UPDATE tasks SET state = 'failed', last_error = {EXPIRED_ERROR_SQL}, \
+             lease_worker = NULL, lease_expires_at_ms = NULL, updated_at_ms = ?2 \
+             WHERE state = 'leased' AND lease_expires_at_ms <= ?1 AND attempts >= max_attempts"
+        ))
+        .bind(now)
+        .bind(at)
+        .execute(&self.pool)
+        .await
+        .map_err(self.error(doing))?;
+        let rows: Vec<SqliteRow> = sqlx::query(
+            "UPDATE tasks SET state = 'leased', attempts = attempts + 1, token = token + 1, \
+             lease_worker = ?2, lease_expires_at_ms = ?3, updated_at_ms = ?4 \
+             WHERE seq IN (SELECT seq FROM ( \
+                SELECT * FROM (SELECT seq, priority FROM tasks \
+                    WHERE state = 'queued' AND (run_at_ms IS NULL OR run_at_ms <= ?1) \
+                    ORDER BY priority DESC, seq LIMIT ?5) \
+                UNION ALL \
+                SELECT * FROM (SELECT seq, priority FROM tasks \
+                    WHERE state = 'leased' AND lease_expires_at_ms <= ?1 \
+                      AND attempts < max_attempts \
+                    ORDER BY priority DESC, seq LIMIT ?5)) \
+                ORDER BY priority DESC, seq LIMIT ?5) \
+             RETURNING id, task, token, attempts, checkpoint, priority, seq",
+        )
+        .bind(now)
+        .bind(worker)
+        .bind(to_db(expires_at_ms))
+        .bind(at)
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.error(doing))?;
+        leases_in_order(&rows, expires_at_ms)
     }
 
     async fn heartbeat(
