@@ -93,8 +93,9 @@ impl Client {
         body["state"].as_str().unwrap_or("").to_string()
     }
 
-    /// When the task's first model request started (ms since the epoch).
-    async fn first_model_call(&self, id: &str) -> u64 {
+    /// When the task's run started (its sandbox ready) and its first model
+    /// request started (ms since the epoch).
+    async fn first_model_call(&self, id: &str) -> (u64, u64) {
         let text = self
             .http
             .get(format!("{}/api/tasks/{id}/transcript", self.base))
@@ -104,11 +105,18 @@ impl Client {
             .text()
             .await
             .expect("text");
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|e| e["record"]["type"] == "model_call_started")
-            .and_then(|e| e["record"]["at_ms"].as_u64())
-            .expect("the task called the model")
+        let events: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let at = |kind: &str| {
+            events
+                .iter()
+                .find(|e| e["record"]["type"] == kind)
+                .and_then(|e| e["record"]["at_ms"].as_u64())
+                .unwrap_or_else(|| panic!("task {id} has no {kind} event"))
+        };
+        (at("run_started"), at("model_call_started"))
     }
 
     async fn wait_done(&self, ids: &[String]) {
@@ -170,17 +178,30 @@ async fn main() {
         http: reqwest::Client::new(),
         base: format!("http://{}", daemon.addr()),
     };
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("agentd bench: SQLite store, local sandboxes, scripted model; {SESSIONS} sessions");
+    println!("load average before: {}", load.trim());
     println!("peak RSS after start: {:.1} MiB", peak_rss_mib());
 
     // Idle: one task at a time.
-    let mut idle = Vec::new();
+    let (mut idle, mut to_run, mut to_model) = (Vec::new(), Vec::new(), Vec::new());
     for n in 0..IDLE_SAMPLES {
         let id = format!("idle-{n}");
         let at = client.enqueue(&id).await;
         client.wait_done(std::slice::from_ref(&id)).await;
-        idle.push(client.first_model_call(&id).await.saturating_sub(at));
+        let (run, model) = client.first_model_call(&id).await;
+        idle.push(model.saturating_sub(at));
+        to_run.push(run.saturating_sub(at));
+        to_model.push(model.saturating_sub(run));
     }
+    to_run.sort_unstable();
+    to_model.sort_unstable();
+    println!(
+        "idle daemon, medians: enqueue → run started (lease, sandbox clone) {} ms, \
+         run started → first model request (context) {} ms",
+        percentile(&to_run, 0.5),
+        percentile(&to_model, 0.5)
+    );
     report("idle daemon", idle);
 
     // 100 at once.
@@ -194,7 +215,7 @@ async fn main() {
     let elapsed = started.elapsed();
     let mut loaded = Vec::new();
     for (id, at) in ids.iter().zip(enqueued) {
-        loaded.push(client.first_model_call(id).await.saturating_sub(at));
+        loaded.push(client.first_model_call(id).await.1.saturating_sub(at));
     }
     report(&format!("{SESSIONS} concurrent"), loaded);
     println!(

@@ -5,26 +5,40 @@
 //! cargo bench --bench store --features server-postgres         # and PostgreSQL
 //! ```
 //!
-//! Each backend gets `TASKS` tasks enqueued, then `WORKERS` concurrent
-//! workers lease and complete them until the queue is empty. The figure is
-//! tasks per second through the whole pipeline (enqueue time included).
+//! Each run pushes `TASKS` tasks through a queue the way a deployment does:
+//! concurrent enqueuers (the API, the triggers: 4, and 16) and `WORKERS`
+//! workers with `sessions` slots each. SQLite is one process's store, so
+//! they all share one handle (as agentd's API and pool do); on PostgreSQL the
+//! producers and each worker have their own handle and connection pool, as
+//! separate processes would. A worker leases as many tasks as it has free slots
+//! in one call ([`TaskStore::lease_many`], as the worker pool does), and
+//! completes each from its own tokio task, which frees the slot. The figure
+//! is tasks per second from the first enqueue to the last completion, with
+//! enqueueing and draining overlapped; the enqueue rate alone is printed
+//! beside it.
+//!
 //! SQLite runs on a file in the temporary directory (WAL, `synchronous =
-//! NORMAL`); PostgreSQL is a private server started for the bench from
-//! Debian's packages, reached over a unix socket, each worker with its own
-//! connection pool: once with PostgreSQL's default durability (every commit
-//! flushed to disk), once with `fsync = off, synchronous_commit = off` (what a
-//! server with a battery-backed or fast-flushing disk, or a queue that
-//! accepts losing the last commits on a crash, sees).
+//! NORMAL`: a commit survives a killed process, not a power cut).
+//! PostgreSQL is a private server started for the bench from Debian's
+//! packages with its default durability (every commit waits for its WAL
+//! flush; commits waiting at once share one), reached over a unix socket;
+//! it runs once as is and once with the documented knob
+//! `options[synchronous_commit]=off` on the workers' and producers'
+//! connections (commits stop waiting for the flush; a server crash may lose
+//! the last few hundred milliseconds of them).
+//!
 //! Goals on the 2-core reference machine: SQLite ≥ 1,000/s, PostgreSQL with
 //! 4 workers ≥ 2,000/s.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use agentkit::core::event::now_ms;
 use agentkit::core::prelude::*;
 use agentkit::core::store::{NewTask, TaskResult};
 use agentkit::server::store::SqliteTaskStore;
+use tokio::sync::Semaphore;
 
 #[cfg(feature = "server-postgres")]
 #[path = "../crates/agentkit-server/tests/support/postgres.rs"]
@@ -35,42 +49,124 @@ const WORKERS: usize = 4;
 const TTL: Duration = Duration::from_secs(60);
 
 struct Figures {
-    enqueue: Duration,
-    drain: Duration,
+    enqueued: Duration,
+    total: Duration,
+    /// CPU seconds this process spent (client side: the stores, the bench).
+    client_cpu: f64,
+    /// CPU seconds the database server's processes spent (PostgreSQL only).
+    server_cpu: Option<f64>,
+    /// Lease calls, and those that found nothing (woken for work another
+    /// worker took).
+    leases: usize,
+    empty_leases: usize,
 }
 
-impl Figures {
-    fn print(&self, backend: &str, workers: usize) {
-        let total = self.enqueue + self.drain;
-        println!(
-            "{backend:<30} {workers} worker(s): {:>7.0} tasks/s end to end \
-             (enqueue {:>7.0}/s, lease+complete {:>7.0}/s; {TASKS} tasks in {:.2} s)",
-            TASKS as f64 / total.as_secs_f64(),
-            TASKS as f64 / self.enqueue.as_secs_f64(),
-            TASKS as f64 / self.drain.as_secs_f64(),
-            total.as_secs_f64(),
-        );
+fn print(backend: &str, producers: usize, sessions: usize, figures: &Figures) {
+    let per_task = |cpu: f64| cpu * 1e6 / TASKS as f64;
+    let server = figures
+        .server_cpu
+        .map(|cpu| format!(", server {:.0} µs", per_task(cpu)))
+        .unwrap_or_default();
+    println!(
+        "{backend:<36} {producers:>2} producers, {WORKERS} workers x {sessions} slots: {:>5.0} tasks/s end to end \
+         (enqueue alone {:>6.0}/s; {TASKS} tasks in {:.2} s; CPU per task: client {:.0} µs{server}; \
+         {} lease calls, {} empty)",
+        TASKS as f64 / figures.total.as_secs_f64(),
+        TASKS as f64 / figures.enqueued.as_secs_f64(),
+        figures.total.as_secs_f64(),
+        per_task(figures.client_cpu),
+        figures.leases,
+        figures.empty_leases,
+    );
+}
+
+/// CPU seconds (user + system) of process `pid` from `/proc`, with its
+/// reaped children's when `children` is set.
+fn cpu_of(pid: &str, children: bool) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at `)`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime, stime, cutime, cstime are fields 14-17 (index 11-14 after `)`).
+    let own = ticks(11) + ticks(12);
+    let reaped = if children { ticks(13) + ticks(14) } else { 0.0 };
+    (own + reaped) / 100.0
+}
+
+/// CPU seconds of the PostgreSQL servers this process started: each
+/// postmaster with the backends it reaped, plus its live processes.
+fn server_cpu() -> f64 {
+    let me = std::process::id().to_string();
+    let parent_of = |pid: &str| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_string))
+            .unwrap_or_default()
+    };
+    let pids: Vec<String> = std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let is_postgres = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres")
+    };
+    let postmasters: Vec<&String> = pids
+        .iter()
+        .filter(|p| parent_of(p) == me && is_postgres(p))
+        .collect();
+    let mut total = 0.0;
+    for postmaster in postmasters {
+        total += cpu_of(postmaster, true);
+        for child in pids.iter().filter(|p| parent_of(p) == *postmaster) {
+            total += cpu_of(child, false);
+        }
     }
+    total
 }
 
-/// Enqueues on `stores[0]`, then drains with one worker per store.
-async fn pipeline(stores: Vec<Arc<dyn TaskStore>>) -> Figures {
-    let start = Instant::now();
-    for i in 0..TASKS {
-        let task = Task::new(format!("B-{i}"), "bench", "body", RepoRef::new("."));
-        stores[0]
-            .enqueue(NewTask::new(task))
+/// One worker: leases into its free slots, completes each lease in its own
+/// task, until `done` reaches `TASKS`.
+/// Counts shared by the workers of one run.
+#[derive(Default)]
+struct Counts {
+    done: AtomicUsize,
+    leases: AtomicUsize,
+    empty_leases: AtomicUsize,
+}
+
+async fn worker(store: Arc<dyn TaskStore>, name: String, sessions: usize, counts: Arc<Counts>) {
+    let slots = Arc::new(Semaphore::new(sessions));
+    while counts.done.load(Ordering::SeqCst) < TASKS {
+        let first = slots.clone().acquire_owned().await.expect("open");
+        let mut permits = vec![first];
+        while let Ok(more) = slots.clone().try_acquire_owned() {
+            permits.push(more);
+        }
+        let leases = store
+            .lease_many(&name, TTL, now_ms(), permits.len())
             .await
-            .expect("enqueue");
-    }
-    let enqueue = start.elapsed();
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for (w, store) in stores.into_iter().enumerate() {
-        workers.push(tokio::spawn(async move {
-            let mut done = 0;
-            let name = format!("w{w}");
-            while let Some(lease) = store.lease(&name, TTL, now_ms()).await.expect("lease") {
+            .expect("lease");
+        counts.leases.fetch_add(1, Ordering::Relaxed);
+        if leases.is_empty() {
+            counts.empty_leases.fetch_add(1, Ordering::Relaxed);
+            drop(permits);
+            store.wait_for_work(Duration::from_millis(20)).await;
+            continue;
+        }
+        for (lease, permit) in leases.into_iter().zip(permits) {
+            let (store, counts) = (Arc::clone(&store), Arc::clone(&counts));
+            tokio::spawn(async move {
                 let result = TaskResult {
                     summary: "done".into(),
                     pull_request_url: None,
@@ -80,44 +176,107 @@ async fn pipeline(stores: Vec<Arc<dyn TaskStore>>) -> Figures {
                     .complete(&lease.task.id, lease.token, result)
                     .await
                     .expect("complete");
-                done += 1;
-            }
-            done
-        }));
-    }
-    let mut done = 0;
-    for worker in workers {
-        done += worker.await.expect("worker");
-    }
-    assert_eq!(done, TASKS, "every task is completed once");
-    Figures {
-        enqueue,
-        drain: start.elapsed(),
+                counts.done.fetch_add(1, Ordering::SeqCst);
+                drop(permit);
+            });
+        }
     }
 }
 
-async fn sqlite(workers: usize) -> Figures {
+/// Enqueues `TASKS` tasks from `producers` loops on `producer` while one
+/// worker per store in `workers` drains them.
+async fn pipeline(
+    producer: Arc<dyn TaskStore>,
+    producers: usize,
+    workers: Vec<Arc<dyn TaskStore>>,
+    sessions: usize,
+) -> Figures {
+    let counts = Arc::new(Counts::default());
+    let (client_before, server_before) = (cpu_of("self", false), server_cpu());
+    let start = Instant::now();
+    let draining: Vec<_> = workers
+        .into_iter()
+        .enumerate()
+        .map(|(w, store)| tokio::spawn(worker(store, format!("w{w}"), sessions, counts.clone())))
+        .collect();
+    let producing: Vec<_> = (0..producers)
+        .map(|p| {
+            let store = Arc::clone(&producer);
+            tokio::spawn(async move {
+                for i in (p..TASKS).step_by(producers) {
+                    let task = Task::new(format!("B-{i}"), "bench", "body", RepoRef::new("."));
+                    let enqueued = store.enqueue(NewTask::new(task)).await.expect("enqueue");
+                    assert!(enqueued.created);
+                }
+            })
+        })
+        .collect();
+    for p in producing {
+        p.await.expect("producer");
+    }
+    let enqueued = start.elapsed();
+    for w in draining {
+        w.await.expect("worker");
+    }
+    let total = start.elapsed();
+    assert_eq!(
+        counts.done.load(Ordering::SeqCst),
+        TASKS,
+        "every task completed once"
+    );
+    let succeeded = producer
+        .list(Some(agentkit::core::store::TaskState::Succeeded))
+        .await
+        .expect("list");
+    assert_eq!(succeeded.len(), TASKS);
+    let server = server_cpu() - server_before;
+    Figures {
+        enqueued,
+        total,
+        client_cpu: cpu_of("self", false) - client_before,
+        server_cpu: (server > 0.0).then_some(server),
+        leases: counts.leases.load(Ordering::SeqCst),
+        empty_leases: counts.empty_leases.load(Ordering::SeqCst),
+    }
+}
+
+/// SQLite is one process's store (agentd's): producers and workers share
+/// one handle, as the API and the pool do.
+async fn sqlite(producers: usize, sessions: usize) -> Figures {
     let dir = tempfile::tempdir().expect("temporary directory");
     let store: Arc<dyn TaskStore> = Arc::new(
         SqliteTaskStore::open(dir.path().join("tasks.db"))
             .await
             .expect("open"),
     );
-    pipeline(vec![store; workers]).await
+    pipeline(
+        Arc::clone(&store),
+        producers,
+        vec![store; WORKERS],
+        sessions,
+    )
+    .await
 }
 
 #[cfg(feature = "server-postgres")]
-async fn postgres(workers: usize, durability: postgres::Durability) -> Option<Figures> {
+async fn postgres(
+    server: &postgres::PgServer,
+    producers: usize,
+    sessions: usize,
+    relaxed: bool,
+) -> Figures {
     use agentkit::server::store::PgTaskStore;
-    let server = postgres::PgServer::start(durability)?;
-    let url = server.create_database();
-    let mut stores: Vec<Arc<dyn TaskStore>> = Vec::new();
-    for _ in 0..workers {
-        stores.push(Arc::new(PgTaskStore::connect(&url).await.expect("connect")));
+    let mut url = server.create_database();
+    if relaxed {
+        url.push_str("&options[synchronous_commit]=off");
     }
-    let figures = pipeline(stores).await;
-    drop(server);
-    Some(figures)
+    let connect = || async { Arc::new(PgTaskStore::connect(&url).await.expect("connect")) };
+    let producer: Arc<dyn TaskStore> = connect().await;
+    let mut workers: Vec<Arc<dyn TaskStore>> = Vec::new();
+    for _ in 0..WORKERS {
+        workers.push(connect().await);
+    }
+    pipeline(producer, producers, workers, sessions).await
 }
 
 fn main() {
@@ -126,24 +285,31 @@ fn main() {
         println!("store bench: run with `cargo bench --bench store` to measure");
         return;
     }
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average before: {}", load.trim());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        sqlite(1).await.print("SQLite (WAL, one file)", 1);
-        sqlite(WORKERS)
-            .await
-            .print("SQLite (WAL, one file)", WORKERS);
+        for (producers, sessions) in [(4, 1), (4, 8)] {
+            let figures = sqlite(producers, sessions).await;
+            print("SQLite (WAL, one file)", producers, sessions, &figures);
+        }
         #[cfg(feature = "server-postgres")]
-        {
-            use postgres::Durability;
-            if let Some(figures) = postgres(WORKERS, Durability::Default).await {
-                figures.print("PostgreSQL (fsync per commit)", WORKERS);
-            }
-            if let Some(figures) = postgres(WORKERS, Durability::Fast).await {
-                figures.print("PostgreSQL (synchronous_commit=off)", WORKERS);
+        if let Some(server) = postgres::PgServer::start(postgres::Durability::Default) {
+            let cases = [(4, 1, false), (4, 8, false), (16, 8, false), (16, 8, true)];
+            for (producers, sessions, relaxed) in cases {
+                let figures = postgres(&server, producers, sessions, relaxed).await;
+                let backend = if relaxed {
+                    "PostgreSQL (synchronous_commit=off)"
+                } else {
+                    "PostgreSQL (flush per commit)"
+                };
+                print(backend, producers, sessions, &figures);
             }
         }
     });
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average after: {}", load.trim());
 }

@@ -1,4 +1,5 @@
-//! Crash safety: worker *processes* share one SQLite queue and are killed
+//! Crash safety: worker *processes* share one queue (SQLite, and with the
+//! `postgres` feature PostgreSQL too) and are killed
 //! with SIGKILL at seeded random points, then restarted. Every task must end
 //! exactly once in a terminal state: none lost, none completed twice, and
 //! no task with two pull requests.
@@ -31,7 +32,7 @@ use agentkit_core::sandbox::SandboxSpec;
 use agentkit_core::scripted::ScriptedModel;
 use agentkit_core::store::{NewTask, TaskState, TaskStore};
 use agentkit_core::task::{RepoRef, Task};
-use agentkit_core::worker::Worker;
+use agentkit_core::worker::{Disposition, Worker, disposition};
 use agentkit_sandbox::local::LocalProvider;
 use agentkit_server::store::SqliteTaskStore;
 use agentkit_tools::forge::LocalForge;
@@ -44,6 +45,8 @@ const TASKS: usize = 3;
 const WORKERS: usize = 2;
 const KILLS_PER_RUN: usize = 3;
 const WORKER_ENV: &str = "AGENTKIT_CRASH_WORKER";
+/// The PostgreSQL URL of the queue, when the run is on PostgreSQL.
+const PG_ENV: &str = "AGENTKIT_CRASH_PG_URL";
 
 /// The script of every run, one turn per model call.
 const TURNS: [&str; 3] = [
@@ -85,6 +88,18 @@ impl Model for PerRun {
     }
 }
 
+/// The queue: the SQLite file `db`, or the PostgreSQL database at `pg`.
+async fn open(db: &Path, pg: Option<&str>) -> Arc<dyn TaskStore> {
+    #[cfg(feature = "postgres")]
+    if let Some(url) = pg {
+        let store = agentkit_server::store::PgTaskStore::connect(url).await;
+        return Arc::new(store.unwrap());
+    }
+    assert!(pg.is_none(), "this build has no PostgreSQL store");
+    let store = SqliteTaskStore::open(db).await.unwrap();
+    Arc::new(store.with_poll_interval(Duration::from_millis(50)))
+}
+
 fn paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     (
         dir.join("tasks.db"),
@@ -105,11 +120,8 @@ fn crash_worker_process() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async move {
         let (db, repo, forge_dir, log) = paths(&dir);
-        let store = SqliteTaskStore::open(&db)
-            .await
-            .unwrap()
-            .with_poll_interval(Duration::from_millis(50));
-        let store: Arc<dyn TaskStore> = Arc::new(store);
+        let pg = std::env::var(PG_ENV).ok().filter(|url| !url.is_empty());
+        let store = open(&db, pg.as_deref()).await;
         let forge = LocalForge::new(repo.join(".git"), forge_dir);
         let model = PerRun {
             info: ScriptedModel::new(Vec::new()).info().clone(),
@@ -133,13 +145,20 @@ fn crash_worker_process() {
         loop {
             match worker.run_next(CancellationToken::new()).await {
                 Ok(Some(outcome)) => {
+                    // Recorded: completed, or handed back for a retry (a
+                    // publish or sandbox that failed) when the run did not
+                    // end; only the first kind may happen once per task.
                     use std::io::Write;
+                    let recorded = match disposition(&outcome.stop_reason) {
+                        Disposition::Complete { .. } => "completed".to_string(),
+                        _ => format!("retry ({})", outcome.stop_reason),
+                    };
                     let mut file = std::fs::OpenOptions::new()
                         .create(true)
                         .append(true)
                         .open(&log)
                         .unwrap();
-                    writeln!(file, "{} {name}", outcome.task_id).unwrap();
+                    writeln!(file, "{} {name} {recorded}", outcome.task_id).unwrap();
                     file.sync_all().unwrap();
                 }
                 Ok(None) => {
@@ -167,7 +186,7 @@ fn git(dir: &Path, args: &[&str]) {
     assert!(status.success(), "git {args:?}");
 }
 
-fn spawn_worker(dir: &Path, name: &str) -> Child {
+fn spawn_worker(dir: &Path, name: &str, pg: Option<&str>) -> Child {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     Command::new(std::env::current_exe().unwrap())
         .args([
@@ -177,6 +196,7 @@ fn spawn_worker(dir: &Path, name: &str) -> Child {
             "--test-threads=1",
         ])
         .env(WORKER_ENV, dir)
+        .env(PG_ENV, pg.unwrap_or_default())
         .env("AGENTKIT_CRASH_WORKER_NAME", name)
         .stdout(Stdio::null())
         .stderr(log)
@@ -185,7 +205,7 @@ fn spawn_worker(dir: &Path, name: &str) -> Child {
 }
 
 /// The workers' error output and the queue, for a failure message.
-async fn diagnose(dir: &Path, store: &SqliteTaskStore) -> String {
+async fn diagnose(dir: &Path, store: &dyn TaskStore) -> String {
     let mut out = String::new();
     for record in store.list(None).await.unwrap() {
         out += &format!(
@@ -211,6 +231,8 @@ async fn diagnose(dir: &Path, store: &SqliteTaskStore) -> String {
 /// What one run went through.
 #[derive(Default)]
 struct Tally {
+    /// Runs that ended without finishing and were recorded for a retry.
+    handed_back: usize,
     kills: usize,
     /// Leases beyond each task's first (taken over after a kill).
     retries: u32,
@@ -218,8 +240,8 @@ struct Tally {
     republished: usize,
 }
 
-/// One seeded run.
-async fn run(seed: u64) -> Tally {
+/// One seeded run, on SQLite or on the PostgreSQL database at `pg`.
+async fn run(seed: u64, pg: Option<&str>) -> Tally {
     let dir = tempfile::tempdir().unwrap();
     let (db, repo, forge_dir, log) = paths(dir.path());
     std::fs::create_dir_all(&repo).unwrap();
@@ -227,7 +249,7 @@ async fn run(seed: u64) -> Tally {
     std::fs::write(repo.join("README.md"), "a repository\n").unwrap();
     git(&repo, &["add", "README.md"]);
     git(&repo, &["commit", "-q", "-m", "start"]);
-    let store = SqliteTaskStore::open(&db).await.unwrap();
+    let store = open(&db, pg).await;
     for i in 0..TASKS {
         let task = Task::new(
             format!("C-{i}"),
@@ -243,7 +265,7 @@ async fn run(seed: u64) -> Tally {
 
     let mut rng = Rng(seed * 7_919 + 13);
     let mut workers: Vec<Child> = (0..WORKERS)
-        .map(|w| spawn_worker(dir.path(), &format!("s{seed}-w{w}-0")))
+        .map(|w| spawn_worker(dir.path(), &format!("s{seed}-w{w}-0"), pg))
         .collect();
     let mut kills = 0;
     for k in 0..KILLS_PER_RUN {
@@ -254,14 +276,14 @@ async fn run(seed: u64) -> Tally {
             workers[victim].wait().unwrap();
             kills += 1;
         }
-        workers[victim] = spawn_worker(dir.path(), &format!("s{seed}-w{victim}-{}", k + 1));
+        workers[victim] = spawn_worker(dir.path(), &format!("s{seed}-w{victim}-{}", k + 1), pg);
     }
     let deadline = Instant::now() + Duration::from_secs(120);
     for worker in &mut workers {
         while worker.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
                 let _ = worker.kill();
-                let why = diagnose(dir.path(), &store).await;
+                let why = diagnose(dir.path(), store.as_ref()).await;
                 panic!("seed {seed}: workers did not finish the queue within 120 s\n{why}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -299,19 +321,26 @@ async fn run(seed: u64) -> Tally {
         );
     }
     assert_eq!((records.len(), pulls.len()), (TASKS, TASKS), "seed {seed}");
-    // No task was completed twice (a kill may lose the log line, never add one).
+    // No task was completed twice (a kill may lose the log line, never add
+    // one); runs handed back for a retry are counted apart.
     let logged = std::fs::read_to_string(&log).unwrap_or_default();
     let mut completions: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut handed_back = 0;
     for line in logged.lines() {
-        *completions
-            .entry(line.split(' ').next().unwrap())
-            .or_default() += 1;
+        let mut words = line.splitn(3, ' ');
+        let (task, recorded) = (words.next().unwrap(), words.nth(1).unwrap_or(""));
+        if recorded == "completed" {
+            *completions.entry(task).or_default() += 1;
+        } else {
+            handed_back += 1;
+        }
     }
     assert!(
         completions.values().all(|&n| n == 1),
-        "seed {seed}: completions {completions:?}"
+        "seed {seed}: completions {completions:?}\n{logged}"
     );
     Tally {
+        handed_back,
         kills,
         retries: records.iter().map(|r| r.attempts - 1).sum(),
         republished: pulls.iter().filter(|p| p.revisions > 1).count(),
@@ -330,22 +359,22 @@ fn pull_requests(forge_dir: &Path) -> Vec<PullRequest> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_workers_lose_no_task_and_duplicate_no_pull_request() {
-    if std::env::var_os(WORKER_ENV).is_some() {
-        return;
-    }
+/// Runs the seeds on SQLite, or on a new database of `server` for each.
+async fn crash_runs(backend: &str, server: Option<&dyn Fn() -> String>) {
     let mut total = Tally::default();
     for seed in 1..=RUNS {
-        let tally = run(seed).await;
+        let url = server.map(|create| create());
+        let tally = run(seed, url.as_deref()).await;
         total.kills += tally.kills;
         total.retries += tally.retries;
         total.republished += tally.republished;
+        total.handed_back += tally.handed_back;
     }
     println!(
-        "{RUNS} runs: {} workers killed with SIGKILL, {} leases taken over, {} pull requests \
-         published again (updated); 0 lost, 0 duplicates",
-        total.kills, total.retries, total.republished
+        "{backend}, {RUNS} runs: {} workers killed with SIGKILL, {} leases taken over, {} runs \
+         handed back for a retry, {} pull requests published again (updated); 0 lost, 0 \
+         duplicates",
+        total.kills, total.retries, total.handed_back, total.republished
     );
     assert!(
         total.kills >= RUNS as usize,
@@ -356,4 +385,27 @@ async fn killed_workers_lose_no_task_and_duplicate_no_pull_request() {
         total.retries > 0,
         "no kill interrupted a run: nothing was recovered"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_workers_lose_no_task_and_duplicate_no_pull_request() {
+    if std::env::var_os(WORKER_ENV).is_some() {
+        return;
+    }
+    crash_runs("SQLite", None).await;
+}
+
+/// The same on PostgreSQL: worker processes on one queue, killed at the
+/// same seeded points.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_workers_on_postgres_lose_no_task_and_duplicate_no_pull_request() {
+    if std::env::var_os(WORKER_ENV).is_some() {
+        return;
+    }
+    let Some(server) = support::postgres::PgServer::shared() else {
+        return;
+    };
+    let create = || server.lock().unwrap().create_database();
+    crash_runs("PostgreSQL", Some(&create)).await;
 }

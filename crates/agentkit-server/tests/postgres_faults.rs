@@ -1,8 +1,10 @@
 //! A PostgreSQL server that dies under the store: every operation fails with
 //! a `Backend` error that says the database is down and what to do, no
 //! transaction is left half-written, and once the server is back the same
-//! store handle carries on (wake-ups included) on a consistent queue.
+//! store handle carries on (wake-ups included) on a consistent queue. A
+//! worker pool on it stops leasing and says why, then runs the queue again.
 
+mod common;
 mod support;
 
 use std::str::FromStr;
@@ -11,8 +13,10 @@ use std::time::Duration;
 
 use agentkit_core::store::conformance::{TTL, task};
 use agentkit_core::store::{NewTask, StoreError, TaskResult, TaskState, TaskStore};
-use agentkit_server::runlog::RunLog;
+use agentkit_core::testing::MemoryProvider;
+use agentkit_server::pool::{PoolStatus, WorkerPool};
 use agentkit_server::runlog::conformance::event;
+use agentkit_server::runlog::{MemoryRunLog, RunLog};
 use agentkit_server::store::PgTaskStore;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use support::postgres::{Durability, PgServer};
@@ -140,4 +144,41 @@ async fn a_dead_database_fails_cleanly_and_the_store_recovers_when_it_is_back() 
 
 fn a_id() -> agentkit_core::task::TaskId {
     task("A").id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_on_a_dead_database_stops_leasing_says_why_and_carries_on_when_it_is_back() {
+    let Some(mut server) = PgServer::start(Durability::Fast) else {
+        return;
+    };
+    let url = server.create_database();
+    let store = Arc::new(connect(&url).await);
+    let finish = r#"[{"tool_calls":[{"name":"finish","arguments":{"summary":"done"}}]}]"#;
+    let pool = WorkerPool::start(
+        common::config("w", 2),
+        store.clone(),
+        Arc::new(MemoryRunLog::new()),
+        Arc::new(MemoryProvider::new()),
+        Arc::new(common::Factory::new(common::script(finish))),
+    );
+    common::until("the pool to lease", || pool.status() == PoolStatus::Leasing).await;
+    server.stop();
+    let reason = common::backing_off_reason(&pool).await;
+    assert!(
+        reason.starts_with(
+            "task store backend failed: cannot lease up to 2 tasks in the PostgreSQL task store"
+        ) && reason.contains("down")
+            && reason.contains("retry"),
+        "{reason}"
+    );
+
+    server.restart();
+    store.enqueue(NewTask::new(task("T-1"))).await.unwrap();
+    common::until("the pool to lease again", || {
+        pool.status() == PoolStatus::Leasing
+    })
+    .await;
+    let record = common::finished(store.as_ref(), &task("T-1").id).await;
+    assert_eq!((record.state, record.attempts), (TaskState::Succeeded, 1));
+    pool.shutdown().await;
 }

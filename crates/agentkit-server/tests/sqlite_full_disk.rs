@@ -2,8 +2,13 @@
 //! that says the disk is full and what to do, nothing is half-written, and
 //! once space is freed the same writes succeed on a consistent store.
 //!
+//! A worker pool on that store stops leasing and says why, leaves the task
+//! untouched, and runs it once space is freed.
+//!
 //! The store lives on a tiny tmpfs mounted for the test (root only); where
 //! mounting is impossible the test prints `SKIPPED` (and fails under `CI`).
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,8 +16,10 @@ use std::time::Duration;
 
 use agentkit_core::store::conformance::{TTL, task};
 use agentkit_core::store::{NewTask, StoreError, TaskState, TaskStore};
-use agentkit_server::runlog::RunLog;
+use agentkit_core::testing::MemoryProvider;
+use agentkit_server::pool::{PoolStatus, WorkerPool};
 use agentkit_server::runlog::conformance::event;
+use agentkit_server::runlog::{MemoryRunLog, RunLog};
 use agentkit_server::store::SqliteTaskStore;
 
 /// A tmpfs of `size` mounted on a temporary directory, unmounted on drop.
@@ -162,4 +169,45 @@ async fn a_full_disk_fails_writes_cleanly_and_they_succeed_once_space_is_freed()
     assert_eq!(leased.len(), 2);
     store.close().await;
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_on_a_full_disk_stops_leasing_says_why_and_runs_the_task_once_space_is_freed() {
+    let Some(fs) = Tmpfs::mount("1m") else { return };
+    let store = SqliteTaskStore::open(fs.path().join("tasks.db"))
+        .await
+        .unwrap();
+    // A lease rewrites the whole row: with a 300 kB body it needs more room
+    // than a full disk has.
+    let mut big = task("T-1");
+    big.body = "x".repeat(300 << 10);
+    store.enqueue(NewTask::new(big.clone())).await.unwrap();
+    let before = store.get(&big.id).await.unwrap();
+    let filler = fill(fs.path());
+    let store = std::sync::Arc::new(store);
+    let finish = r#"[{"tool_calls":[{"name":"finish","arguments":{"summary":"done"}}]}]"#;
+    let pool = WorkerPool::start(
+        common::config("w", 2),
+        store.clone(),
+        std::sync::Arc::new(MemoryRunLog::new()),
+        std::sync::Arc::new(MemoryProvider::new()),
+        std::sync::Arc::new(common::Factory::new(common::script(finish))),
+    );
+    let reason = common::backing_off_reason(&pool).await;
+    assert!(
+        reason.contains("cannot lease up to 2 tasks in the SQLite task store")
+            && reason.contains("the disk holding the database is full")
+            && reason.contains("free disk space"),
+        "{reason}"
+    );
+    // Nothing was half-written: the entry is still queued, no attempt used.
+    assert_eq!(store.get(&big.id).await.unwrap(), before);
+
+    std::fs::remove_file(filler).unwrap();
+    fs.grow("32m");
+    let record = common::finished(store.as_ref(), &big.id).await;
+    assert_eq!((record.state, record.attempts), (TaskState::Succeeded, 1));
+    assert_eq!(pool.status(), PoolStatus::Leasing);
+    pool.shutdown().await;
+    store.close().await;
 }

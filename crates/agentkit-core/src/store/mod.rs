@@ -125,6 +125,35 @@ pub trait TaskStore: Send + Sync {
         now_ms: u64,
     ) -> Result<Option<Lease>, StoreError>;
 
+    /// Leases up to `max` ready entries at once, best first (the order
+    /// [`lease`](TaskStore::lease) would hand them out in), each exactly as
+    /// `lease` would: one attempt and a new token each. Fewer (or none) when
+    /// fewer are ready.
+    ///
+    /// A worker with several free session slots fills them in one round trip
+    /// instead of one per slot. The default calls `lease` up to `max` times;
+    /// SQL backends override it with one statement. When a later `lease`
+    /// fails after some succeeded, the default returns those taken (the
+    /// error shows again on the next call).
+    async fn lease_many(
+        &self,
+        worker: &str,
+        ttl: Duration,
+        now_ms: u64,
+        max: usize,
+    ) -> Result<Vec<Lease>, StoreError> {
+        let mut leases = Vec::new();
+        while leases.len() < max {
+            match self.lease(worker, ttl, now_ms).await {
+                Ok(Some(lease)) => leases.push(lease),
+                Ok(None) => break,
+                Err(err) if leases.is_empty() => return Err(err),
+                Err(_) => break,
+            }
+        }
+        Ok(leases)
+    }
+
     /// Extends the lease held with `token` to `now_ms + ttl` and returns the
     /// new expiry.
     async fn heartbeat(

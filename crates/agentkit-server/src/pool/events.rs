@@ -12,7 +12,10 @@
 //! held: events wait, they are not dropped. [`EventWriter::close`] sends a
 //! close marker behind everything already emitted and waits for the writer
 //! to get there; only a log still failing when the caller's deadline passes
-//! loses events, and the writer logs how many.
+//! loses events, and the writer logs how many. [`SessionSink::flush`] waits
+//! the same way for one session's events: a session's checkpoint is stored
+//! only once every event emitted before it is in the log, so a run resumed
+//! after a crash never has a hole in its transcript before the checkpoint.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +24,7 @@ use agentkit_core::CancellationToken;
 use agentkit_core::event::{Event, EventRecord, EventSink};
 use agentkit_core::redact::Redactor;
 use agentkit_core::task::TaskId;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::LiveEvent;
 use crate::runlog::{LoggedEvent, RunLog};
@@ -31,6 +34,8 @@ const MAX_BATCH: usize = 512;
 
 enum Message {
     Event(TaskId, Box<EventRecord>),
+    /// Answered once every event sent before it is appended (or given up).
+    Flush(oneshot::Sender<()>),
     Close,
 }
 
@@ -49,6 +54,24 @@ impl EventSink for SessionSink {
             .is_err()
         {
             tracing::warn!(task = %self.task, "the pool's event writer has stopped; event dropped");
+        }
+    }
+}
+
+impl SessionSink {
+    /// Waits until every event emitted through the pool's writer before
+    /// this call is in the log, or `limit` passes (a log that keeps failing
+    /// must not stall the run; the writer keeps the events and retries).
+    pub(super) async fn flush(&self, limit: Duration) {
+        let (done, flushed) = oneshot::channel();
+        if self.tx.send(Message::Flush(done)).is_err() {
+            return;
+        }
+        if tokio::time::timeout(limit, flushed).await.is_err() {
+            tracing::warn!(
+                task = %self.task,
+                "the run log is behind; checkpointing before this session's events are stored"
+            );
         }
     }
 }
@@ -113,10 +136,15 @@ async fn write(
     while !closing {
         let Some(first) = rx.recv().await else { break };
         let mut batch: Vec<(TaskId, EventRecord)> = Vec::new();
+        let mut flushed = None;
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Event(task, record) => batch.push((task, redact(&redactor, *record))),
+                Message::Flush(done) => {
+                    flushed = Some(done);
+                    break;
+                }
                 Message::Close => {
                     closing = true;
                     break;
@@ -134,6 +162,9 @@ async fn write(
                     "the run log kept failing until shutdown; these events were not stored"
                 );
             }
+        }
+        if let Some(done) = flushed {
+            let _ = done.send(());
         }
     }
 }

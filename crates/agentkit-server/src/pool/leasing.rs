@@ -1,4 +1,5 @@
-//! The leasing loop: take a task whenever a session slot is free.
+//! The leasing loop: take tasks whenever session slots are free, as many
+//! at once as there are free slots.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,27 +29,35 @@ pub(super) async fn run(shared: Arc<Shared>, slots: Arc<Semaphore>) {
         if shared.stopping.is_cancelled() {
             return;
         }
+        // Fill every free slot in one round trip.
+        let mut permits = vec![permit];
+        while let Ok(more) = slots.clone().try_acquire_owned() {
+            permits.push(more);
+        }
+        let wanted = permits.len();
         match shared
             .store
-            .lease(&config.worker_name, config.lease_ttl, now_ms())
+            .lease_many(&config.worker_name, config.lease_ttl, now_ms(), wanted)
             .await
         {
-            Ok(Some(lease)) => {
+            Ok(leases) => {
                 recovered(&shared, &mut failing_since, &mut backoff);
-                shared
-                    .sessions
-                    .spawn(session::run(shared.clone(), lease, permit));
-            }
-            Ok(None) => {
-                recovered(&shared, &mut failing_since, &mut backoff);
-                drop(permit);
-                tokio::select! {
-                    _ = shared.store.wait_for_work(config.idle_wait) => {}
-                    _ = shared.stopping.cancelled() => return,
+                let drained = leases.len() < wanted;
+                for (lease, permit) in leases.into_iter().zip(permits.drain(..)) {
+                    shared
+                        .sessions
+                        .spawn(session::run(shared.clone(), lease, permit));
+                }
+                drop(permits);
+                if drained {
+                    tokio::select! {
+                        _ = shared.store.wait_for_work(config.idle_wait) => {}
+                        _ = shared.stopping.cancelled() => return,
+                    }
                 }
             }
             Err(err) => {
-                drop(permit);
+                drop(permits);
                 let since = *failing_since.get_or_insert_with(now_ms);
                 tracing::warn!(
                     worker = %config.worker_name,

@@ -15,6 +15,7 @@ use agentkit_core::worker::{
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::Shared;
+use super::checkpoints::EventsBeforeCheckpoints;
 
 /// Why the pool itself stopped a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +91,7 @@ pub(super) async fn run(shared: Arc<Shared>, lease: Lease, permit: OwnedSemaphor
         watch.clone(),
     ));
     let sink = Arc::new(shared.events.sink(id.clone()));
-    let agent = match shared.factory.agent(&lease.task, vec![sink]) {
+    let agent = match shared.factory.agent(&lease.task, vec![sink.clone()]) {
         Ok(agent) => agent,
         Err(message) => {
             guard.abort();
@@ -112,11 +113,15 @@ pub(super) async fn run(shared: Arc<Shared>, lease: Lease, permit: OwnedSemaphor
         pause,
         checkpoint: None,
     };
+    let store = Arc::new(EventsBeforeCheckpoints {
+        store: shared.store.clone(),
+        sink,
+    });
     let outcome = run_lease(
         &agent,
         shared.provider.as_ref(),
         &spec,
-        shared.store.clone(),
+        store,
         lease,
         control,
         watch.clone(),

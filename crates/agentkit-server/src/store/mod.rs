@@ -43,6 +43,8 @@
 //! ```
 
 #[cfg(feature = "postgres")]
+mod pg_notify;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod sql;
 #[cfg(feature = "sqlite")]

@@ -14,17 +14,15 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::{QueryBuilder, Row};
 
+use super::pg_notify::{Announcer, CHANNEL, relay};
 use super::sql::{
     EXPIRED_ERROR_SQL, FencedWrite, Param, Value, backend_error, cancel_refusal, from_db,
-    lease_from_row, record_columns, record_from_row, task_json, to_db,
+    lease_doing, leases_in_order, record_columns, record_from_row, task_json, to_db,
 };
 use crate::runlog::{LoggedEvent, RunLog};
 
 /// The schema every table lives in (the connections' `search_path`).
 pub(crate) const SCHEMA: &str = "agentkit";
-/// The `LISTEN/NOTIFY` channel: a transaction that makes an entry queued
-/// notifies it when it commits.
-pub(crate) const CHANNEL: &str = "agentkit_tasks";
 
 /// The [`TaskStore`] and [`RunLog`] in PostgreSQL, for many workers on many
 /// machines.
@@ -32,17 +30,27 @@ pub(crate) const CHANNEL: &str = "agentkit_tasks";
 /// - Tables in the schema `agentkit` (created if missing), migrations
 ///   embedded and run by [`connect`](Self::connect) under PostgreSQL's
 ///   advisory lock, so workers starting together migrate once.
-/// - [`lease`](TaskStore::lease) is one statement: it fails expired leases
-///   with no attempts left, picks the best ready entry with `FOR UPDATE SKIP
-///   LOCKED` (concurrent workers skip each other's rows instead of waiting),
-///   and bumps its fencing token.
+/// - [`lease`](TaskStore::lease) and [`lease_many`](TaskStore::lease_many)
+///   are one statement: it fails expired leases with no attempts left,
+///   picks the best ready entries with `FOR UPDATE SKIP LOCKED` (concurrent
+///   workers skip each other's rows instead of waiting), and bumps their
+///   fencing tokens.
 /// - Every fenced write is one `UPDATE … WHERE id = $ AND token = $ AND state
-///   = 'leased'`.
+///   = 'leased'`. Every operation is one autocommit statement (one round
+///   trip, one commit), except a run-log append (one transaction).
 /// - [`wait_for_work`](TaskStore::wait_for_work) returns when a
-///   `NOTIFY agentkit_tasks` arrives (sent by a trigger whenever an entry
-///   becomes queued, whoever wrote it): one listening connection per store,
-///   no polling. If that connection drops, waiters are woken (notifications
-///   may have been missed) and it reconnects.
+///   `NOTIFY agentkit_tasks` arrives: one listening connection per store, no
+///   polling. A write that makes an entry ready (an enqueue, a retry) sends
+///   it after its commit, coalesced with other writers' (see
+///   `store/pg_notify.rs` for why not from a trigger), and returns once it
+///   went out. If the listening connection drops, waiters are woken
+///   (notifications may have been missed) and it reconnects.
+/// - Durability is the server's: with PostgreSQL's defaults every commit
+///   waits for its WAL flush (shared by commits that wait at once). To trade
+///   the last few hundred milliseconds of commits on a server crash for
+///   throughput, add `options[synchronous_commit]=off` to the URL's query
+///   (or `PgConnectOptions::options` with [`connect_with`](Self::connect_with)):
+///   those connections' commits stop waiting for the flush.
 ///
 /// ```no_run
 /// use agentkit_server::store::PgTaskStore;
@@ -56,11 +64,14 @@ pub struct PgTaskStore {
     name: String,
     work: Arc<WorkSignal>,
     listener: tokio::task::JoinHandle<()>,
+    announcer: Arc<Announcer>,
+    announcing: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for PgTaskStore {
     fn drop(&mut self) {
         self.listener.abort();
+        self.announcing.abort();
     }
 }
 
@@ -115,11 +126,14 @@ impl PgTaskStore {
             .await
             .map_err(|e| backend_error("listen for new work", &name, &e, pg_advice))?;
         let listener = tokio::spawn(relay(listener, Arc::clone(&work), name.clone()));
+        let (announcer, announcing) = Announcer::start(pool.clone(), name.clone());
         Ok(Self {
             pool,
             name,
             work,
             listener,
+            announcer,
+            announcing,
         })
     }
 
@@ -189,36 +203,6 @@ async fn migrate(pool: &PgPool, name: &str) -> Result<(), StoreError> {
         .map_err(|e| fail(&e))
 }
 
-/// Turns notifications on [`CHANNEL`] into wake-ups, until the store drops.
-///
-/// When the listening connection drops, notifications sent until it is back
-/// are lost: waiters are woken when it drops and again once it listens again,
-/// so they look for work themselves.
-async fn relay(mut listener: PgListener, work: Arc<WorkSignal>, name: String) {
-    loop {
-        match listener.try_recv().await {
-            Ok(Some(_)) => work.notify(),
-            Ok(None) | Err(_) => {
-                work.notify();
-                // Reconnect (the listener LISTENs again on connecting).
-                loop {
-                    match sqlx::query("SELECT 1").execute(&mut listener).await {
-                        Ok(_) => break,
-                        Err(e) => {
-                            tracing::warn!(
-                                error = %e,
-                                "{name}: cannot listen for new work; retrying in 1 s"
-                            );
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                }
-                work.notify();
-            }
-        }
-    }
-}
-
 /// What a PostgreSQL SQLSTATE means for whoever runs the store.
 fn pg_advice(code: &str) -> Option<&'static str> {
     Some(match code {
@@ -276,6 +260,8 @@ impl TaskStore for PgTaskStore {
         .await
         .map_err(self.error(&doing))?;
         if inserted.rows_affected() == 1 {
+            self.work.notify();
+            self.announcer.announce().await;
             return Ok(Enqueued {
                 id: new.task.id,
                 created: true,
@@ -302,9 +288,26 @@ impl TaskStore for PgTaskStore {
         ttl: Duration,
         now_ms_: u64,
     ) -> Result<Option<Lease>, StoreError> {
+        Ok(self.lease_many(worker, ttl, now_ms_, 1).await?.pop())
+    }
+
+    // Leases up to `max` ready entries in one statement: the data-modifying
+    // CTE reaps expired leases with no attempts left (it runs whether or
+    // not it is read, and the rows it fails are never candidates below),
+    // then the best queued rows and the best expired leases are locked with
+    // `FOR UPDATE SKIP LOCKED` (concurrent workers skip each other's rows
+    // instead of waiting), and the best `max` of them are leased.
+    async fn lease_many(
+        &self,
+        worker: &str,
+        ttl: Duration,
+        now_ms_: u64,
+        max: usize,
+    ) -> Result<Vec<Lease>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
         let expires_at_ms = lease_expiry(now_ms_, ttl);
-        // One statement: the data-modifying CTE runs whether or not it is
-        // read, and the rows it fails are never candidates below.
         let sql = format!(
             "WITH reaped AS ( \
                 UPDATE tasks SET state = 'failed', last_error = {EXPIRED_ERROR_SQL}, \
@@ -314,30 +317,30 @@ impl TaskStore for PgTaskStore {
                     FOR UPDATE SKIP LOCKED)), \
              queued AS (SELECT seq, priority FROM tasks \
                 WHERE state = 'queued' AND (run_at_ms IS NULL OR run_at_ms <= $1) \
-                ORDER BY priority DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED), \
+                ORDER BY priority DESC, seq LIMIT $5 FOR UPDATE SKIP LOCKED), \
              expired AS (SELECT seq, priority FROM tasks \
                 WHERE state = 'leased' AND lease_expires_at_ms <= $1 \
                   AND attempts < max_attempts \
-                ORDER BY priority DESC, seq LIMIT 1 FOR UPDATE SKIP LOCKED), \
+                ORDER BY priority DESC, seq LIMIT $5 FOR UPDATE SKIP LOCKED), \
              picked AS (SELECT seq FROM (SELECT * FROM queued UNION ALL SELECT * FROM expired) c \
-                ORDER BY priority DESC, seq LIMIT 1) \
+                ORDER BY priority DESC, seq LIMIT $5) \
              UPDATE tasks t SET state = 'leased', attempts = t.attempts + 1, \
                 token = t.token + 1, lease_worker = $2, lease_expires_at_ms = $3, \
                 updated_at_ms = $4 \
              FROM picked WHERE t.seq = picked.seq \
-             RETURNING t.id, t.task::text AS task, t.token, t.attempts, t.checkpoint"
+             RETURNING t.id, t.task::text AS task, t.token, t.attempts, t.checkpoint, \
+                t.priority, t.seq"
         );
-        let leased: Option<PgRow> = sqlx::query(&sql)
+        let rows: Vec<PgRow> = sqlx::query(&sql)
             .bind(to_db(now_ms_))
             .bind(worker)
             .bind(to_db(expires_at_ms))
             .bind(to_db(now_ms()))
-            .fetch_optional(&self.pool)
+            .bind(i64::try_from(max).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
             .await
-            .map_err(self.error("lease a task"))?;
-        leased
-            .map(|row| lease_from_row(&row, expires_at_ms))
-            .transpose()
+            .map_err(self.error(&lease_doing(max)))?;
+        leases_in_order(&rows, expires_at_ms)
     }
 
     async fn heartbeat(
@@ -380,9 +383,13 @@ impl TaskStore for PgTaskStore {
         error: String,
         retry_at_ms: Option<u64>,
     ) -> Result<(), StoreError> {
-        // The trigger on `tasks` notifies workers when the entry is requeued.
         let write = FencedWrite::fail(error, retry_at_ms);
-        self.fenced(id, token, write).await.map(drop)
+        let state = self.fenced(id, token, write).await?;
+        if state == TaskState::Queued.as_str() {
+            self.work.notify();
+            self.announcer.announce().await;
+        }
+        Ok(())
     }
 
     async fn cancel(&self, id: &TaskId) -> Result<(), StoreError> {

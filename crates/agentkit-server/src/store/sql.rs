@@ -141,6 +141,41 @@ where
     })
 }
 
+/// What a lease of up to `max` entries is, for error messages.
+pub(crate) fn lease_doing(max: usize) -> String {
+    match max {
+        1 => "lease a task".into(),
+        n => format!("lease up to {n} tasks"),
+    }
+}
+
+/// Decodes the rows of a lease statement that also returns `priority` and
+/// `seq`, in lease order (best priority first, then enqueue order), since SQL
+/// does not order `RETURNING` rows.
+pub(crate) fn leases_in_order<R>(rows: &[R], expires_at_ms: u64) -> Result<Vec<Lease>, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let mut keyed = rows
+        .iter()
+        .map(|row| {
+            let lease = lease_from_row(row, expires_at_ms)?;
+            let id = &lease.task.id.0;
+            let order = (
+                std::cmp::Reverse(get::<R, i64>(row, "priority", id)?),
+                get::<R, i64>(row, "seq", id)?,
+            );
+            Ok((order, lease))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    keyed.sort_by_key(|(order, _)| *order);
+    Ok(keyed.into_iter().map(|(_, lease)| lease).collect())
+}
+
 fn get<'r, R, T>(row: &'r R, column: &'static str, id: &str) -> Result<T, StoreError>
 where
     R: Row,

@@ -1,6 +1,7 @@
 //! [`SqliteTaskStore`]: the queue and the run log in one SQLite file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use agentkit_core::event::{EventRecord, now_ms};
@@ -19,7 +20,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::sql::{
     EXPIRED_ERROR_SQL, FencedWrite, Param, Value, backend_error, cancel_refusal, from_db,
-    lease_from_row, record_columns, record_from_row, task_json, to_db,
+    lease_doing, leases_in_order, record_columns, record_from_row, task_json, to_db,
 };
 use crate::runlog::{LoggedEvent, RunLog};
 
@@ -35,11 +36,13 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// - One file (plus SQLite's `-wal` and `-shm` side files), in WAL mode with
 ///   `synchronous = NORMAL`: a commit survives a crash of the process (a
 ///   `kill -9`); the last commits before a power loss may be rolled back.
-/// - Safe with several worker *processes* on one machine: every lease runs in
-///   a `BEGIN IMMEDIATE` transaction (one writer at a time, the others wait
-///   up to a busy timeout of 10 s), and every fenced write is one `UPDATE …
-///   WHERE id = ? AND token = ? AND state = 'leased'`, so a stale token can
-///   never change a row. Not for network file systems.
+/// - Safe with several worker *processes* on one machine: every write is
+///   atomic (one writer at a time, the others wait up to a busy timeout of
+///   10 s); a lease is two autocommit statements (reap expired leases, then
+///   one `UPDATE … RETURNING` that takes the best ready entries), and every
+///   fenced write is one `UPDATE … WHERE id = ? AND token = ? AND state =
+///   'leased'`, so a stale token can never change a row. Not for network
+///   file systems.
 /// - Migrations are embedded and run by [`open`](Self::open).
 /// - [`wait_for_work`](TaskStore::wait_for_work) wakes at once for work
 ///   written through this handle, and looks again every
@@ -58,6 +61,11 @@ pub struct SqliteTaskStore {
     path: PathBuf,
     work: WorkSignal,
     poll_interval: Duration,
+    /// Taken by every write through this handle: SQLite admits one writer at
+    /// a time, and writers of one process queue here in order instead of in
+    /// SQLite's busy handler, which sleeps (up to 25 ms a try) while the
+    /// lock is held elsewhere.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteTaskStore {
@@ -96,6 +104,7 @@ impl SqliteTaskStore {
             path,
             work: WorkSignal::default(),
             poll_interval: DEFAULT_POLL_INTERVAL,
+            writer: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -146,12 +155,17 @@ impl SqliteTaskStore {
     }
 
     async fn immediate(&self, doing: &str) -> Result<Immediate, StoreError> {
+        let writing = Arc::clone(&self.writer).lock_owned().await;
         let mut conn = self.pool.acquire().await.map_err(self.error(doing))?;
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&mut *conn)
             .await
             .map_err(self.error(doing))?;
-        Ok(Immediate { conn, done: false })
+        Ok(Immediate {
+            conn,
+            done: false,
+            _writing: writing,
+        })
     }
 
     /// Runs a [`FencedWrite`] (one statement, atomic by itself) and explains
@@ -169,10 +183,12 @@ impl SqliteTaskStore {
             .bind(&id.0)
             .bind(to_db(token.0));
         let query = Value::bind_all(query, std::mem::take(&mut write.values));
+        let writing = self.writer.lock().await;
         let updated = query
             .fetch_optional(&self.pool)
             .await
             .map_err(self.error(&doing))?;
+        drop(writing);
         if let Some(row) = updated {
             return row.try_get::<String, _>(0).map_err(self.error(&doing));
         }
@@ -196,6 +212,7 @@ impl SqliteTaskStore {
 struct Immediate {
     conn: PoolConnection<Sqlite>,
     done: bool,
+    _writing: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Immediate {
@@ -252,6 +269,7 @@ impl TaskStore for SqliteTaskStore {
     async fn enqueue(&self, new: NewTask) -> Result<Enqueued, StoreError> {
         let doing = format!("enqueue task `{}`", new.task.id);
         let now = to_db(now_ms());
+        let writing = self.writer.lock().await;
         let inserted = sqlx::query(
             "INSERT INTO tasks (id, idempotency_key, task, state, priority, max_attempts, \
              run_at_ms, created_at_ms, updated_at_ms) \
@@ -267,6 +285,7 @@ impl TaskStore for SqliteTaskStore {
         .execute(&self.pool)
         .await
         .map_err(self.error(&doing))?;
+        drop(writing);
         if inserted.rows_affected() == 1 {
             self.work.notify();
             return Ok(Enqueued {
@@ -295,11 +314,30 @@ impl TaskStore for SqliteTaskStore {
         ttl: Duration,
         now_ms_: u64,
     ) -> Result<Option<Lease>, StoreError> {
-        let doing = "lease a task";
+        Ok(self.lease_many(worker, ttl, now_ms_, 1).await?.pop())
+    }
+
+    // Leases up to `max` ready entries with two autocommit statements, each
+    // atomic by itself (a write statement takes SQLite's write lock before
+    // it reads, waiting up to the busy timeout): first expired leases with
+    // no attempts left are failed, then one `UPDATE … WHERE seq IN (the best
+    // `max` of: the first ready queued rows, the first expired leases with
+    // attempts left) RETURNING …`.
+    async fn lease_many(
+        &self,
+        worker: &str,
+        ttl: Duration,
+        now_ms_: u64,
+        max: usize,
+    ) -> Result<Vec<Lease>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let doing = &lease_doing(max);
         let at = to_db(now_ms());
         let now = to_db(now_ms_);
         let expires_at_ms = lease_expiry(now_ms_, ttl);
-        let mut tx = self.immediate(doing).await?;
+        let _writing = self.writer.lock().await;
         sqlx::query(&format!(
             "UPDATE tasks SET state = 'failed', last_error = {EXPIRED_ERROR_SQL}, \
              lease_worker = NULL, lease_expires_at_ms = NULL, updated_at_ms = ?2 \
@@ -307,34 +345,33 @@ impl TaskStore for SqliteTaskStore {
         ))
         .bind(now)
         .bind(at)
-        .execute(&mut *tx.conn)
+        .execute(&self.pool)
         .await
         .map_err(self.error(doing))?;
-        let leased: Option<SqliteRow> = sqlx::query(
+        let rows: Vec<SqliteRow> = sqlx::query(
             "UPDATE tasks SET state = 'leased', attempts = attempts + 1, token = token + 1, \
              lease_worker = ?2, lease_expires_at_ms = ?3, updated_at_ms = ?4 \
-             WHERE seq = (SELECT seq FROM ( \
+             WHERE seq IN (SELECT seq FROM ( \
                 SELECT * FROM (SELECT seq, priority FROM tasks \
                     WHERE state = 'queued' AND (run_at_ms IS NULL OR run_at_ms <= ?1) \
-                    ORDER BY priority DESC, seq LIMIT 1) \
+                    ORDER BY priority DESC, seq LIMIT ?5) \
                 UNION ALL \
                 SELECT * FROM (SELECT seq, priority FROM tasks \
                     WHERE state = 'leased' AND lease_expires_at_ms <= ?1 \
                       AND attempts < max_attempts \
-                    ORDER BY priority DESC, seq LIMIT 1)) \
-                ORDER BY priority DESC, seq LIMIT 1) \
-             RETURNING id, task, token, attempts, checkpoint",
+                    ORDER BY priority DESC, seq LIMIT ?5)) \
+                ORDER BY priority DESC, seq LIMIT ?5) \
+             RETURNING id, task, token, attempts, checkpoint, priority, seq",
         )
         .bind(now)
         .bind(worker)
         .bind(to_db(expires_at_ms))
         .bind(at)
-        .fetch_optional(&mut *tx.conn)
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
         .await
         .map_err(self.error(doing))?;
-        tx.commit().await.map_err(self.error(doing))?;
-        let Some(row) = leased else { return Ok(None) };
-        lease_from_row(&row, expires_at_ms).map(Some)
+        leases_in_order(&rows, expires_at_ms)
     }
 
     async fn heartbeat(

@@ -272,6 +272,37 @@ pub async fn until(what: &str, check: impl Fn() -> bool) {
     }
 }
 
+/// Waits until `pool` backs off from its store and returns the reason it
+/// gives.
+pub async fn backing_off_reason(pool: &agentkit_server::pool::PoolHandle) -> String {
+    use agentkit_server::pool::PoolStatus;
+    until("the pool to back off", || {
+        matches!(pool.status(), PoolStatus::BackingOff { .. })
+    })
+    .await;
+    match pool.status() {
+        PoolStatus::BackingOff { reason, .. } => reason,
+        other => panic!("the pool stopped backing off at once: {other:?}"),
+    }
+}
+
+/// Waits until the task is in a final state in any store (polling every
+/// 20 ms, for 20 s at most) and returns its record.
+pub async fn finished(store: &dyn agentkit_core::store::TaskStore, id: &TaskId) -> TaskRecord {
+    let started = Instant::now();
+    loop {
+        let record = store.get(id).await.unwrap().unwrap();
+        if record.state.is_terminal() {
+            return record;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "task {id} never finished: {record:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until the task is in a final state and returns its record.
 pub async fn settled(store: &MemoryTaskStore, id: &TaskId) -> TaskRecord {
     state_where(store, id, "settled", TaskState::is_terminal).await

@@ -82,6 +82,7 @@ macro_rules! task_store_conformance {
             enqueue_is_idempotent_by_key_and_by_task_id,
             enqueue_stores_a_queued_record,
             leases_by_priority_then_first_in_first_out,
+            lease_many_takes_the_best_ready_entries_in_order,
             run_at_delays_the_lease,
             a_lease_is_recorded_and_returned_whole,
             an_expired_lease_is_taken_over_with_a_new_token,

@@ -67,6 +67,44 @@ pub async fn leases_by_priority_then_first_in_first_out(store: Arc<dyn TaskStore
     assert_eq!(leased_ids(store, 0).await, ["f", "b", "d", "a", "c", "e"]);
 }
 
+/// `lease_many` hands out the best ready entries in lease order, an expired
+/// lease with attempts left among them, each with its own attempt and token.
+pub async fn lease_many_takes_the_best_ready_entries_in_order(store: Arc<dyn TaskStore>) {
+    let store = &*store;
+    enqueue(store, NewTask::new(task("old")).priority(4)).await;
+    let old = lease(store, "a", 0).await;
+    for (name, priority) in [("a", 0), ("b", 5), ("c", 0), ("d", 3)] {
+        enqueue(store, NewTask::new(task(name)).priority(priority)).await;
+    }
+    enqueue(
+        store,
+        NewTask::new(task("later")).priority(9).run_at_ms(50_000),
+    )
+    .await;
+    assert_eq!(store.lease_many("w", TTL, 10_000, 0).await.unwrap(), []);
+    // At 10 s the lease of `old` has expired: it is taken over in its place.
+    let got = store.lease_many("w", TTL, 10_000, 3).await.unwrap();
+    let summary: Vec<_> = got
+        .iter()
+        .map(|l| (l.task.id.0.as_str(), l.token.0, l.attempt, l.expires_at_ms))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("b", 1, 1, 20_000),
+            ("old", 2, 2, 20_000),
+            ("d", 1, 1, 20_000)
+        ]
+    );
+    assert_eq!(old.token, FencingToken(1));
+    let rest = store.lease_many("w", TTL, 10_000, 10).await.unwrap();
+    let ids: Vec<_> = rest.iter().map(|l| l.task.id.0.as_str()).collect();
+    assert_eq!(ids, ["a", "c"]);
+    assert_eq!(store.lease_many("w", TTL, 10_000, 10).await.unwrap(), []);
+    let leased = store.list(Some(TaskState::Leased)).await.unwrap();
+    assert_eq!(leased.len(), 5);
+}
+
 /// An entry is not leased before its `run_at_ms`.
 pub async fn run_at_delays_the_lease(store: Arc<dyn TaskStore>) {
     let store = &*store;
