@@ -215,6 +215,47 @@ pub(crate) async fn move_to(
     Ok(())
 }
 
+/// The names at the root of `rev` in the local repository `repo`.
+pub(crate) async fn root_names(
+    repo: &Path,
+    rev: &str,
+    limit: Duration,
+) -> Result<Vec<String>, SandboxError> {
+    check_rev(rev)?;
+    let out = git(
+        &["ls-tree", "--name-only", rev, "--"].map(OsStr::new),
+        Some(repo),
+        limit,
+    )
+    .await?;
+    if !out.status.success() {
+        return Err(failed(&format!("`git ls-tree {rev}` in `{}`", repo.display()), &out));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// The content of `path` at `rev` in the local repository `repo`
+/// (`None`: no such file there).
+pub(crate) async fn file_at(
+    repo: &Path,
+    rev: &str,
+    path: &str,
+    limit: Duration,
+) -> Result<Option<Vec<u8>>, SandboxError> {
+    check_rev(rev)?;
+    let object = format!("{rev}:{path}");
+    let out = git(
+        &["cat-file", "blob", object.as_str()].map(OsStr::new),
+        Some(repo),
+        limit,
+    )
+    .await?;
+    Ok(out.status.success().then_some(out.stdout))
+}
+
 /// Runs host git with the safe options, no stdin, no prompts, within `limit`.
 async fn git(args: &[&OsStr], cwd: Option<&Path>, limit: Duration) -> Result<Output, SandboxError> {
     let mut cmd = tokio::process::Command::new("git");

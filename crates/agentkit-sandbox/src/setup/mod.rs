@@ -1,6 +1,23 @@
-//! Making a sandbox's environment: the one path every backend takes from
-//! a [`SandboxSpec`] to a ready sandbox with its
-//! [`EnvironmentReport`].
+//! Making a sandbox's environment: deciding a repository's setup
+//! ([`plan`]: the operator's script, the repository's `.agentkit/setup.sh`
+//! or `[setup]` table, or detection), and the one path every backend takes
+//! from a [`SandboxSpec`] to a ready sandbox with its [`EnvironmentReport`].
+//!
+//! ```no_run
+//! use agentkit_core::sandbox::{SandboxProvider, SandboxSpec};
+//! use agentkit_sandbox::local::LocalProvider;
+//! use agentkit_sandbox::setup::{SetupOptions, plan};
+//!
+//! # async fn run() -> Result<(), agentkit_core::sandbox::SandboxError> {
+//! let repo = std::path::Path::new("/srv/repos/shop");
+//! let decided = plan(repo, None, None, &SetupOptions::default().auto(true)).await?;
+//! let mut spec = SandboxSpec::new(repo.display().to_string());
+//! decided.apply(&mut spec);
+//! let sandbox = LocalProvider::new().create(&spec).await?;
+//! println!("{:?}", sandbox.environment().map(|e| &e.toolchains));
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! 1. **Warm**: with a snapshot store and a snapshot for the spec's key,
 //!    the workspace is copied from it (then brought to the wanted commit
@@ -30,6 +47,10 @@
 //! directory, and isolating backends mount it read-write (and nothing else
 //! of the cache root): sessions of one repository share downloads, two
 //! repositories never see each other's files.
+
+mod plan;
+
+pub use plan::{REPO_SETUP_SCRIPT, SetupOptions, SetupPlan, plan};
 
 use std::collections::BTreeMap;
 use std::future::Future;
