@@ -15,6 +15,12 @@ set -euo pipefail
 DIR="${AGENTKIT_SETUP_FIXTURES:-${XDG_CACHE_HOME:-$HOME/.cache}/agentkit/setup-fixtures}"
 WHEELS=(six==1.16.0 iniconfig==2.0.0)
 
+. "$(dirname "$0")/lib.sh"
+# The fixtures' setups make a venv with the system's python3.
+if ! python3 -m venv --help >/dev/null 2>&1; then
+    apt_install python3-venv
+fi
+
 if [ ! -f "$DIR/wheels/.done" ]; then
     mkdir -p "$DIR/wheels"
     echo "setup-fixtures: downloading ${WHEELS[*]} into $DIR/wheels" >&2
