@@ -45,6 +45,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use agentkit_core::environment::Toolchain;
 use agentkit_core::sandbox::{SandboxError, SandboxSpec};
 use sha2::{Digest, Sha256};
 
@@ -209,6 +210,33 @@ impl SnapshotStore {
                 Err(io(&final_path, e))
             }
         }
+    }
+
+    /// Keeps the toolchains probed in the sandbox a snapshot was made for,
+    /// next to it (`<key>.toolchains.json`, written atomically), so warm
+    /// starts need not probe again. Best effort: a failure is logged.
+    pub fn save_toolchains(&self, key: &SnapshotKey, toolchains: &[Toolchain]) {
+        let path = self.root.join(format!("{}.toolchains.json", key.as_str()));
+        let staging = self.root.join(format!(
+            ".{}.toolchains.partial-{}",
+            key.as_str(),
+            std::process::id()
+        ));
+        let written = serde_json::to_vec(toolchains)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(&staging, json))
+            .and_then(|()| std::fs::rename(&staging, &path));
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&staging);
+            tracing::warn!(%error, path = %path.display(), "could not keep the snapshot's toolchain report");
+        }
+    }
+
+    /// The toolchains kept with the snapshot for `key`, if any.
+    pub fn toolchains(&self, key: &SnapshotKey) -> Option<Vec<Toolchain>> {
+        let path = self.root.join(format!("{}.toolchains.json", key.as_str()));
+        let bytes = std::fs::read(path).ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 
     /// Removes every snapshot.

@@ -17,14 +17,16 @@ const DEFAULT_TOOLCHAINS: [&str; 6] = ["cargo", "rustc", "python3", "node", "npm
 pub const OUTPUT_TAIL_CHARS: usize = 4000;
 
 /// A shell script printing one `name<TAB>path<TAB>version` line per
-/// default toolchain (path and version empty when it is missing). Use
-/// [`toolchain_probe`](EnvironmentReport::toolchain_probe) to add the ones a
-/// repository needs; parse with [`parse_toolchains`].
+/// default toolchain (path and version empty when it is missing), the
+/// programs asked in parallel (`npm --version` alone takes most of a
+/// second). Use [`toolchain_probe`](EnvironmentReport::toolchain_probe) to
+/// add the ones a repository needs; parse with [`parse_toolchains`].
 pub const TOOLCHAIN_PROBE: &str = r#"for t in cargo rustc python3 node npm go; do
-  p=$(command -v "$t" 2>/dev/null) || { printf '%s\t\t\n' "$t"; continue; }
-  case "$t" in go) v=$("$t" version 2>&1 | head -n 1) ;; *) v=$("$t" --version 2>&1 | head -n 1) ;; esac
-  printf '%s\t%s\t%s\n' "$t" "$p" "$v"
-done"#;
+  ( p=$(command -v "$t" 2>/dev/null) || { printf '%s\t\t\n' "$t"; exit 0; }
+    case "$t" in go) v=$("$t" version 2>&1 | head -n 1) ;; *) v=$("$t" --version 2>&1 | head -n 1) ;; esac
+    printf '%s\t%s\t%s\n' "$t" "$p" "$v" ) &
+done
+wait"#;
 
 /// One toolchain as seen inside the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +139,10 @@ pub struct EnvironmentReport {
     pub caches: Option<String>,
     /// The toolchains found in the sandbox.
     pub toolchains: Vec<Toolchain>,
+    /// Whether `toolchains` were probed when the snapshot this sandbox
+    /// started from was made (same backend and image: both are part of the
+    /// key) rather than in this sandbox.
+    pub toolchains_from_snapshot: bool,
     /// The toolchains the repository needs.
     pub needs: Vec<String>,
 }
@@ -146,21 +152,27 @@ impl EnvironmentReport {
     /// that are not plain program names are left out, so a repository
     /// cannot put shell code in it).
     pub fn toolchain_probe(needs: &[String]) -> String {
-        let mut names: Vec<&str> = DEFAULT_TOOLCHAINS.to_vec();
+        TOOLCHAIN_PROBE.replacen(
+            "cargo rustc python3 node npm go",
+            &Self::toolchain_names(needs).join(" "),
+            1,
+        )
+    }
+
+    /// The programs the probe asks about, in report order: the defaults,
+    /// then the plain program names among `needs`.
+    pub fn toolchain_names(needs: &[String]) -> Vec<String> {
+        let mut names: Vec<String> = DEFAULT_TOOLCHAINS.iter().map(|s| s.to_string()).collect();
         for need in needs {
             let plain = !need.is_empty()
                 && need
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
-            if plain && !names.contains(&need.as_str()) {
-                names.push(need);
+            if plain && !names.contains(need) {
+                names.push(need.clone());
             }
         }
-        TOOLCHAIN_PROBE.replacen(
-            "cargo rustc python3 node npm go",
-            &names.join(" "),
-            1,
-        )
+        names
     }
 
     /// The toolchains the repository needs that the sandbox lacks.
@@ -240,7 +252,11 @@ impl EnvironmentReport {
         }
         out.push_str(&format!("- Sandbox: `{}`\n", self.backend));
         if !self.toolchains.is_empty() {
-            out.push_str("- Toolchains:\n");
+            out.push_str(if self.toolchains_from_snapshot {
+                "- Toolchains (probed when the snapshot was made):\n"
+            } else {
+                "- Toolchains:\n"
+            });
             for t in &self.toolchains {
                 match (&t.path, &t.version) {
                     (Some(path), version) => out.push_str(&format!(

@@ -125,6 +125,10 @@ impl crate::setup::Prepared for BwrapSandbox {
     fn set_environment(&mut self, report: agentkit_core::environment::EnvironmentReport) {
         self.environment = Some(report);
     }
+
+    fn environment_mut(&mut self) -> Option<&mut agentkit_core::environment::EnvironmentReport> {
+        self.environment.as_mut()
+    }
 }
 
 impl BwrapSandbox {

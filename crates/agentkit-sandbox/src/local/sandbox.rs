@@ -120,6 +120,10 @@ impl crate::setup::Prepared for LocalSandbox {
     fn set_environment(&mut self, report: agentkit_core::environment::EnvironmentReport) {
         self.environment = Some(report);
     }
+
+    fn environment_mut(&mut self) -> Option<&mut agentkit_core::environment::EnvironmentReport> {
+        self.environment.as_mut()
+    }
 }
 
 impl fmt::Debug for LocalSandbox {

@@ -130,6 +130,8 @@ pub(crate) trait Prepared: Sandbox + Sized {
     fn workspace_root(&self) -> &Path;
     /// Attaches the report [`Sandbox::environment`] returns.
     fn set_environment(&mut self, report: EnvironmentReport);
+    /// The attached report.
+    fn environment_mut(&mut self) -> Option<&mut EnvironmentReport>;
 }
 
 /// What the backend brings to [`create`].
@@ -186,6 +188,10 @@ where
             report.warm = true;
             report.snapshot = Some(key.as_str().to_string());
             report.exit = Some(0);
+            if let Some(toolchains) = store.toolchains(key) {
+                report.toolchains = toolchains;
+                report.toolchains_from_snapshot = true;
+            }
             finish(&mut sandbox, report).await;
             return Ok(sandbox);
         }
@@ -247,10 +253,13 @@ where
             ),
         });
     }
-    if backend.store.is_some() {
-        report.snapshot = Some(key.as_str().to_string());
-    }
     finish(&mut sandbox, report).await;
+    if backend.store.is_some()
+        && let Some(report) = sandbox.environment_mut()
+    {
+        report.snapshot = Some(key.as_str().to_string());
+        store.save_toolchains(&key, &report.toolchains);
+    }
     Ok(sandbox)
 }
 
@@ -275,6 +284,12 @@ where
         }
     }
     finish(&mut sandbox, report).await;
+    if spec.setup_script.is_some()
+        && let Some((store, key)) = key
+        && let Some(report) = sandbox.environment_mut()
+    {
+        store.save_toolchains(key, &report.toolchains);
+    }
     Ok(sandbox)
 }
 
@@ -324,15 +339,23 @@ fn tail(output: &CapturedOutput, chars: usize) -> String {
     text.chars().skip(count.saturating_sub(chars)).collect()
 }
 
-/// Probes the toolchains and attaches the report.
+/// Probes the toolchains (unless the report has them from the snapshot)
+/// and attaches the report.
 async fn finish<S: Prepared>(sandbox: &mut S, mut report: EnvironmentReport) {
-    let probe = EnvironmentReport::toolchain_probe(&report.needs);
-    match sandbox
-        .exec(ExecRequest::script(probe).timeout(PROBE_TIMEOUT))
-        .await
-    {
-        Ok(out) => report.toolchains = parse_toolchains(&out.stdout.text),
-        Err(error) => tracing::warn!(%error, "the toolchain probe could not run"),
+    if !report.toolchains_from_snapshot {
+        let probe = EnvironmentReport::toolchain_probe(&report.needs);
+        match sandbox
+            .exec(ExecRequest::script(probe).timeout(PROBE_TIMEOUT))
+            .await
+        {
+            Ok(out) => {
+                let order = EnvironmentReport::toolchain_names(&report.needs);
+                let mut found = parse_toolchains(&out.stdout.text);
+                found.sort_by_key(|t| order.iter().position(|n| *n == t.name));
+                report.toolchains = found;
+            }
+            Err(error) => tracing::warn!(%error, "the toolchain probe could not run"),
+        }
     }
     if !report.network_enforced && report.source.is_some() {
         tracing::warn!(
