@@ -57,7 +57,8 @@ fn rust_repo(root: &Path, vendor: &Path) {
          [dependencies]\nitoa = \"=1.0.11\"\nryu = \"=1.0.18\"\n\
          memchr = { version = \"=2.7.4\", default-features = false, features = [\"std\"] }\n",
     );
-    let lock = std::fs::read_to_string(vendor.join("Cargo.lock.fixture")).expect("vendored lockfile");
+    let lock =
+        std::fs::read_to_string(vendor.join("Cargo.lock.fixture")).expect("vendored lockfile");
     write(root, "Cargo.lock", &lock);
     write(
         root,
@@ -75,14 +76,22 @@ fn rust_repo(root: &Path, vendor: &Path) {
     );
     write(root, ".gitignore", "target/\n");
     write(root, ".agentkit/setup.sh", RUST_SETUP);
-    write(root, REPO_POLICY_PATH, "[setup]\nneeds = [\"cargo\"]\ntimeout_secs = 600\n");
+    write(
+        root,
+        REPO_POLICY_PATH,
+        "[setup]\nneeds = [\"cargo\"]\ntimeout_secs = 600\n",
+    );
     commit(root, "rust fixture");
 }
 
 fn python_repo(root: &Path) {
     git(root, &["init", "--quiet"]);
     write(root, "requirements.txt", "six==1.16.0\niniconfig==2.0.0\n");
-    write(root, "app.py", "import six, iniconfig\nprint(six.__version__)\n");
+    write(
+        root,
+        "app.py",
+        "import six, iniconfig\nprint(six.__version__)\n",
+    );
     write(root, ".gitignore", ".venv/\n");
     write(root, ".agentkit/setup.sh", PYTHON_SETUP);
     write(
@@ -109,7 +118,10 @@ async fn spec_for(repo: &Path, options: &SetupOptions, read_only: &[PathBuf]) ->
 async fn sample(provider: &dyn SandboxProvider, spec: &SandboxSpec, expect_warm: bool) -> Duration {
     let started = Instant::now();
     let sandbox = provider.create(spec).await.expect("create");
-    let out = sandbox.exec(ExecRequest::argv(["true"])).await.expect("exec");
+    let out = sandbox
+        .exec(ExecRequest::argv(["true"]))
+        .await
+        .expect("exec");
     let took = started.elapsed();
     assert!(out.success());
     let warm = sandbox.environment().is_some_and(|e| e.warm);
@@ -163,11 +175,15 @@ fn main() {
     let fixtures = std::env::var_os("AGENTKIT_SETUP_FIXTURES")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/agentkit/setup-fixtures")
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/agentkit/setup-fixtures")
         });
     let (vendor, wheels) = (fixtures.join("vendor"), fixtures.join("wheels"));
     if !vendor.join(".done").exists() || !wheels.join(".done").exists() {
-        println!("skipped: no fixtures in {}; run `eval \"$(.ci/setup-fixtures.sh)\"`", fixtures.display());
+        println!(
+            "skipped: no fixtures in {}; run `eval \"$(.ci/setup-fixtures.sh)\"`",
+            fixtures.display()
+        );
         return;
     }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -176,8 +192,13 @@ fn main() {
         .cache_root(Some(caches.path().to_path_buf()))
         .env("PIP_NO_INDEX", "1")
         .env("PIP_FIND_LINKS", wheels.display().to_string());
-    println!("create → first command, median of {samples} samples (cold: empty snapshot store; warm: a later commit, same lockfiles)\n");
-    println!("{:<8} {:<7} {:>12} {:>12} {:>9}", "backend", "fixture", "cold", "warm", "speed-up");
+    println!(
+        "create → first command, median of {samples} samples (cold: empty snapshot store; warm: a later commit, same lockfiles)\n"
+    );
+    println!(
+        "{:<8} {:<7} {:>12} {:>12} {:>9}",
+        "backend", "fixture", "cold", "warm", "speed-up"
+    );
     for (name, make) in backends() {
         let make = match make {
             Ok(make) => make,

@@ -17,6 +17,7 @@ use agentkit_core::agent::Agent;
 use agentkit_core::checkpoint::FileCheckpoint;
 use agentkit_core::context::ContextEngine;
 use agentkit_core::engine::{Budgets, CallSettings};
+use agentkit_core::event::Event;
 use agentkit_core::event::{EventSink, JsonlSink};
 use agentkit_core::forge::Forge;
 use agentkit_core::hook::Hook;
@@ -28,7 +29,6 @@ use agentkit_core::sandbox::{SandboxError, SandboxPolicy, SandboxProvider, Sandb
 use agentkit_core::task::Task;
 use agentkit_core::tokenizer::ApproxTokenizer;
 use agentkit_core::worker::run_task;
-use agentkit_core::event::Event;
 use agentkit_sandbox::auto;
 use agentkit_sandbox::setup::{self, SetupOptions, SetupPlan};
 use agentkit_tools::context::RuleFiles;
@@ -215,7 +215,9 @@ impl FixIssue {
             self.checkpoint_dir()?,
         )?;
         let mut spec = self.sandbox_spec(&policy);
-        self.setup_plan(&policy, Some(&agent)).await?.apply(&mut spec);
+        self.setup_plan(&policy, Some(&agent))
+            .await?
+            .apply(&mut spec);
         let outcome = run_task(&agent, provider.as_ref(), &spec, self.task, cancel).await?;
         Ok(outcome)
     }
@@ -314,8 +316,13 @@ impl FixIssue {
         }
         builder = builder.call_settings(call);
         if let Some(path) = &self.transcript {
-            let sink =
-                JsonlSink::create(path, Redactor::new().with_env_secrets()).map_err(|source| {
+            // The values the operator offers setups are secrets too (tokens).
+            let redactor = self
+                .setup
+                .env
+                .values()
+                .fold(Redactor::new().with_env_secrets(), |r, v| r.with_secret(v.clone()));
+            let sink = JsonlSink::create(path, redactor).map_err(|source| {
                     JobError::Transcript {
                         path: path.display().to_string(),
                         source,

@@ -64,7 +64,12 @@ async fn run(repo: &Path, turns: Vec<Value>) -> Run {
 fn kinds(events: &[Event]) -> Vec<String> {
     events
         .iter()
-        .map(|e| serde_json::to_value(e).unwrap()["type"].as_str().unwrap().to_string())
+        .map(|e| {
+            serde_json::to_value(e).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -74,7 +79,11 @@ async fn a_failing_setup_stops_the_run_before_the_model_with_no_pull_request() {
         ".agentkit/setup.sh",
         "echo installing dependencies\necho 'error: the registry is unreachable' >&2\nexit 7\n",
     )]);
-    let run = run(dir.path(), vec![json!({"tool_calls": [write("calc.py", FIXED)]})]).await;
+    let run = run(
+        dir.path(),
+        vec![json!({"tool_calls": [write("calc.py", FIXED)]})],
+    )
+    .await;
     assert_eq!(
         run.outcome.stop_reason,
         StopReason::EnvironmentBroken {
@@ -85,11 +94,17 @@ async fn a_failing_setup_stops_the_run_before_the_model_with_no_pull_request() {
         }
     );
     assert_eq!(
-        (run.model.turns_used(), run.bodies.len(), run.outcome.pull_request.is_none()),
+        (
+            run.model.turns_used(),
+            run.bodies.len(),
+            run.outcome.pull_request.is_none()
+        ),
         (0, 0, true)
     );
     assert_eq!(kinds(&run.events), ["environment_ready", "run_finished"]);
-    let Event::EnvironmentReady { report } = &run.events[0] else { unreachable!() };
+    let Event::EnvironmentReady { report } = &run.events[0] else {
+        unreachable!()
+    };
     assert_eq!(
         (report.source, report.exit, report.backend.as_str()),
         (Some(SetupSource::RepoScript), Some(7), "local")
@@ -110,9 +125,15 @@ async fn a_missing_toolchain_is_reported_before_the_model_starts() {
         tail,
     } = &run.outcome.stop_reason
     else {
-        panic!("expected a broken environment, got {:?}", run.outcome.stop_reason);
+        panic!(
+            "expected a broken environment, got {:?}",
+            run.outcome.stop_reason
+        );
     };
-    assert_eq!((*phase, *exit, *timed_out), (EnvironmentPhase::Toolchains, None, false));
+    assert_eq!(
+        (*phase, *exit, *timed_out),
+        (EnvironmentPhase::Toolchains, None, false)
+    );
     assert!(
         tail.starts_with(
             "the repository needs `agentkit-no-such-toolchain` but the local sandbox has no such program on its PATH (found: "
@@ -122,14 +143,22 @@ async fn a_missing_toolchain_is_reported_before_the_model_starts() {
     assert_eq!((run.model.turns_used(), run.bodies.len()), (0, 0));
     assert_eq!(
         kinds(&run.events),
-        ["run_started", "environment_ready", "checkpointed", "run_finished"]
+        [
+            "run_started",
+            "environment_ready",
+            "checkpointed",
+            "run_finished"
+        ]
     );
 }
 
 #[tokio::test]
 async fn a_working_setup_is_in_the_transcript_and_the_pull_request() {
     let dir = repo(&[
-        (".agentkit/setup.sh", "echo deps > .deps-ready\necho setup done\n"),
+        (
+            ".agentkit/setup.sh",
+            "echo deps > .deps-ready\necho setup done\n",
+        ),
         (".gitignore", ".deps-ready\n"),
         (".agentkit/policy.toml", "[setup]\nneeds = [\"python3\"]\n"),
     ]);
@@ -141,7 +170,11 @@ async fn a_working_setup_is_in_the_transcript_and_the_pull_request() {
         ],
     )
     .await;
-    assert_eq!(run.outcome.stop_reason.is_success(), true, "{:?}", run.outcome.stop_reason);
+    assert!(
+        run.outcome.stop_reason.is_success(),
+        "{:?}",
+        run.outcome.stop_reason
+    );
     let ready = run
         .events
         .iter()
@@ -151,14 +184,29 @@ async fn a_working_setup_is_in_the_transcript_and_the_pull_request() {
         })
         .unwrap();
     assert_eq!(
-        (ready.source, ready.exit, ready.output.as_str(), ready.missing()),
-        (Some(SetupSource::RepoScript), Some(0), "setup done", Vec::<String>::new())
+        (
+            ready.source,
+            ready.exit,
+            ready.output.as_str(),
+            ready.missing()
+        ),
+        (
+            Some(SetupSource::RepoScript),
+            Some(0),
+            "setup done",
+            Vec::<String>::new()
+        )
     );
     let body = &run.bodies[0];
     assert!(
-        body.contains("## Environment\n\n- Setup: from the repository's .agentkit/setup.sh; ran in "),
+        body.contains(
+            "## Environment\n\n- Setup: from the repository's .agentkit/setup.sh; ran in "
+        ),
         "{body}"
     );
-    assert!(body.contains("- Sandbox: `local`\n- Toolchains:\n"), "{body}");
+    assert!(
+        body.contains("- Sandbox: `local`\n- Toolchains:\n"),
+        "{body}"
+    );
     assert!(body.contains("  - `python3`: Python 3."), "{body}");
 }

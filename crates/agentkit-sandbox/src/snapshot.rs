@@ -399,8 +399,14 @@ mod tests {
         };
         let a = SnapshotKey::new("local", &with("11"), "c1");
         assert!(a.by_inputs());
-        assert_eq!(a.as_str(), SnapshotKey::new("local", &with("11"), "c2").as_str());
-        assert_ne!(a.as_str(), SnapshotKey::new("local", &with("12"), "c1").as_str());
+        assert_eq!(
+            a.as_str(),
+            SnapshotKey::new("local", &with("11"), "c2").as_str()
+        );
+        assert_ne!(
+            a.as_str(),
+            SnapshotKey::new("local", &with("12"), "c1").as_str()
+        );
         assert!(!SnapshotKey::new("local", &spec("x"), "c1").by_inputs());
     }
 

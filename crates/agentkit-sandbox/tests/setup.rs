@@ -31,7 +31,8 @@ fn wheels() -> Option<PathBuf> {
     let dir = std::env::var_os("AGENTKIT_SETUP_FIXTURES")
         .map(PathBuf::from)
         .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/agentkit/setup-fixtures"))
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/agentkit/setup-fixtures"))
         })?
         .join("wheels");
     if dir.join(".done").exists() {
@@ -66,15 +67,24 @@ async fn serve_index(wheels: &Path) -> Index {
     std::fs::create_dir_all(root.path().join("files")).unwrap();
     for entry in std::fs::read_dir(wheels).unwrap() {
         let path = entry.unwrap().path();
-        let Some(file) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(file) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if !file.ends_with(".whl") {
             continue;
         }
         std::fs::copy(&path, root.path().join("files").join(file)).unwrap();
-        let project = file.split('-').next().unwrap().to_lowercase().replace('_', "-");
+        let project = file
+            .split('-')
+            .next()
+            .unwrap()
+            .to_lowercase()
+            .replace('_', "-");
         let dir = root.path().join("simple").join(&project);
         std::fs::create_dir_all(&dir).unwrap();
-        let page = format!("<!DOCTYPE html><html><body><a href=\"/files/{file}\">{file}</a></body></html>\n");
+        let page = format!(
+            "<!DOCTYPE html><html><body><a href=\"/files/{file}\">{file}</a></body></html>\n"
+        );
         std::fs::write(dir.join("index.html"), page).unwrap();
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -82,7 +92,9 @@ async fn serve_index(wheels: &Path) -> Index {
     let base = root.path().to_path_buf();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
             let base = base.clone();
             tokio::spawn(async move {
                 let mut head = Vec::new();
@@ -97,7 +109,9 @@ async fn serve_index(wheels: &Path) -> Index {
                 // Through a proxy the target is absolute (`http://host:port/path`).
                 let target = text.split_whitespace().nth(1).unwrap_or("/");
                 let path = match target.find("://") {
-                    Some(i) => target[i + 3..].find('/').map_or("/", |j| &target[i + 3 + j..]),
+                    Some(i) => target[i + 3..]
+                        .find('/')
+                        .map_or("/", |j| &target[i + 3 + j..]),
                     None => target,
                 };
                 let mut file = base.join(path.trim_start_matches('/'));
@@ -108,7 +122,9 @@ async fn serve_index(wheels: &Path) -> Index {
                     file = file.join("index.html");
                 }
                 let (status, body, kind) = match std::fs::read(&file) {
-                    Ok(body) if path.ends_with(".whl") => ("200 OK", body, "application/octet-stream"),
+                    Ok(body) if path.ends_with(".whl") => {
+                        ("200 OK", body, "application/octet-stream")
+                    }
                     Ok(body) => ("200 OK", body, "text/html"),
                     Err(_) => ("404 Not Found", b"not found".to_vec(), "text/plain"),
                 };
@@ -168,7 +184,9 @@ fn repo_table(repo: &Path) -> Policy {
 
 async fn planned(repo: &Path, options: &SetupOptions) -> (SetupPlan, SandboxSpec) {
     let policy = repo_table(repo);
-    let plan = plan(repo, None, policy.setup.as_ref(), options).await.unwrap();
+    let plan = plan(repo, None, policy.setup.as_ref(), options)
+        .await
+        .unwrap();
     let mut spec = SandboxSpec::new(repo.display().to_string());
     plan.apply(&mut spec);
     (plan, spec)
@@ -178,8 +196,14 @@ async fn planned(repo: &Path, options: &SetupOptions) -> (SetupPlan, SandboxSpec
 /// the report says where the setup came from and what the sandbox has.
 async fn assert_installed(sandbox: &dyn Sandbox, backend: &str) {
     let out = sh(sandbox, ".venv/bin/python app.py").await;
-    assert_eq!((out.exit_code, out.stdout.text.as_str()), (Some(0), "1.16.0\n"), "{out:?}");
-    let report = sandbox.environment().expect("the sandbox reports its environment");
+    assert_eq!(
+        (out.exit_code, out.stdout.text.as_str()),
+        (Some(0), "1.16.0\n"),
+        "{out:?}"
+    );
+    let report = sandbox
+        .environment()
+        .expect("the sandbox reports its environment");
     assert_eq!(
         (
             report.source,
@@ -200,9 +224,23 @@ async fn assert_installed(sandbox: &dyn Sandbox, backend: &str) {
             Vec::<String>::new(),
         )
     );
-    assert!(report.output.contains("installed from http://127.0.0.1:"), "{report:?}");
-    let python = report.toolchains.iter().find(|t| t.name == "python3").unwrap();
-    assert!(python.version.as_deref().unwrap_or("").starts_with("Python 3."), "{python:?}");
+    assert!(
+        report.output.contains("installed from http://127.0.0.1:"),
+        "{report:?}"
+    );
+    let python = report
+        .toolchains
+        .iter()
+        .find(|t| t.name == "python3")
+        .unwrap();
+    assert!(
+        python
+            .version
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("Python 3."),
+        "{python:?}"
+    );
 }
 
 fn options(index: &Index, caches: &Path) -> SetupOptions {
@@ -220,9 +258,16 @@ async fn a_declared_setup_installs_a_real_package_under_local() {
     let caches = tempfile::tempdir().unwrap();
     let (plan, spec) = planned(repo.path(), &options(&index, caches.path())).await;
     assert_eq!(plan.script.as_deref(), Some(SETUP_SH));
-    assert_eq!(plan.environment.setup_env.keys().collect::<Vec<_>>(), ["PIP_INDEX_URL"]);
     assert_eq!(
-        plan.environment.inputs.iter().map(|i| i.path.as_str()).collect::<Vec<_>>(),
+        plan.environment.setup_env.keys().collect::<Vec<_>>(),
+        ["PIP_INDEX_URL"]
+    );
+    assert_eq!(
+        plan.environment
+            .inputs
+            .iter()
+            .map(|i| i.path.as_str())
+            .collect::<Vec<_>>(),
         [".agentkit/setup.sh", "requirements.txt"]
     );
     let sandbox = LocalProvider::new().create(&spec).await.unwrap();
@@ -231,10 +276,20 @@ async fn a_declared_setup_installs_a_real_package_under_local() {
     // Reported honestly: `local` cannot hold the setup to its allow-list.
     assert_eq!(
         (report.network.clone(), report.network_enforced),
-        (Some(NetworkPolicy::AllowList(vec![format!("127.0.0.1:{}", index.port)])), false)
+        (
+            Some(NetworkPolicy::AllowList(vec![format!(
+                "127.0.0.1:{}",
+                index.port
+            )])),
+            false
+        )
     );
     // The variable the setup did not ask for never reached it.
-    let out = sh(sandbox.as_ref(), "echo \"[$NOT_ASKED_FOR][$PIP_INDEX_URL]\"").await;
+    let out = sh(
+        sandbox.as_ref(),
+        "echo \"[$NOT_ASKED_FOR][$PIP_INDEX_URL]\"",
+    )
+    .await;
     assert_eq!(out.stdout.text, "[][]\n");
     sandbox.close().await.unwrap();
 }
@@ -242,7 +297,7 @@ async fn a_declared_setup_installs_a_real_package_under_local() {
 #[cfg(all(feature = "bwrap", target_os = "linux"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_setup_installs_through_the_allow_list_proxy_under_bwrap_and_the_agent_gets_no_network()
-{
+ {
     let Some(wheels) = wheels() else { return };
     let Some(provider) = common::available(
         "bwrap",
@@ -258,7 +313,7 @@ async fn a_declared_setup_installs_through_the_allow_list_proxy_under_bwrap_and_
     assert_eq!(spec.policy.network, NetworkPolicy::Deny);
     let sandbox = provider.create(&spec).await.unwrap();
     assert_installed(sandbox.as_ref(), "bwrap").await;
-    assert_eq!(sandbox.environment().unwrap().network_enforced, true);
+    assert!(sandbox.environment().unwrap().network_enforced);
     // The setup's network stayed with the setup: the agent's commands
     // cannot reach the index (no proxy variables, no route).
     let fetch = format!(
@@ -268,10 +323,19 @@ async fn a_declared_setup_installs_through_the_allow_list_proxy_under_bwrap_and_
     assert_eq!(sh(sandbox.as_ref(), &fetch).await.stdout.text, "refused\n");
     // The per-repository cache is mounted read-write at the host path the
     // package managers are pointed at.
-    let pip_cache = agentkit_sandbox::setup::repo_cache_dir(&caches.path().canonicalize().unwrap(), &spec.repo).join("pip");
-    let out = sh(sandbox.as_ref(), "echo kept > \"$PIP_CACHE_DIR/probe\" && echo \"$PIP_CACHE_DIR\"").await;
+    let pip_cache =
+        agentkit_sandbox::setup::repo_cache_dir(&caches.path().canonicalize().unwrap(), &spec.repo)
+            .join("pip");
+    let out = sh(
+        sandbox.as_ref(),
+        "echo kept > \"$PIP_CACHE_DIR/probe\" && echo \"$PIP_CACHE_DIR\"",
+    )
+    .await;
     assert_eq!(out.stdout.text, format!("{}\n", pip_cache.display()));
-    assert_eq!(std::fs::read_to_string(pip_cache.join("probe")).unwrap(), "kept\n");
+    assert_eq!(
+        std::fs::read_to_string(pip_cache.join("probe")).unwrap(),
+        "kept\n"
+    );
     sandbox.close().await.unwrap();
 }
 
@@ -315,11 +379,7 @@ fn counting_repo() -> TempDir {
     dir
 }
 
-async fn create_counted(
-    provider: &LocalProvider,
-    repo: &Path,
-    caches: &Path,
-) -> Arc<dyn Sandbox> {
+async fn create_counted(provider: &LocalProvider, repo: &Path, caches: &Path) -> Arc<dyn Sandbox> {
     let options = SetupOptions::default().cache_root(Some(caches.to_path_buf()));
     let (_, spec) = planned_without_table(repo, &options).await;
     provider.create(&spec).await.unwrap()
@@ -339,7 +399,10 @@ async fn a_new_commit_with_the_same_lockfile_starts_warm_and_a_changed_lockfile_
     let store_dir = tempfile::tempdir().unwrap();
     let provider = LocalProvider::new().with_snapshots(SnapshotStore::new(store_dir.path()));
     let runs = || {
-        let dir = agentkit_sandbox::setup::repo_cache_dir(caches.path(), &repo.path().display().to_string());
+        let dir = agentkit_sandbox::setup::repo_cache_dir(
+            caches.path(),
+            &repo.path().display().to_string(),
+        );
         std::fs::read_to_string(dir.join("pip/runs")).unwrap_or_default()
     };
     let state = |s: &dyn Sandbox| {
@@ -358,7 +421,11 @@ async fn a_new_commit_with_the_same_lockfile_starts_warm_and_a_changed_lockfile_
     let second = create_counted(&provider, repo.path(), caches.path()).await;
     assert_eq!(state(second.as_ref()), (true, key.clone()));
     assert_eq!(runs(), "run\n");
-    let out = sh(second.as_ref(), "cat code.py .deps/installed.txt; git status --porcelain").await;
+    let out = sh(
+        second.as_ref(),
+        "cat code.py .deps/installed.txt; git status --porcelain",
+    )
+    .await;
     assert_eq!(out.stdout.text, "v = 2\nsix==1.16.0\n");
     second.close().await.unwrap();
 
@@ -367,7 +434,10 @@ async fn a_new_commit_with_the_same_lockfile_starts_warm_and_a_changed_lockfile_
     git(repo.path(), &["commit", "--quiet", "-am", "three"]);
     let third = create_counted(&provider, repo.path(), caches.path()).await;
     let (warm, new_key) = state(third.as_ref());
-    assert_eq!((warm, new_key != key, runs().as_str()), (false, true, "run\nrun\n"));
+    assert_eq!(
+        (warm, new_key != key, runs().as_str()),
+        (false, true, "run\nrun\n")
+    );
     let out = sh(third.as_ref(), "cat .deps/installed.txt").await;
     assert_eq!(out.stdout.text, "six==1.17.0\n");
     third.close().await.unwrap();
@@ -390,7 +460,12 @@ async fn a_failing_setup_is_a_typed_failure_with_its_status_and_output() {
         panic!("a failing setup made a sandbox");
     };
     assert_eq!(
-        (report.source, report.exit, report.timed_out, report.output.as_str()),
+        (
+            report.source,
+            report.exit,
+            report.timed_out,
+            report.output.as_str()
+        ),
         (
             Some(SetupSource::RepoScript),
             Some(101),
@@ -399,7 +474,10 @@ async fn a_failing_setup_is_a_typed_failure_with_its_status_and_output() {
         )
     );
     let broken = report.check().unwrap_err();
-    assert_eq!((broken.phase, broken.exit), (EnvironmentPhase::Setup, Some(101)));
+    assert_eq!(
+        (broken.phase, broken.exit),
+        (EnvironmentPhase::Setup, Some(101))
+    );
 
     // A setup over its time limit is a timeout, not an exit.
     let mut spec = spec.clone();
@@ -408,7 +486,10 @@ async fn a_failing_setup_is_a_typed_failure_with_its_status_and_output() {
     let Err(SandboxError::SetupFailed { report }) = LocalProvider::new().create(&spec).await else {
         panic!("a hanging setup made a sandbox");
     };
-    assert_eq!((report.timed_out, report.check().unwrap_err().timed_out), (true, true));
+    assert_eq!(
+        (report.timed_out, report.check().unwrap_err().timed_out),
+        (true, true)
+    );
 }
 
 #[tokio::test]
@@ -424,12 +505,22 @@ async fn the_operator_can_forbid_repository_setups_and_detection_only_proposes_w
             vec!["the repository declares a setup (.agentkit/setup.sh) but the operator forbids repository setups; it does not run".to_string()]
         )
     );
-    let operator = SetupOptions::default().allow_repo(false).script("make deps").cache_root(None);
+    let operator = SetupOptions::default()
+        .allow_repo(false)
+        .script("make deps")
+        .cache_root(None);
     let (plan, _) = planned_without_table(repo.path(), &operator).await;
-    assert_eq!((plan.script.as_deref(), plan.environment.source), (Some("make deps"), SetupSource::Operator));
+    assert_eq!(
+        (plan.script.as_deref(), plan.environment.source),
+        (Some("make deps"), SetupSource::Operator)
+    );
 
     let cargo = common::one_commit_repo();
-    std::fs::write(cargo.path().join("Cargo.toml"), "[package]\nname = \"x\"\nversion = \"0.1.0\"\n").unwrap();
+    std::fs::write(
+        cargo.path().join("Cargo.toml"),
+        "[package]\nname = \"x\"\nversion = \"0.1.0\"\n",
+    )
+    .unwrap();
     std::fs::write(cargo.path().join("Cargo.lock"), "version = 3\n").unwrap();
     git(cargo.path(), &["add", "."]);
     git(cargo.path(), &["commit", "--quiet", "-m", "cargo"]);
@@ -437,13 +528,29 @@ async fn the_operator_can_forbid_repository_setups_and_detection_only_proposes_w
     let (plan, _) = planned_without_table(cargo.path(), &shown).await;
     let proposed = plan.proposed.clone().unwrap();
     assert_eq!(
-        (plan.script, proposed.script.as_str(), plan.environment.needs),
-        (None, "set -e\ncargo fetch --locked\n", vec!["cargo".to_string()])
+        (
+            plan.script,
+            proposed.script.as_str(),
+            plan.environment.needs
+        ),
+        (
+            None,
+            "set -e\ncargo fetch --locked\n",
+            vec!["cargo".to_string()]
+        )
     );
     let (plan, _) = planned_without_table(cargo.path(), &shown.clone().auto(true)).await;
     assert_eq!(
-        (plan.script.as_deref(), plan.environment.source, plan.environment.inputs.len()),
-        (Some("set -e\ncargo fetch --locked\n"), SetupSource::Detected, 2)
+        (
+            plan.script.as_deref(),
+            plan.environment.source,
+            plan.environment.inputs.len()
+        ),
+        (
+            Some("set -e\ncargo fetch --locked\n"),
+            SetupSource::Detected,
+            2
+        )
     );
 }
 
@@ -488,7 +595,10 @@ async fn two_repositories_caches_never_see_each_other() {
         )
     );
     // On the host, each repository's files stayed in its own directory.
-    assert_eq!(std::fs::read_to_string(dir_a.join("pip/a.txt")).unwrap(), "from-a\n");
+    assert_eq!(
+        std::fs::read_to_string(dir_a.join("pip/a.txt")).unwrap(),
+        "from-a\n"
+    );
     assert!(!dir_b.join("pip/a.txt").exists());
     sandbox_b.close().await.unwrap();
 }

@@ -68,7 +68,13 @@ pub(super) async fn publish(
         .unwrap_or_else(|| "main".into());
     let body = agent
         .redactor
-        .redact(&pr_body(agent, engine, &summary, &changes, sandbox.environment()))
+        .redact(&pr_body(
+            agent,
+            engine,
+            &summary,
+            &changes,
+            sandbox.environment(),
+        ))
         .into_owned();
     let request = PublishRequest {
         branch: branch_for(&task.id, &agent.config.branch_prefix),

@@ -239,7 +239,9 @@ impl EnvironmentReport {
             None => out.push_str("- Setup: none\n"),
             Some(source) if self.warm => out.push_str(&format!(
                 "- Setup: from {source}; warm start from snapshot `{}`\n",
-                self.snapshot.as_deref().map_or("?", |s| &s[..s.len().min(12)])
+                self.snapshot
+                    .as_deref()
+                    .map_or("?", |s| &s[..s.len().min(12)])
             )),
             Some(source) => out.push_str(&format!(
                 "- Setup: from {source}; ran in {:.1}s ({})\n",

@@ -200,7 +200,10 @@ pub(crate) async fn move_to(
         )
         .await?;
         if !out.status.success() {
-            return Err(failed(&format!("`git fetch` of {commit} from `{repo}`"), &out));
+            return Err(failed(
+                &format!("`git fetch` of {commit} from `{repo}`"),
+                &out,
+            ));
         }
     }
     let out = git(
@@ -229,7 +232,10 @@ pub(crate) async fn root_names(
     )
     .await?;
     if !out.status.success() {
-        return Err(failed(&format!("`git ls-tree {rev}` in `{}`", repo.display()), &out));
+        return Err(failed(
+            &format!("`git ls-tree {rev}` in `{}`", repo.display()),
+            &out,
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -11,7 +11,6 @@ use super::LocalSandbox;
 use super::clone::clone_repo;
 use crate::snapshot::{self, SnapshotStore};
 
-
 /// Creates [`LocalSandbox`]es: a temp directory, a clone of the spec's
 /// repository in `<temp>/workspace`, then the setup script.
 ///

@@ -50,7 +50,7 @@
 
 mod plan;
 
-pub use plan::{REPO_SETUP_SCRIPT, SetupOptions, SetupPlan, plan};
+pub use plan::{REPO_SETUP_SCRIPT, SetupOptions, SetupPlan, plan, plan_blocking, repo_table};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -161,7 +161,10 @@ where
 {
     let spec = &with_caches(spec)?;
     let env = &spec.environment;
-    let setup_network = env.setup_network.clone().unwrap_or(spec.policy.network.clone());
+    let setup_network = env
+        .setup_network
+        .clone()
+        .unwrap_or(spec.policy.network.clone());
     let mut report = EnvironmentReport {
         source: spec.setup_script.as_ref().map(|_| env.source),
         backend: backend.name.to_string(),
@@ -306,13 +309,20 @@ async fn run(
         request = request.env(name, value);
     }
     let started = Instant::now();
-    let out = sandbox.exec(request).await.map_err(|err| SandboxError::Setup {
-        reason: format!("the setup script could not run: {err}"),
-    })?;
+    let out = sandbox
+        .exec(request)
+        .await
+        .map_err(|err| SandboxError::Setup {
+            reason: format!("the setup script could not run: {err}"),
+        })?;
     report.setup_ms = started.elapsed().as_millis() as u64;
     record(report, &out);
     if out.success() {
-        tracing::info!(sandbox = sandbox.id(), ms = report.setup_ms, "setup script succeeded");
+        tracing::info!(
+            sandbox = sandbox.id(),
+            ms = report.setup_ms,
+            "setup script succeeded"
+        );
         return Ok(());
     }
     Err(SandboxError::SetupFailed {

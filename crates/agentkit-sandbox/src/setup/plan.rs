@@ -26,7 +26,7 @@ use std::time::Duration;
 use agentkit_core::environment::{
     Detected, EnvironmentSpec, SetupInput, SetupSource, detect, lockfile_names, registries,
 };
-use agentkit_core::policy::file::{REPO_POLICY_PATH, SetupPolicy};
+use agentkit_core::policy::file::{Policy, PolicyLayer, REPO_POLICY_PATH, SetupPolicy};
 use agentkit_core::sandbox::{SandboxError, SandboxSpec};
 use sha2::{Digest, Sha256};
 
@@ -151,7 +151,9 @@ pub async fn plan(
         None => None,
     };
     let forbidden = |what: &str| {
-        format!("the repository declares a setup ({what}) but the operator forbids repository setups; it does not run")
+        format!(
+            "the repository declares a setup ({what}) but the operator forbids repository setups; it does not run"
+        )
     };
     let (script, source) = if let Some(script) = &options.script {
         (Some(script.clone()), SetupSource::Operator)
@@ -185,7 +187,10 @@ pub async fn plan(
     let env = &mut out.environment;
     env.source = source;
     env.needs = if table.needs.is_empty() {
-        detected.as_ref().map(|d| d.needs.clone()).unwrap_or_default()
+        detected
+            .as_ref()
+            .map(|d| d.needs.clone())
+            .unwrap_or_default()
     } else {
         table.needs.clone()
     };
@@ -205,7 +210,11 @@ pub async fn plan(
     env.setup_network = Some(table.network.clone().unwrap_or_else(registries));
     let mut paths: Vec<String> = match &table.inputs {
         Some(paths) => paths.clone(),
-        None => names.iter().filter(|n| lockfile_names(n)).cloned().collect(),
+        None => names
+            .iter()
+            .filter(|n| lockfile_names(n))
+            .cloned()
+            .collect(),
     };
     if source == SetupSource::RepoScript {
         paths.push(REPO_SETUP_SCRIPT.to_string());
@@ -224,6 +233,61 @@ pub async fn plan(
         .as_ref()
         .map(|root| super::repo_cache_dir(root, &repo.display().to_string()));
     Ok(out)
+}
+
+/// The `[setup]` table of the repository's own `.agentkit/policy.toml` at
+/// `rev` (`None`: no file, or no table), for callers that do not layer
+/// policy files themselves. A malformed file is an error naming file, line
+/// and key.
+pub async fn repo_table(
+    repo: &Path,
+    rev: Option<&str>,
+) -> Result<Option<SetupPolicy>, SandboxError> {
+    let rev = rev.unwrap_or("HEAD");
+    let Some(bytes) = file_at(repo, rev, REPO_POLICY_PATH, DEFAULT_CLONE_TIMEOUT).await? else {
+        return Ok(None);
+    };
+    let source = format!("{REPO_POLICY_PATH} (at {rev})");
+    let invalid = |message: String| SandboxError::Setup {
+        reason: format!("invalid repository policy: {message}"),
+    };
+    let text = String::from_utf8(bytes).map_err(|_| invalid(format!("{source} is not UTF-8")))?;
+    let layer = PolicyLayer::parse(&source, &text).map_err(|e| invalid(e.to_string()))?;
+    let policy = Policy::from_layers([layer]).map_err(|e| invalid(e.to_string()))?;
+    Ok(policy.setup)
+}
+
+/// [`plan`] with the repository's own table ([`repo_table`]), from
+/// synchronous code (it runs on a thread of its own, so it may be called
+/// from inside an async runtime).
+pub fn plan_blocking(
+    repo: &Path,
+    rev: Option<&str>,
+    options: &SetupOptions,
+) -> Result<SetupPlan, SandboxError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| SandboxError::Setup {
+                        reason: format!(
+                            "cannot start a runtime to read the repository's setup: {e}"
+                        ),
+                    })?;
+                runtime.block_on(async {
+                    let table = repo_table(repo, rev).await?;
+                    plan(repo, rev, table.as_ref(), options).await
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(SandboxError::Setup {
+                    reason: "reading the repository's setup panicked".into(),
+                })
+            })
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {

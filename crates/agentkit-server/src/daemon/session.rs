@@ -35,7 +35,7 @@ pub struct ConfiguredSessions {
     checks: Vec<(String, String)>,
     budgets: Budgets,
     policy: SandboxPolicy,
-    setup_script: Option<String>,
+    setup: agentkit_sandbox::setup::SetupOptions,
     forges: Arc<LocalForges>,
     redactor: Redactor,
 }
@@ -69,7 +69,7 @@ impl ConfiguredSessions {
                 .collect(),
             budgets: budgets(&config.budgets),
             policy,
-            setup_script: config.sandbox.setup_script.clone(),
+            setup: setup_options(&config.sandbox),
             forges,
             redactor,
         }
@@ -146,8 +146,40 @@ impl SessionFactory for ConfiguredSessions {
         // so it builds on the earlier revision's commits.
         spec.rev =
             agentkit_core::forge::start_revision(task, agentkit_core::forge::DEFAULT_BRANCH_PREFIX);
-        spec.setup_script = self.setup_script.clone();
         spec.policy = self.policy.clone();
+        let repo = std::path::Path::new(&task.repo.url);
+        match agentkit_sandbox::setup::plan_blocking(repo, spec.rev.as_deref(), &self.setup) {
+            Ok(plan) => {
+                for warning in &plan.warnings {
+                    tracing::warn!(task = %task.id, "{warning}");
+                }
+                if let Some(proposed) = &plan.proposed {
+                    tracing::info!(task = %task.id, applied = plan.script.is_some(), script = %proposed.script, "setup detected");
+                }
+                plan.apply(&mut spec);
+            }
+            Err(error) => {
+                tracing::warn!(task = %task.id, %error, "the repository's setup could not be read; only the operator's runs");
+                spec.setup_script = self.setup.script.clone();
+            }
+        }
         spec
     }
+}
+
+/// The operator's say over setups, from `[sandbox]`.
+fn setup_options(sandbox: &crate::config::SandboxConfig) -> agentkit_sandbox::setup::SetupOptions {
+    let mut options = agentkit_sandbox::setup::SetupOptions::default()
+        .allow_repo(sandbox.repo_setup)
+        .auto(sandbox.auto_setup);
+    options.script = sandbox.setup_script.clone();
+    if let Some(dir) = &sandbox.cache_dir {
+        options = options.cache_root(Some(dir.clone()));
+    }
+    for name in &sandbox.setup_env {
+        if let Ok(value) = std::env::var(name) {
+            options = options.env(name.clone(), value);
+        }
+    }
+    options
 }

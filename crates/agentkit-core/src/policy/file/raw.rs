@@ -27,7 +27,10 @@ pub(super) enum RawSetupMode {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged, expecting = "\"deny\", \"registries\", \"full\" or a list of hosts")]
+#[serde(
+    untagged,
+    expecting = "\"deny\", \"registries\", \"full\" or a list of hosts"
+)]
 pub(super) enum RawSetupNetwork {
     Mode(RawSetupMode),
     Hosts(Vec<String>),

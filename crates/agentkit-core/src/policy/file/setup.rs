@@ -43,8 +43,9 @@ pub struct SetupPolicy {
 
 impl SetupPolicy {
     pub(super) fn from_raw(raw: RawSetup, script_from: Option<String>) -> Self {
-        let list =
-            |l: Option<Vec<Text>>| -> Vec<String> { l.into_iter().flatten().map(Text::into_inner).collect() };
+        let list = |l: Option<Vec<Text>>| -> Vec<String> {
+            l.into_iter().flatten().map(Text::into_inner).collect()
+        };
         Self {
             script: raw.script,
             script_from,
@@ -57,7 +58,9 @@ impl SetupPolicy {
             }),
             timeout: raw.timeout_secs.map(Duration::from_secs),
             needs: list(raw.needs),
-            inputs: raw.inputs.map(|l| l.into_iter().map(Text::into_inner).collect()),
+            inputs: raw
+                .inputs
+                .map(|l| l.into_iter().map(Text::into_inner).collect()),
         }
     }
 }
@@ -89,7 +92,11 @@ pub(super) fn check(raw: &RawSetup) -> Result<(), (String, Text, String)> {
     each(
         "needs",
         &raw.needs,
-        |n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c)),
+        |n| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+        },
         "a program name (`cargo`, `python3`, `node`, `go`)",
     )?;
     each(
@@ -114,7 +121,9 @@ pub(super) fn check(raw: &RawSetup) -> Result<(), (String, Text, String)> {
                 return Err((
                     format!("setup.network[{i}]"),
                     Text::new(network.span(), h.clone()),
-                    format!("`{h}` is not a host: write `host`, `host:port` or `*.domain`, without a scheme or path"),
+                    format!(
+                        "`{h}` is not a host: write `host`, `host:port` or `*.domain`, without a scheme or path"
+                    ),
                 ));
             }
         }

@@ -153,7 +153,11 @@ fn the_setup_table_layers_key_by_key_and_remembers_whose_script_runs() {
             inputs: None,
         })
     );
-    let over = PolicyLayer::parse("ops.toml", "[setup]\nscript = \"true\"\nnetwork = \"deny\"\n").unwrap();
+    let over = PolicyLayer::parse(
+        "ops.toml",
+        "[setup]\nscript = \"true\"\nnetwork = \"deny\"\n",
+    )
+    .unwrap();
     let policy = Policy::from_layers([repo, over]).unwrap().setup.unwrap();
     assert_eq!(
         (policy.script_from.as_deref(), policy.network),
@@ -161,15 +165,22 @@ fn the_setup_table_layers_key_by_key_and_remembers_whose_script_runs() {
     );
     let registries = PolicyLayer::parse("p.toml", "[setup]\nnetwork = \"registries\"\n").unwrap();
     assert_eq!(
-        Policy::from_layers([registries]).unwrap().setup.unwrap().network,
+        Policy::from_layers([registries])
+            .unwrap()
+            .setup
+            .unwrap()
+            .network,
         Some(crate::environment::registries())
     );
 }
 
 #[test]
 fn a_bad_setup_key_is_named_with_its_line() {
-    let err = PolicyLayer::parse("p.toml", "[setup]\nscript = \"x\"\nenv = [\"OK\", \"NOT OK\"]\n")
-        .unwrap_err();
+    let err = PolicyLayer::parse(
+        "p.toml",
+        "[setup]\nscript = \"x\"\nenv = [\"OK\", \"NOT OK\"]\n",
+    )
+    .unwrap_err();
     assert_eq!(
         (err.line, err.key.as_str(), err.message.as_str()),
         (
@@ -180,7 +191,11 @@ fn a_bad_setup_key_is_named_with_its_line() {
     );
     let err = PolicyLayer::parse("p.toml", "[setup]\ntimeout = 5\n").unwrap_err();
     assert_eq!((err.line, err.key.as_str()), (2, "setup.timeout"));
-    assert!(err.message.starts_with("unknown field `timeout`"), "{}", err.message);
+    assert!(
+        err.message.starts_with("unknown field `timeout`"),
+        "{}",
+        err.message
+    );
     let err = PolicyLayer::parse("p.toml", "[setup]\nnetwork = \"some\"\n").unwrap_err();
     assert_eq!((err.line, err.key.as_str()), (2, "setup.network"));
     let err = PolicyLayer::parse("p.toml", "[setup]\ninputs = [\"../x.lock\"]\n").unwrap_err();
