@@ -321,12 +321,13 @@ impl FixIssue {
                 .setup
                 .env
                 .values()
-                .fold(Redactor::new().with_env_secrets(), |r, v| r.with_secret(v.clone()));
-            let sink = JsonlSink::create(path, redactor).map_err(|source| {
-                    JobError::Transcript {
-                        path: path.display().to_string(),
-                        source,
-                    }
+                .fold(Redactor::new().with_env_secrets(), |r, v| {
+                    r.with_secret(v.clone())
+                });
+            let sink =
+                JsonlSink::create(path, redactor).map_err(|source| JobError::Transcript {
+                    path: path.display().to_string(),
+                    source,
                 })?;
             builder = builder.sink(sink);
         }

@@ -15,11 +15,10 @@ use super::network::NetworkSetup;
 use super::probe::BwrapProbe;
 use super::sandbox::{BwrapSandbox, Owned, Plan, next_id};
 use super::view::{self, HostEnv, ViewConfig};
-use crate::local::clone::clone_repo;
 use crate::local::limits::Rlimits;
 use crate::local::provider::temp_dir;
 use crate::net::{GateConfig, NetworkGate};
-use crate::snapshot::{self, SnapshotKey, SnapshotStore};
+use crate::snapshot::{SnapshotKey, SnapshotStore};
 
 /// Creates [`BwrapSandbox`]es: a temp directory, a host-side clone of the
 /// spec's repository in `<temp>/workspace` (hooks disabled, argv only, as
@@ -215,19 +214,9 @@ impl BwrapProvider {
             disk,
             temp: Some(temp),
         };
-        let warm = match &restore {
-            Some((store, key)) => snapshot::restore(store, key, &workspace).await?,
-            None => false,
-        };
-        if !warm {
-            clone_repo(
-                &spec.repo,
-                spec.rev.as_deref(),
-                &workspace,
-                self.clone_timeout,
-            )
-            .await?;
-        }
+        let warm =
+            crate::setup::fill_workspace(spec, restore.as_ref(), &workspace, self.clone_timeout)
+                .await?;
         view::create_missing_hooks(&workspace, &policy.protected_paths)?;
         let mut mounts = self.view.mounts(
             workspace,

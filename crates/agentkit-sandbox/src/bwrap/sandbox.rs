@@ -118,16 +118,8 @@ impl Drop for Owned {
 }
 
 impl crate::setup::Prepared for BwrapSandbox {
-    fn workspace_root(&self) -> &Path {
-        &self.plan.mounts.workspace
-    }
-
-    fn set_environment(&mut self, report: agentkit_core::environment::EnvironmentReport) {
-        self.environment = Some(report);
-    }
-
-    fn environment_mut(&mut self) -> Option<&mut agentkit_core::environment::EnvironmentReport> {
-        self.environment.as_mut()
+    fn environment_slot(&mut self) -> &mut Option<agentkit_core::environment::EnvironmentReport> {
+        &mut self.environment
     }
 }
 

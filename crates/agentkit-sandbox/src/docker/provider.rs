@@ -21,10 +21,9 @@ use super::helper::{CONTROL_DIR, Control, WORKSPACE};
 use super::network;
 use super::sandbox::{DockerSandbox, Parts};
 use super::teardown::Teardown;
-use crate::local::clone::clone_repo;
 use crate::local::provider::temp_dir;
 use crate::net::{GateConfig, NetNamespace, NetworkGate};
-use crate::snapshot::{self, SnapshotKey, SnapshotStore};
+use crate::snapshot::{SnapshotKey, SnapshotStore};
 
 /// Creates [`DockerSandbox`]es: a host-side clone of the spec's repository
 /// (exactly like the local backend: hooks disabled, argv only), a container
@@ -368,19 +367,9 @@ impl DockerProvider {
 
         let temp = temp_dir("agentkit-docker-", self.temp_root.as_deref())?;
         let workspace = temp.path().join("workspace");
-        let warm = match &restore {
-            Some((store, key)) => snapshot::restore(store, key, &workspace).await?,
-            None => false,
-        };
-        if !warm {
-            clone_repo(
-                &spec.repo,
-                spec.rev.as_deref(),
-                &workspace,
-                self.clone_timeout,
-            )
-            .await?;
-        }
+        let warm =
+            crate::setup::fill_workspace(spec, restore.as_ref(), &workspace, self.clone_timeout)
+                .await?;
         let root = std::fs::canonicalize(&workspace).map_err(|source| SandboxError::Io {
             path: workspace.display().to_string(),
             source,

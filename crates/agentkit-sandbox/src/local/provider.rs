@@ -8,8 +8,7 @@ use agentkit_core::sandbox::{Sandbox, SandboxError, SandboxProvider, SandboxSpec
 use async_trait::async_trait;
 
 use super::LocalSandbox;
-use super::clone::clone_repo;
-use crate::snapshot::{self, SnapshotStore};
+use crate::snapshot::SnapshotStore;
 
 /// Creates [`LocalSandbox`]es: a temp directory, a clone of the spec's
 /// repository in `<temp>/workspace`, then the setup script.
@@ -84,19 +83,13 @@ impl SandboxProvider for LocalProvider {
         let sandbox = crate::setup::create(backend, spec, |spec, restore| async move {
             let temp = temp_dir("agentkit-local-", self.temp_root.as_deref())?;
             let workspace = temp.path().join("workspace");
-            let warm = match &restore {
-                Some((store, key)) => snapshot::restore(store, key, &workspace).await?,
-                None => false,
-            };
-            if !warm {
-                clone_repo(
-                    &spec.repo,
-                    spec.rev.as_deref(),
-                    &workspace,
-                    self.clone_timeout,
-                )
-                .await?;
-            }
+            let warm = crate::setup::fill_workspace(
+                &spec,
+                restore.as_ref(),
+                &workspace,
+                self.clone_timeout,
+            )
+            .await?;
             let sandbox = LocalSandbox::open(workspace, spec.policy, spec.env, Some(temp))?;
             Ok((sandbox, warm))
         })

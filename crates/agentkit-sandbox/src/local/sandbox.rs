@@ -113,16 +113,8 @@ impl LocalSandbox {
 }
 
 impl crate::setup::Prepared for LocalSandbox {
-    fn workspace_root(&self) -> &Path {
-        self.workspace.root()
-    }
-
-    fn set_environment(&mut self, report: agentkit_core::environment::EnvironmentReport) {
-        self.environment = Some(report);
-    }
-
-    fn environment_mut(&mut self) -> Option<&mut agentkit_core::environment::EnvironmentReport> {
-        self.environment.as_mut()
+    fn environment_slot(&mut self) -> &mut Option<agentkit_core::environment::EnvironmentReport> {
+        &mut self.environment
     }
 }
 

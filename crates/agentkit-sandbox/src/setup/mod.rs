@@ -124,14 +124,17 @@ fn with_caches(spec: &SandboxSpec) -> Result<SandboxSpec, SandboxError> {
     Ok(spec)
 }
 
-/// A backend's sandbox while it is being made.
+/// A backend's sandbox while it is being made: its workspace is a host
+/// directory ([`Sandbox::host_workspace`]) and it holds the report
+/// [`Sandbox::environment`] returns.
 pub(crate) trait Prepared: Sandbox + Sized {
+    /// Where the report lives.
+    fn environment_slot(&mut self) -> &mut Option<EnvironmentReport>;
+
     /// The workspace on the host.
-    fn workspace_root(&self) -> &Path;
-    /// Attaches the report [`Sandbox::environment`] returns.
-    fn set_environment(&mut self, report: EnvironmentReport);
-    /// The attached report.
-    fn environment_mut(&mut self) -> Option<&mut EnvironmentReport>;
+    fn workspace_root(&self) -> &Path {
+        self.host_workspace().unwrap_or(Path::new(""))
+    }
 }
 
 /// What the backend brings to [`create`].
@@ -258,12 +261,31 @@ where
     }
     finish(&mut sandbox, report).await;
     if backend.store.is_some()
-        && let Some(report) = sandbox.environment_mut()
+        && let Some(report) = sandbox.environment_slot().as_mut()
     {
         report.snapshot = Some(key.as_str().to_string());
         store.save_toolchains(&key, &report.toolchains);
     }
     Ok(sandbox)
+}
+
+/// Fills a backend's fresh `workspace` (which must not exist): a copy of
+/// the snapshot `restore` names when there is one, else a clone of the
+/// spec's repository. Returns whether it restored.
+pub(crate) async fn fill_workspace(
+    spec: &SandboxSpec,
+    restore: Option<&(SnapshotStore, SnapshotKey)>,
+    workspace: &Path,
+    clone_timeout: Duration,
+) -> Result<bool, SandboxError> {
+    if let Some((store, key)) = restore
+        && snapshot::restore(store, key, workspace).await?
+    {
+        return Ok(true);
+    }
+    crate::local::clone::clone_repo(&spec.repo, spec.rev.as_deref(), workspace, clone_timeout)
+        .await?;
+    Ok(false)
 }
 
 /// Runs the setup in a freshly built `sandbox`, stores the snapshot, probes.
@@ -289,7 +311,7 @@ where
     finish(&mut sandbox, report).await;
     if spec.setup_script.is_some()
         && let Some((store, key)) = key
-        && let Some(report) = sandbox.environment_mut()
+        && let Some(report) = sandbox.environment_slot().as_mut()
     {
         store.save_toolchains(key, &report.toolchains);
     }
@@ -373,7 +395,7 @@ async fn finish<S: Prepared>(sandbox: &mut S, mut report: EnvironmentReport) {
             "the setup's network allow-list is not enforced by this backend: the setup ran with the host's network"
         );
     }
-    sandbox.set_environment(report);
+    *sandbox.environment_slot() = Some(report);
 }
 
 async fn close_quietly(sandbox: &dyn Sandbox) {
