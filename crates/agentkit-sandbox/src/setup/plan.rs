@@ -126,7 +126,12 @@ impl SetupPlan {
 
 /// Decides the setup of `repo` (a local repository) at `rev` (`None`:
 /// `HEAD`) from `table` (the effective `[setup]`, if any) and the
-/// operator's `options`. See the [module docs](self).
+/// operator's `options`. The script, first found wins: the operator's
+/// ([`SetupOptions::script`], or `script` in the operator's `[setup]`),
+/// the repository's `[setup] script`, `.agentkit/setup.sh` (those two
+/// unless [`SetupOptions::allow_repo`] is off), detection (run only with
+/// [`SetupOptions::auto`]). The rest of `[setup]` applies whatever the
+/// script's source; variable values come only from [`SetupOptions::env`].
 pub async fn plan(
     repo: &Path,
     rev: Option<&str>,
