@@ -210,7 +210,11 @@ async fn setup_script_timeout_is_a_setup_error() {
         panic!("{err:?}")
     };
     assert_eq!((report.exit, report.timed_out), (None, true));
-    assert!(err.to_string().starts_with("the setup script failed (timed out after "), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("the setup script failed (timed out after "),
+        "{err}"
+    );
 }
 
 #[tokio::test]

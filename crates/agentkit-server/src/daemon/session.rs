@@ -183,3 +183,40 @@ fn setup_options(sandbox: &crate::config::SandboxConfig) -> agentkit_sandbox::se
     }
     options
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_table_sets_the_operators_say_over_setups() {
+        let config = Config::parse(
+            std::path::Path::new("agentd.toml"),
+            "[sandbox]\nsetup_script = \"make deps\"\nrepo_setup = false\nauto_setup = true\n\
+             setup_env = [\"PATH\", \"AGENTKIT_SURELY_UNSET_VARIABLE\"]\ncache_dir = \"/var/cache/agentkit/repos\"\n",
+        )
+        .unwrap();
+        let options = setup_options(&config.sandbox);
+        assert_eq!(
+            (
+                options.script.as_deref(),
+                options.allow_repo,
+                options.auto,
+                options.env.keys().cloned().collect::<Vec<_>>(),
+                options.cache_root.clone(),
+            ),
+            (
+                Some("make deps"),
+                false,
+                true,
+                vec!["PATH".to_string()],
+                Some(std::path::PathBuf::from("/var/cache/agentkit/repos")),
+            )
+        );
+        let defaults = setup_options(&Config::default().sandbox);
+        assert_eq!(
+            (defaults.allow_repo, defaults.auto, defaults.script),
+            (true, false, None)
+        );
+    }
+}
