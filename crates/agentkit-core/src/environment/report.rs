@@ -333,3 +333,49 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod wire {
+    use super::*;
+    use crate::event::Event;
+
+    /// The transcript's `environment_ready` event, as sinks write it.
+    #[test]
+    fn the_environment_event_on_the_wire() {
+        let report = EnvironmentReport {
+            source: Some(SetupSource::RepoPolicy),
+            backend: "bwrap".into(),
+            warm: false,
+            snapshot: Some("5f1c".into()),
+            setup_ms: 1234,
+            exit: Some(0),
+            timed_out: false,
+            output: "Successfully installed six-1.16.0".into(),
+            network: Some(crate::sandbox::NetworkPolicy::AllowList(vec![
+                "pypi.org".into(),
+            ])),
+            network_enforced: true,
+            env: vec!["PIP_INDEX_URL".into()],
+            caches: Some("/cache/0a1b".into()),
+            toolchains: vec![
+                Toolchain::found("python3", "/usr/bin/python3", "Python 3.11.2"),
+                Toolchain::missing("go"),
+            ],
+            toolchains_from_snapshot: false,
+            needs: vec!["python3".into()],
+        };
+        insta::assert_json_snapshot!(Event::EnvironmentReady {
+            report: Box::new(report)
+        });
+        insta::assert_json_snapshot!(
+            "environment_broken_stop",
+            Broken {
+                phase: EnvironmentPhase::Setup,
+                exit: Some(1),
+                timed_out: false,
+                tail: "error: no matching distribution".into(),
+            }
+            .into_stop()
+        );
+    }
+}
