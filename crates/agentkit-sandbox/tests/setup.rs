@@ -602,3 +602,43 @@ async fn two_repositories_caches_never_see_each_other() {
     assert!(!dir_b.join("pip/a.txt").exists());
     sandbox_b.close().await.unwrap();
 }
+
+#[cfg(all(feature = "bwrap", target_os = "linux"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_bwrap_the_setup_sandboxs_workspace_becomes_the_snapshot_the_next_task_starts_from() {
+    let Some(wheels) = wheels() else { return };
+    let Some(provider) = common::available(
+        "bwrap",
+        agentkit_sandbox::bwrap::BwrapProvider::new(),
+        common::BWRAP_FIX,
+    ) else {
+        return;
+    };
+    let store = tempfile::tempdir().unwrap();
+    let provider = provider.with_snapshots(SnapshotStore::new(store.path()));
+    let index = serve_index(&wheels).await;
+    let repo = python_repo(index.port);
+    let caches = tempfile::tempdir().unwrap();
+    let (_, spec) = planned(repo.path(), &options(&index, caches.path())).await;
+    let first = provider.create(&spec).await.unwrap();
+    assert_installed(first.as_ref(), "bwrap").await;
+    let key = first.environment().unwrap().snapshot.clone();
+    assert!(key.is_some());
+    first.close().await.unwrap();
+    // The index goes away: the second sandbox must not need it.
+    drop(index);
+    let second = provider.create(&spec).await.unwrap();
+    let report = second.environment().unwrap();
+    assert_eq!(
+        (
+            report.warm,
+            report.snapshot.clone(),
+            report.toolchains_from_snapshot,
+            report.missing()
+        ),
+        (true, key, true, Vec::<String>::new())
+    );
+    let out = sh(second.as_ref(), ".venv/bin/python app.py").await;
+    assert_eq!(out.stdout.text, "1.16.0\n");
+    second.close().await.unwrap();
+}
