@@ -34,7 +34,9 @@
 //!    setup's network**. `local` enforces no network; its report says so
 //!    (`network_enforced: false`).
 //! 3. **Toolchains**: a probe lists `cargo`, `rustc`, `python3`, `node`,
-//!    `npm`, `go` and whatever the repository needs, with their versions.
+//!    `npm`, `go` and whatever the repository needs, with their versions
+//!    (when the spec has a setup or needs a toolchain; warm starts reuse
+//!    the probe kept with the snapshot).
 //!
 //! A setup that fails or times out closes its sandbox and returns
 //! [`SandboxError::SetupFailed`] with the report (exit status, the end of
@@ -374,7 +376,10 @@ fn tail(output: &CapturedOutput, chars: usize) -> String {
 /// Probes the toolchains (unless the report has them from the snapshot)
 /// and attaches the report.
 async fn finish<S: Prepared>(sandbox: &mut S, mut report: EnvironmentReport) {
-    if !report.toolchains_from_snapshot {
+    // A spec with no setup and no needed toolchain has nothing to check:
+    // skip the probe (most of a second) for plain sandboxes.
+    let wanted = report.source.is_some() || !report.needs.is_empty();
+    if wanted && !report.toolchains_from_snapshot {
         let probe = EnvironmentReport::toolchain_probe(&report.needs);
         match sandbox
             .exec(ExecRequest::script(probe).timeout(PROBE_TIMEOUT))
