@@ -114,9 +114,22 @@ struct RunArgs {
     /// A verification check, `NAME=COMMAND` (repeatable), e.g. `tests=cargo test`.
     #[arg(long = "check", value_parser = parse_check)]
     checks: Vec<(String, String)>,
-    /// A setup script run once in the fresh sandbox.
+    /// A setup script run once in the fresh sandbox; it wins over the
+    /// repository's `.agentkit/setup.sh` and `[setup]` table.
     #[arg(long)]
     setup: Option<String>,
+    /// Do not run the repository's own setup (`.agentkit/setup.sh`, `[setup] script`).
+    #[arg(long)]
+    no_repo_setup: bool,
+    /// When the repository declares no setup, run the detected one
+    /// (`cargo fetch`, a venv with pip, `npm ci`, `go mod download`...);
+    /// without this flag it is only shown.
+    #[arg(long)]
+    auto_setup: bool,
+    /// Offer this host variable to the setup (repeatable): it passes in only
+    /// when the repository's `[setup] env` asks for it by name.
+    #[arg(long = "setup-env")]
+    setup_env: Vec<String>,
     /// Where commands run: `auto` (the strongest backend this host supports:
     /// bwrap, else docker, else local with a loud warning), `local` (no
     /// isolation: for trusted code), `bwrap` (Linux namespaces; feature
@@ -298,6 +311,13 @@ async fn run(args: RunArgs) -> Result<ExitCode, String> {
     job.call.reasoning_effort = args.effort;
     job.checks = args.checks;
     job.setup_script = args.setup;
+    job.setup.allow_repo = !args.no_repo_setup;
+    job.setup.auto = args.auto_setup;
+    for name in &args.setup_env {
+        if let Ok(value) = std::env::var(name) {
+            job.setup.env.insert(name.clone(), value);
+        }
+    }
     job.forge_dir = args.forge_dir;
     job.transcript = args.transcript;
     job.policy_file = args.policy;

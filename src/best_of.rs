@@ -108,7 +108,8 @@ impl BestOf {
         let mut policy = self.job.effective_policy()?;
         policy.budgets.max_tokens = policy.budgets.max_tokens.map(|t| t / n as u64);
         policy.budgets.max_cost_usd = policy.budgets.max_cost_usd.map(|c| c / n as f64);
-        let spec = self.job.sandbox_spec(&policy);
+        let mut spec = self.job.sandbox_spec(&policy);
+        self.job.setup_plan(&policy, None).await?.apply(&mut spec);
         let runs_dir = self.job.checkpoint_dir()?.join("best-of");
         let mut runs = Vec::new();
         for (i, attempt) in self.attempts.iter().enumerate() {

@@ -17,6 +17,7 @@ use agentkit_core::agent::Agent;
 use agentkit_core::checkpoint::FileCheckpoint;
 use agentkit_core::context::ContextEngine;
 use agentkit_core::engine::{Budgets, CallSettings};
+use agentkit_core::event::Event;
 use agentkit_core::event::{EventSink, JsonlSink};
 use agentkit_core::forge::Forge;
 use agentkit_core::hook::Hook;
@@ -29,6 +30,7 @@ use agentkit_core::task::Task;
 use agentkit_core::tokenizer::ApproxTokenizer;
 use agentkit_core::worker::run_task;
 use agentkit_sandbox::auto;
+use agentkit_sandbox::setup::{self, SetupOptions, SetupPlan};
 use agentkit_tools::context::RuleFiles;
 use agentkit_tools::forge::{BundleInspector, LocalForge};
 use agentkit_tools::tools::{RunTests, standard_tools};
@@ -80,8 +82,15 @@ pub struct FixIssue {
     pub model: Arc<dyn Model>,
     /// Checks run to verify the work: `(name, shell command)`, e.g. `("tests", "cargo test")`.
     pub checks: Vec<(String, String)>,
-    /// Run once in the fresh sandbox before the agent starts (install dependencies, ...).
+    /// The operator's setup script, run once in the fresh sandbox before the
+    /// agent starts (install dependencies, ...). It wins over the
+    /// repository's `.agentkit/setup.sh` and `[setup]` table.
     pub setup_script: Option<String>,
+    /// The operator's say over repository setups: allowed or forbidden,
+    /// detection applied or only shown (default: shown), the variables a
+    /// setup may ask for, where per-repository caches live. See
+    /// [`agentkit_sandbox::setup`].
+    pub setup: SetupOptions,
     /// Where the local forge keeps pull-request records and comments
     /// (`None`: `agentkit-forge/` inside the repository's git directory, so
     /// the records travel with the repository).
@@ -120,6 +129,7 @@ impl FixIssue {
             model,
             checks: Vec::new(),
             setup_script: None,
+            setup: SetupOptions::default(),
             forge_dir: None,
             transcript: None,
             provider: None,
@@ -204,9 +214,56 @@ impl FixIssue {
             forge,
             self.checkpoint_dir()?,
         )?;
-        let spec = self.sandbox_spec(&policy);
+        let mut spec = self.sandbox_spec(&policy);
+        self.setup_plan(&policy, Some(&agent))
+            .await?
+            .apply(&mut spec);
         let outcome = run_task(&agent, provider.as_ref(), &spec, self.task, cancel).await?;
         Ok(outcome)
+    }
+
+    /// The setup of this job's repository at its starting commit under
+    /// `policy` (its `[setup]` table) and [`setup`](Self::setup): the
+    /// operator's script, else the repository's, else detection. What
+    /// detection proposes and any warning go to `agent`'s events.
+    pub async fn setup_plan(
+        &self,
+        policy: &Policy,
+        agent: Option<&Agent>,
+    ) -> Result<SetupPlan, JobError> {
+        let mut options = self.setup.clone();
+        if let Some(script) = &self.setup_script {
+            options.script = Some(script.clone());
+        }
+        let plan = setup::plan(
+            &self.repo,
+            self.task.repo.base.as_deref(),
+            policy.setup.as_ref(),
+            &options,
+        )
+        .await?;
+        if let Some(agent) = agent {
+            let id = &self.task.id;
+            if let Some(proposed) = &plan.proposed {
+                agent.events().emit_for(
+                    id,
+                    Event::SetupProposed {
+                        stacks: proposed.stacks.clone(),
+                        script: proposed.script.clone(),
+                        applied: plan.script.is_some(),
+                    },
+                );
+            }
+            for message in &plan.warnings {
+                agent.events().emit_for(
+                    id,
+                    Event::Warning {
+                        message: message.clone(),
+                    },
+                );
+            }
+        }
+        Ok(plan)
     }
 
     /// The agent of this job under `policy`, with `model` and `call`,
@@ -259,12 +316,18 @@ impl FixIssue {
         }
         builder = builder.call_settings(call);
         if let Some(path) = &self.transcript {
+            // The values the operator offers setups are secrets too (tokens).
+            let redactor = self
+                .setup
+                .env
+                .values()
+                .fold(Redactor::new().with_env_secrets(), |r, v| {
+                    r.with_secret(v.clone())
+                });
             let sink =
-                JsonlSink::create(path, Redactor::new().with_env_secrets()).map_err(|source| {
-                    JobError::Transcript {
-                        path: path.display().to_string(),
-                        source,
-                    }
+                JsonlSink::create(path, redactor).map_err(|source| JobError::Transcript {
+                    path: path.display().to_string(),
+                    source,
                 })?;
             builder = builder.sink(sink);
         }

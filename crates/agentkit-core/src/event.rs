@@ -41,6 +41,24 @@ pub enum Event {
         /// Whether this continues a stored run.
         resumed: bool,
     },
+    /// No setup was declared and detection recognised the repository's
+    /// stacks: the setup it proposes, and whether it was applied (only when
+    /// the operator turned auto-setup on).
+    SetupProposed {
+        /// The stacks found.
+        stacks: Vec<crate::environment::Stack>,
+        /// The proposed script.
+        script: String,
+        /// Whether it runs.
+        applied: bool,
+    },
+    /// The sandbox's environment was made (or could not be): the setup's
+    /// source, whether it started warm, its output, its network, the
+    /// toolchains found. Emitted before any model call.
+    EnvironmentReady {
+        /// What making the environment found.
+        report: Box<crate::environment::EnvironmentReport>,
+    },
     /// Context was assembled for the system prompt.
     ContextAssembled {
         /// Titles of the items included.

@@ -57,6 +57,7 @@ pub mod agent;
 pub mod checkpoint;
 pub mod context;
 pub mod engine;
+pub mod environment;
 pub mod event;
 pub mod forge;
 pub mod handover;

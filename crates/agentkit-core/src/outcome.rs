@@ -72,6 +72,20 @@ pub enum StopReason {
         /// What happened.
         message: String,
     },
+    /// The repository's environment could not be made: its setup failed or
+    /// timed out, or a toolchain it needs is missing. The model was never
+    /// called and nothing was published; this is not the agent's failure.
+    EnvironmentBroken {
+        /// Which phase failed.
+        phase: crate::environment::EnvironmentPhase,
+        /// The setup's exit code, when it exited.
+        exit: Option<i32>,
+        /// Whether the setup ran out of time.
+        #[serde(default)]
+        timed_out: bool,
+        /// The end of the setup's output, or what is missing.
+        tail: String,
+    },
     /// Publishing failed.
     PublishFailed {
         /// What happened.
@@ -129,6 +143,21 @@ impl std::fmt::Display for StopReason {
                 write!(f, "model error ({kind:?}): {message}")
             }
             StopReason::EnvironmentFailed { message } => write!(f, "environment failed: {message}"),
+            StopReason::EnvironmentBroken {
+                phase,
+                exit,
+                timed_out,
+                tail,
+            } => {
+                write!(f, "environment broken ({phase}")?;
+                if *timed_out {
+                    write!(f, ", timed out")?;
+                } else if let Some(code) = exit {
+                    write!(f, ", exit {code}")?;
+                }
+                let last = tail.trim_end().lines().last().unwrap_or("");
+                write!(f, "): {last}")
+            }
             StopReason::PublishFailed { message } => write!(f, "publish failed: {message}"),
             StopReason::HookStopped { reason } => write!(f, "stopped by policy: {reason}"),
             StopReason::ContractViolated { violations } => {

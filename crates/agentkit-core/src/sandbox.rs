@@ -17,6 +17,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::environment::{EnvironmentReport, EnvironmentSpec};
+
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
@@ -274,6 +276,11 @@ pub struct SandboxSpec {
     pub env: BTreeMap<String, String>,
     /// The policy to enforce.
     pub policy: SandboxPolicy,
+    /// What the setup may use besides its script (its variables, network,
+    /// inputs, caches) and the toolchains the repository needs. See
+    /// [`crate::environment`].
+    #[serde(default)]
+    pub environment: EnvironmentSpec,
 }
 
 impl SandboxSpec {
@@ -286,6 +293,7 @@ impl SandboxSpec {
             setup_timeout: Duration::from_secs(600),
             env: BTreeMap::new(),
             policy: SandboxPolicy::default(),
+            environment: EnvironmentSpec::default(),
         }
     }
 
@@ -351,6 +359,14 @@ pub enum SandboxError {
         /// What failed and its output.
         reason: String,
     },
+    /// The setup script failed or ran out of time. The report holds its
+    /// exit status and the end of its output; drivers end the run with
+    /// [`StopReason::EnvironmentBroken`](crate::outcome::StopReason::EnvironmentBroken).
+    #[error("the setup script failed ({}); fix the setup or the repository:\n{}", setup_status(report), report.output)]
+    SetupFailed {
+        /// What the setup did.
+        report: Box<EnvironmentReport>,
+    },
     /// The sandbox is closed or its backing environment is gone.
     #[error("the sandbox is gone: {reason}")]
     Gone {
@@ -376,8 +392,17 @@ impl SandboxError {
             self,
             SandboxError::Unsupported { .. }
                 | SandboxError::Setup { .. }
+                | SandboxError::SetupFailed { .. }
                 | SandboxError::Gone { .. }
         )
+    }
+}
+
+fn setup_status(report: &EnvironmentReport) -> String {
+    match (report.timed_out, report.exit) {
+        (true, _) => format!("timed out after {:.1}s", report.setup_ms as f64 / 1000.0),
+        (false, Some(code)) => format!("exit {code}"),
+        (false, None) => "killed".into(),
     }
 }
 
@@ -391,6 +416,12 @@ pub trait Sandbox: Send + Sync {
     /// directory. Host-side readers (search, indexing) may use it, read-only,
     /// and must not follow symlinks out of it.
     fn host_workspace(&self) -> Option<&Path> {
+        None
+    }
+
+    /// What making this sandbox found: the setup's result and the
+    /// toolchains (`None` for backends that do not report one).
+    fn environment(&self) -> Option<&EnvironmentReport> {
         None
     }
 

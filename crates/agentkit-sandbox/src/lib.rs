@@ -15,6 +15,9 @@
 //! - [`snapshot`]: warm starts — the workspace after a successful setup
 //!   script, kept and copied into later sandboxes of the same repository,
 //!   commit and setup.
+//! - [`setup`]: the environment a repository needs — the setup script
+//!   (with its own variables and network), per-repository dependency
+//!   caches, the toolchain report every sandbox carries.
 //! - `net` (Linux): network namespaces and the allow-list proxy that
 //!   isolating backends use to enforce the sandbox's network policy; its
 //!   module docs state the threat model.
@@ -69,6 +72,7 @@ mod hostview;
 pub mod local;
 #[cfg(target_os = "linux")]
 pub mod net;
+pub mod setup;
 pub mod snapshot;
 #[cfg(all(target_os = "linux", any(feature = "bwrap", feature = "docker")))]
 mod toolchains;

@@ -6,14 +6,23 @@
 //! after the setup script succeeded, keyed by everything that decides what
 //! the script produced:
 //!
-//! - the backend (`local`, `bwrap`, ...),
-//! - the repository as given and the **commit** its revision resolves to
-//!   (a branch that moved gets a new snapshot),
+//! - the backend (`local`, `bwrap`, `docker:<image>`),
+//! - the repository as given,
 //! - the setup script, the spec's environment and its policy (a script run
-//!   without network produces something else than one run with it).
+//!   without network produces something else than one run with it), the
+//!   setup's own variables (names and values), network and cache directory,
+//! - **what the setup reads**: when the spec lists the setup's inputs
+//!   ([`EnvironmentSpec::inputs`](agentkit_core::environment::EnvironmentSpec::inputs):
+//!   lockfiles and manifests, by content hash), those, and not the commit —
+//!   a new commit with the same lockfiles starts warm, a changed lockfile
+//!   starts cold; otherwise the **commit** the revision resolves to (a
+//!   branch that moved gets a new snapshot).
 //!
 //! A later `create` with the same key copies the snapshot into its fresh
-//! workspace instead of cloning and running the script again. Copies use
+//! workspace instead of cloning and running the script again. A snapshot
+//! keyed by inputs and made at another commit is then brought to the
+//! wanted commit (fetched from the repository, checked out with `--force`;
+//! ignored files such as a venv or `target/` stay). Copies use
 //! `cp -a --reflink=auto`: copy-on-write where the filesystem supports it
 //! (btrfs, XFS), a plain copy elsewhere. Snapshots are stored atomically (a
 //! copy under a temporary name, then a rename), so concurrent creators never
@@ -36,6 +45,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use agentkit_core::environment::Toolchain;
 use agentkit_core::sandbox::{SandboxError, SandboxSpec};
 use sha2::{Digest, Sha256};
 
@@ -50,6 +60,10 @@ pub struct SnapshotKey {
     /// The commit the key was made for; a workspace at another commit is
     /// never stored under it.
     commit: String,
+    /// The repository (to fetch another commit from).
+    repo: String,
+    /// Whether the key is made of the setup's inputs rather than the commit.
+    by_inputs: bool,
 }
 
 impl SnapshotKey {
@@ -57,13 +71,16 @@ impl SnapshotKey {
     pub fn new(backend: &str, spec: &SandboxSpec, commit: &str) -> Self {
         let mut hash = Sha256::new();
         let policy = serde_json::to_string(&spec.policy).unwrap_or_default();
+        let by_inputs = !spec.environment.inputs.is_empty();
+        let setup = crate::setup::key_parts(&spec.environment);
         for part in [
             FORMAT,
             backend,
             spec.repo.as_str(),
-            commit,
+            if by_inputs { "" } else { commit },
             spec.setup_script.as_deref().unwrap_or(""),
             &policy,
+            &setup,
         ] {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part.as_bytes());
@@ -78,12 +95,22 @@ impl SnapshotKey {
         Self {
             hash: digest.iter().map(|b| format!("{b:02x}")).collect(),
             commit: commit.to_string(),
+            repo: spec.repo.clone(),
+            by_inputs,
         }
     }
 
     /// The key as hex.
     pub fn as_str(&self) -> &str {
         &self.hash
+    }
+}
+
+impl SnapshotKey {
+    /// Whether the key is made of the setup's inputs (lockfiles) rather
+    /// than the commit.
+    pub fn by_inputs(&self) -> bool {
+        self.by_inputs
     }
 }
 
@@ -185,6 +212,33 @@ impl SnapshotStore {
         }
     }
 
+    /// Keeps the toolchains probed in the sandbox a snapshot was made for,
+    /// next to it (`<key>.toolchains.json`, written atomically), so warm
+    /// starts need not probe again. Best effort: a failure is logged.
+    pub fn save_toolchains(&self, key: &SnapshotKey, toolchains: &[Toolchain]) {
+        let path = self.root.join(format!("{}.toolchains.json", key.as_str()));
+        let staging = self.root.join(format!(
+            ".{}.toolchains.partial-{}",
+            key.as_str(),
+            std::process::id()
+        ));
+        let written = serde_json::to_vec(toolchains)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(&staging, json))
+            .and_then(|()| std::fs::rename(&staging, &path));
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&staging);
+            tracing::warn!(%error, path = %path.display(), "could not keep the snapshot's toolchain report");
+        }
+    }
+
+    /// The toolchains kept with the snapshot for `key`, if any.
+    pub fn toolchains(&self, key: &SnapshotKey) -> Option<Vec<Toolchain>> {
+        let path = self.root.join(format!("{}.toolchains.json", key.as_str()));
+        let bytes = std::fs::read(path).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
     /// Removes every snapshot.
     pub fn clear(&self) -> Result<(), SandboxError> {
         match std::fs::remove_dir_all(&self.root) {
@@ -225,11 +279,24 @@ pub(crate) async fn restore(
     dest: &Path,
 ) -> Result<bool, SandboxError> {
     let (store, key, dest) = (store.clone(), key.clone(), dest.to_path_buf());
-    tokio::task::spawn_blocking(move || store.restore(&key, &dest))
+    let moved = key.clone();
+    let dir = dest.clone();
+    let restored = tokio::task::spawn_blocking(move || store.restore(&key, &dest))
         .await
         .map_err(|e| SandboxError::Setup {
             reason: format!("restoring the workspace snapshot panicked: {e}"),
-        })?
+        })??;
+    if !restored || !moved.by_inputs {
+        return Ok(restored);
+    }
+    let limit = crate::local::clone::DEFAULT_CLONE_TIMEOUT;
+    if let Err(error) = crate::local::clone::move_to(&dir, &moved.repo, &moved.commit, limit).await
+    {
+        tracing::warn!(%error, commit = %moved.commit, "the snapshot could not be brought to the wanted commit; starting cold");
+        let _ = std::fs::remove_dir_all(&dir);
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// [`SnapshotStore::save`] off the async runtime; a failure is logged, not
@@ -318,6 +385,29 @@ mod tests {
         for other in others {
             assert_ne!(base, other);
         }
+    }
+
+    #[test]
+    fn with_inputs_the_key_follows_the_lockfiles_not_the_commit() {
+        let with = |sha: &str| {
+            let mut s = spec("pip install -r requirements.txt");
+            s.environment.inputs = vec![agentkit_core::environment::SetupInput {
+                path: "requirements.txt".into(),
+                sha256: sha.into(),
+            }];
+            s
+        };
+        let a = SnapshotKey::new("local", &with("11"), "c1");
+        assert!(a.by_inputs());
+        assert_eq!(
+            a.as_str(),
+            SnapshotKey::new("local", &with("11"), "c2").as_str()
+        );
+        assert_ne!(
+            a.as_str(),
+            SnapshotKey::new("local", &with("12"), "c1").as_str()
+        );
+        assert!(!SnapshotKey::new("local", &spec("x"), "c1").by_inputs());
     }
 
     #[test]

@@ -108,13 +108,23 @@ async fn a_failing_setup_script_is_a_setup_error_and_leaves_nothing_behind() {
     else {
         panic!("a failing setup script made a sandbox");
     };
-    match err {
-        SandboxError::Setup { reason } => {
-            assert!(reason.contains("exit 4"), "{reason}");
-            assert!(reason.contains("about to fail"), "{reason}");
-        }
-        other => panic!("expected a setup error, got {other:?}"),
-    }
+    let SandboxError::SetupFailed { report } = err else {
+        panic!("expected a failed setup, got {err:?}");
+    };
+    assert_eq!(
+        (
+            report.exit,
+            report.timed_out,
+            report.output.as_str(),
+            report.source
+        ),
+        (
+            Some(4),
+            false,
+            "about to fail",
+            Some(agentkit_core::environment::SetupSource::Operator)
+        )
+    );
     assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
 }
 

@@ -183,12 +183,17 @@ async fn failing_setup_script_is_a_setup_error_with_its_output() {
     let spec = SandboxSpec::new(repo.path())
         .setup_script("echo installing; echo 'npm ERR! missing package' >&2; exit 7");
     let err = provider.create(&spec).await.err().unwrap();
-    let SandboxError::Setup { reason } = &err else {
+    assert_eq!(
+        err.to_string(),
+        "the setup script failed (exit 7); fix the setup or the repository:\ninstalling\nnpm ERR! missing package"
+    );
+    let SandboxError::SetupFailed { report } = &err else {
         panic!("{err:?}")
     };
-    assert!(reason.contains("exit 7"), "{reason}");
-    assert!(reason.contains("installing"), "{reason}");
-    assert!(reason.contains("npm ERR! missing package"), "{reason}");
+    assert_eq!(
+        (report.exit, report.timed_out, report.output.as_str()),
+        (Some(7), false, "installing\nnpm ERR! missing package")
+    );
     assert!(err.is_infrastructure());
     // The half-made sandbox was deleted.
     assert_eq!(entries(root.path()), Vec::<PathBuf>::new());
@@ -201,10 +206,15 @@ async fn setup_script_timeout_is_a_setup_error() {
     let mut spec = SandboxSpec::new(repo.path()).setup_script("sleep 30");
     spec.setup_timeout = std::time::Duration::from_millis(200);
     let err = provider.create(&spec).await.err().unwrap();
-    let SandboxError::Setup { reason } = &err else {
+    let SandboxError::SetupFailed { report } = &err else {
         panic!("{err:?}")
     };
-    assert!(reason.contains("timed out"), "{reason}");
+    assert_eq!((report.exit, report.timed_out), (None, true));
+    assert!(
+        err.to_string()
+            .starts_with("the setup script failed (timed out after "),
+        "{err}"
+    );
 }
 
 #[tokio::test]

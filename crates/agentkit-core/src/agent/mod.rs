@@ -229,9 +229,54 @@ impl Agent {
         );
     }
 
-    /// Before the first model call of a new run: record the base commit,
-    /// assemble context, and put the prepared prompt in the transcript.
+    /// The outcome of a run whose sandbox could not be made because its
+    /// setup failed (`report` from
+    /// [`SandboxError::SetupFailed`](crate::sandbox::SandboxError::SetupFailed)):
+    /// the report and the end of the run go to this agent's sinks, the
+    /// model is never called, nothing is published.
+    pub fn environment_broken(
+        &self,
+        task: &TaskId,
+        report: crate::environment::EnvironmentReport,
+    ) -> Outcome {
+        let broken = report.check().err().unwrap_or(crate::environment::Broken {
+            phase: crate::environment::EnvironmentPhase::Setup,
+            exit: report.exit,
+            timed_out: report.timed_out,
+            tail: report.output.clone(),
+        });
+        self.events.emit_for(
+            task,
+            Event::EnvironmentReady {
+                report: Box::new(report),
+            },
+        );
+        let outcome = crate::environment::broken_outcome(task.clone(), broken);
+        self.events.emit_for(
+            task,
+            Event::RunFinished {
+                outcome: Box::new(outcome.clone()),
+            },
+        );
+        outcome
+    }
+
+    /// Before the first model call of a new run: report the environment
+    /// (and stop when it is broken), record the base commit, assemble
+    /// context, and put the prepared prompt in the transcript.
     async fn prepare(&self, engine: &mut Engine, sandbox: &dyn Sandbox) {
+        if let Some(report) = sandbox.environment() {
+            self.events.emit_for(
+                &engine.state().task.id,
+                Event::EnvironmentReady {
+                    report: Box::new(report.clone()),
+                },
+            );
+            if let Err(broken) = report.check() {
+                engine.stop(broken.into_stop());
+                return;
+            }
+        }
         match crate::handover::current_base(sandbox).await {
             Ok((commit, branch)) => engine.set_base(commit, branch),
             Err(err) if self.forge.is_some() => {

@@ -68,7 +68,13 @@ pub(super) async fn publish(
         .unwrap_or_else(|| "main".into());
     let body = agent
         .redactor
-        .redact(&pr_body(agent, engine, &summary, &changes))
+        .redact(&pr_body(
+            agent,
+            engine,
+            &summary,
+            &changes,
+            sandbox.environment(),
+        ))
         .into_owned();
     let request = PublishRequest {
         branch: branch_for(&task.id, &agent.config.branch_prefix),
@@ -118,7 +124,13 @@ pub(super) async fn publish(
     }
 }
 
-fn pr_body(agent: &Agent, engine: &Engine, summary: &str, changes: &ChangeSet) -> String {
+fn pr_body(
+    agent: &Agent,
+    engine: &Engine,
+    summary: &str,
+    changes: &ChangeSet,
+    environment: Option<&crate::environment::EnvironmentReport>,
+) -> String {
     let state = engine.state();
     let diff_stat = &changes.diff_stat;
     let left_out = if changes.left_out.is_empty() {
@@ -139,8 +151,11 @@ fn pr_body(agent: &Agent, engine: &Engine, summary: &str, changes: &ChangeSet) -
         .as_ref()
         .map(|v| v.summary())
         .unwrap_or_else(|| "Not verified (no verifier configured).".into());
+    let environment = environment
+        .map(|report| format!("\n\n{}", report.markdown().trim_end()))
+        .unwrap_or_default();
     format!(
-        "{summary}\n\n## Changes\n\n```\n{diff_stat}\n```{left_out}\n\n## Verification\n\n{verification}\n\n## Run\n\n\
+        "{summary}\n\n## Changes\n\n```\n{diff_stat}\n```{left_out}\n\n## Verification\n\n{verification}{environment}\n\n## Run\n\n\
          - Task: `{task}`\n- Model: `{model}`\n- Steps: {steps}\n- Tokens: {input} in / {output} out\n- Cost: {cost}\n\n\
          _Opened by agentkit. Review before merging._\n",
         summary = summary.trim(),

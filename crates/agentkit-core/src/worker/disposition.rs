@@ -44,6 +44,16 @@ pub fn disposition(reason: &StopReason) -> Disposition {
             | ModelErrorKind::InvalidRequest
             | ModelErrorKind::Permanent => Disposition::GiveUp,
         },
+        // A setup that timed out may pass (a slow registry); one that
+        // failed, or a missing toolchain, needs someone to fix the
+        // repository or the image.
+        StopReason::EnvironmentBroken { timed_out, .. } => {
+            if *timed_out {
+                Disposition::Retry
+            } else {
+                Disposition::GiveUp
+            }
+        }
         StopReason::Cancelled
         | StopReason::EnvironmentFailed { .. }
         | StopReason::PublishFailed { .. } => Disposition::Retry,

@@ -16,7 +16,10 @@ use crate::sandbox::{SandboxError, SandboxProvider, SandboxSpec};
 use crate::task::Task;
 
 /// Creates a sandbox from `spec`, runs `task` in it and closes it, whatever
-/// the outcome. Fails only when the sandbox cannot be created.
+/// the outcome. A setup that fails ends as
+/// [`StopReason::EnvironmentBroken`](crate::outcome::StopReason::EnvironmentBroken)
+/// (see [`Agent::environment_broken`]); any other failure to create the
+/// sandbox is returned.
 pub async fn run_task(
     agent: &Agent,
     provider: &dyn SandboxProvider,
@@ -30,7 +33,13 @@ pub async fn run_task(
         .map_err(|err| SandboxError::Setup {
             reason: format!("the forge could not provide the repository to clone: {err}"),
         })?;
-    let sandbox = provider.create(&spec).await?;
+    let sandbox = match provider.create(&spec).await {
+        Ok(sandbox) => sandbox,
+        Err(SandboxError::SetupFailed { report }) => {
+            return Ok(agent.environment_broken(&task.id, *report));
+        }
+        Err(err) => return Err(err),
+    };
     let outcome = agent.run(task, Arc::clone(&sandbox), cancel).await;
     if let Err(err) = sandbox.close().await {
         tracing::warn!(error = %err, sandbox = sandbox.id(), "closing the sandbox failed");

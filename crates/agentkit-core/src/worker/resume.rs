@@ -198,6 +198,9 @@ pub async fn run_lease(
     };
     let sandbox = match provider.create(&spec).await {
         Ok(sandbox) => sandbox,
+        Err(crate::sandbox::SandboxError::SetupFailed { report }) => {
+            return agent.environment_broken(&id, *report);
+        }
         Err(err) => {
             return failed(id, format!("could not create the sandbox: {err}"));
         }

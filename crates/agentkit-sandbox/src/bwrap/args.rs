@@ -66,6 +66,9 @@ pub(crate) struct Mounts {
     pub(crate) hidden_dirs: Vec<PathBuf>,
     /// Files covered by `/dev/null` (secrets).
     pub(crate) hidden_files: Vec<PathBuf>,
+    /// Host directories bound read-write before the workspace (the
+    /// repository's dependency caches).
+    pub(crate) writable: Vec<PathBuf>,
     /// The workspace, read-write.
     pub(crate) workspace: PathBuf,
     /// Directories inside the workspace bound onto themselves read-write, so
@@ -150,6 +153,9 @@ pub(crate) fn bwrap_args(inv: &Invocation<'_>) -> BwrapArgs {
     for file in &m.hidden_files {
         o.bind("--ro-bind", Path::new("/dev/null"), file);
     }
+    for dir in &m.writable {
+        o.bind("--bind", dir, dir);
+    }
     o.bind("--bind", &m.workspace, &m.workspace);
     for dir in &m.pinned {
         o.bind("--bind", dir, dir);
@@ -226,6 +232,7 @@ mod tests {
             read_only: vec!["/root/.rustup".into(), "/root/.cargo/bin".into()],
             hidden_dirs: vec!["/etc/ssl/private".into()],
             hidden_files: vec!["/etc/shadow".into()],
+            writable: Vec::new(),
             workspace: "/tmp/agentkit-bwrap-x/workspace".into(),
             pinned: vec!["/tmp/agentkit-bwrap-x/workspace/.git".into()],
             protected: vec![
@@ -366,6 +373,7 @@ mod tests {
             read_only: Vec::new(),
             hidden_dirs: Vec::new(),
             hidden_files: Vec::new(),
+            writable: Vec::new(),
             workspace: WS.into(),
             pinned: Vec::new(),
             protected: Vec::new(),

@@ -15,11 +15,10 @@ use super::network::NetworkSetup;
 use super::probe::BwrapProbe;
 use super::sandbox::{BwrapSandbox, Owned, Plan, next_id};
 use super::view::{self, HostEnv, ViewConfig};
-use crate::local::clone::clone_repo;
 use crate::local::limits::Rlimits;
-use crate::local::provider::{run_setup, temp_dir};
+use crate::local::provider::temp_dir;
 use crate::net::{GateConfig, NetworkGate};
-use crate::snapshot::{self, SnapshotKey, SnapshotStore};
+use crate::snapshot::{SnapshotKey, SnapshotStore};
 
 /// Creates [`BwrapSandbox`]es: a temp directory, a host-side clone of the
 /// spec's repository in `<temp>/workspace` (hooks disabled, argv only, as
@@ -162,9 +161,9 @@ impl BwrapProvider {
     async fn build(
         &self,
         spec: &SandboxSpec,
-        network: NetworkSetup,
-        restore: Option<&(&SnapshotStore, SnapshotKey)>,
+        restore: Option<(SnapshotStore, SnapshotKey)>,
     ) -> Result<(BwrapSandbox, bool), SandboxError> {
+        let network = self.probe.check(&spec.policy)?;
         let policy = &spec.policy;
         let temp = temp_dir("agentkit-bwrap-", self.temp_root.as_deref())?;
         let io = |path: &std::path::Path| {
@@ -215,27 +214,19 @@ impl BwrapProvider {
             disk,
             temp: Some(temp),
         };
-        let warm = match restore {
-            Some((store, key)) => snapshot::restore(store, key, &workspace).await?,
-            None => false,
-        };
-        if !warm {
-            clone_repo(
-                &spec.repo,
-                spec.rev.as_deref(),
-                &workspace,
-                self.clone_timeout,
-            )
-            .await?;
-        }
+        let warm =
+            crate::setup::fill_workspace(spec, restore.as_ref(), &workspace, self.clone_timeout)
+                .await?;
         view::create_missing_hooks(&workspace, &policy.protected_paths)?;
+        let mut mounts = self.view.mounts(
+            workspace,
+            self.init.path().to_path_buf(),
+            &policy.read_only_paths,
+        );
+        mounts.writable.extend(spec.environment.cache_dir.clone());
         let plan = Plan {
             bwrap: self.probe.bwrap.clone(),
-            mounts: self.view.mounts(
-                workspace,
-                self.init.path().to_path_buf(),
-                &policy.read_only_paths,
-            ),
+            mounts,
             _init: Arc::clone(&self.init),
             network,
             gate: gate_view,
@@ -260,18 +251,24 @@ impl SandboxProvider for BwrapProvider {
     }
 
     async fn create(&self, spec: &SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
-        let network = self.probe.check(&spec.policy)?;
-        let snapshot =
-            snapshot::key_for(self.snapshots.as_ref(), "bwrap", spec, self.clone_timeout).await;
-        let (sandbox, warm) = self.build(spec, network, snapshot.as_ref()).await?;
-        if !warm {
-            if let Some(script) = &spec.setup_script {
-                run_setup(&sandbox, script, spec).await?;
-            }
-            if let Some((store, key)) = &snapshot {
-                snapshot::save(store, key, sandbox.root()).await;
-            }
+        // Refuse what cannot be enforced before doing any work.
+        self.probe.check(&spec.policy)?;
+        if let Some(network) = &spec.environment.setup_network {
+            let mut setup = spec.policy.clone();
+            setup.network = network.clone();
+            self.probe.check(&setup)?;
         }
+        let backend = crate::setup::Backend {
+            name: "bwrap",
+            store: self.snapshots.as_ref(),
+            clone_timeout: self.clone_timeout,
+            enforces_network: true,
+        };
+        let sandbox = crate::setup::create(backend, spec, |spec, restore| async move {
+            self.build(&spec, restore).await
+        })
+        .await?;
+        let warm = sandbox.environment().is_some_and(|e| e.warm);
         tracing::info!(sandbox = sandbox.id(), repo = %spec.repo, warm, "bwrap sandbox ready");
         Ok(Arc::new(sandbox))
     }

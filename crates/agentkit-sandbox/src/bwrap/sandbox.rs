@@ -50,6 +50,8 @@ pub struct BwrapSandbox {
     closed: AtomicBool,
     /// Host resources released on close or drop, in this order.
     owned: Mutex<Option<Owned>>,
+    /// What making it found.
+    environment: Option<agentkit_core::environment::EnvironmentReport>,
 }
 
 /// Everything a command needs that does not change for the sandbox's life.
@@ -115,6 +117,12 @@ impl Drop for Owned {
     }
 }
 
+impl crate::setup::Prepared for BwrapSandbox {
+    fn environment_slot(&mut self) -> &mut Option<agentkit_core::environment::EnvironmentReport> {
+        &mut self.environment
+    }
+}
+
 impl BwrapSandbox {
     /// Wraps the prepared workspace `plan.mounts.workspace`; `id` comes
     /// from [`next_id`].
@@ -135,6 +143,7 @@ impl BwrapSandbox {
             groups: LiveGroups::default(),
             closed: AtomicBool::new(false),
             owned: Mutex::new(Some(owned)),
+            environment: None,
         })
     }
 
@@ -202,6 +211,10 @@ impl Sandbox for BwrapSandbox {
 
     fn host_workspace(&self) -> Option<&Path> {
         Some(&self.plan.mounts.workspace)
+    }
+
+    fn environment(&self) -> Option<&agentkit_core::environment::EnvironmentReport> {
+        self.environment.as_ref()
     }
 
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, SandboxError> {

@@ -144,6 +144,7 @@ impl ViewConfig {
             read_only,
             hidden_dirs,
             hidden_files,
+            writable: Vec::new(),
             workspace,
             pinned: Vec::new(),
             protected: Vec::new(),

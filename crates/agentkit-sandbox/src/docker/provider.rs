@@ -21,10 +21,9 @@ use super::helper::{CONTROL_DIR, Control, WORKSPACE};
 use super::network;
 use super::sandbox::{DockerSandbox, Parts};
 use super::teardown::Teardown;
-use crate::local::clone::clone_repo;
-use crate::local::provider::{run_setup, temp_dir};
+use crate::local::provider::temp_dir;
 use crate::net::{GateConfig, NetNamespace, NetworkGate};
-use crate::snapshot::{self, SnapshotStore};
+use crate::snapshot::{SnapshotKey, SnapshotStore};
 
 /// Creates [`DockerSandbox`]es: a host-side clone of the spec's repository
 /// (exactly like the local backend: hooks disabled, argv only), a container
@@ -322,6 +321,34 @@ impl SandboxProvider for DockerProvider {
 
     async fn create(&self, spec: &SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
         // Refuse what cannot be enforced before doing any work.
+        network::plan(&spec.policy.network, &self.full_network, &self.can_gate)?;
+        if let Some(setup) = &spec.environment.setup_network {
+            network::plan(setup, &self.full_network, &self.can_gate)?;
+        }
+        let name = format!("docker:{}", self.image);
+        let backend = crate::setup::Backend {
+            name: &name,
+            store: self.snapshots.as_ref(),
+            clone_timeout: self.clone_timeout,
+            enforces_network: true,
+        };
+        let sandbox = crate::setup::create(backend, spec, |spec, restore| async move {
+            self.build(&spec, restore).await
+        })
+        .await?;
+        tracing::info!(sandbox = sandbox.id(), container = sandbox.container_id(), repo = %spec.repo, "docker sandbox ready");
+        Ok(Arc::new(sandbox))
+    }
+}
+
+impl DockerProvider {
+    /// A started container for `spec` with its workspace cloned, or copied
+    /// from the snapshot `restore` names (the result says whether it was).
+    async fn build(
+        &self,
+        spec: &SandboxSpec,
+        restore: Option<(SnapshotStore, SnapshotKey)>,
+    ) -> Result<(DockerSandbox, bool), SandboxError> {
         let limits = container::limits(
             &spec.policy.limits,
             &self.defaults,
@@ -340,21 +367,9 @@ impl SandboxProvider for DockerProvider {
 
         let temp = temp_dir("agentkit-docker-", self.temp_root.as_deref())?;
         let workspace = temp.path().join("workspace");
-        let snapshot =
-            snapshot::key_for(self.snapshots.as_ref(), "docker", spec, self.clone_timeout).await;
-        let warm = match &snapshot {
-            Some((store, key)) => snapshot::restore(store, key, &workspace).await?,
-            None => false,
-        };
-        if !warm {
-            clone_repo(
-                &spec.repo,
-                spec.rev.as_deref(),
-                &workspace,
-                self.clone_timeout,
-            )
-            .await?;
-        }
+        let warm =
+            crate::setup::fill_workspace(spec, restore.as_ref(), &workspace, self.clone_timeout)
+                .await?;
         let root = std::fs::canonicalize(&workspace).map_err(|source| SandboxError::Io {
             path: workspace.display().to_string(),
             source,
@@ -373,6 +388,9 @@ impl SandboxProvider for DockerProvider {
             .map(|bind| binds::read_only(&bind.source, &bind.target.display().to_string()))
             .collect();
         mounts.push(binds::read_write(&root, WORKSPACE));
+        if let Some(cache) = &spec.environment.cache_dir {
+            mounts.push(binds::read_write(cache, &cache.display().to_string()));
+        }
         mounts.extend(
             protected
                 .iter()
@@ -451,21 +469,7 @@ impl SandboxProvider for DockerProvider {
             cpu_seconds: limits.cpu_seconds,
             teardown,
         })?;
-        if !warm && let Some(script) = &spec.setup_script {
-            if let Err(err) = run_setup(&sandbox, script, spec).await {
-                if let Err(cleanup) = sandbox.close().await {
-                    tracing::warn!(error = %cleanup, "closing after a failed setup failed");
-                }
-                return Err(err);
-            }
-            if let Some((store, key)) = &snapshot
-                && let Some(root) = sandbox.host_workspace()
-            {
-                snapshot::save(store, key, root).await;
-            }
-        }
-        tracing::info!(sandbox = sandbox.id(), container = sandbox.container_id(), repo = %spec.repo, "docker sandbox ready");
-        Ok(Arc::new(sandbox))
+        Ok((sandbox, warm))
     }
 }
 

@@ -39,6 +39,8 @@ pub struct DockerSandbox {
     commands: AtomicU64,
     closed: AtomicBool,
     teardown: Mutex<Option<Teardown>>,
+    /// What making it found.
+    environment: Option<agentkit_core::environment::EnvironmentReport>,
 }
 
 /// What the provider hands over to make a sandbox.
@@ -53,6 +55,12 @@ pub(crate) struct Parts {
     pub(crate) gate: Option<crate::net::NetworkGate>,
     pub(crate) cpu_seconds: Option<u64>,
     pub(crate) teardown: Teardown,
+}
+
+impl crate::setup::Prepared for DockerSandbox {
+    fn environment_slot(&mut self) -> &mut Option<agentkit_core::environment::EnvironmentReport> {
+        &mut self.environment
+    }
 }
 
 impl DockerSandbox {
@@ -71,6 +79,7 @@ impl DockerSandbox {
             commands: AtomicU64::new(1),
             closed: AtomicBool::new(false),
             teardown: Mutex::new(Some(parts.teardown)),
+            environment: None,
         })
     }
 
@@ -154,6 +163,10 @@ impl Sandbox for DockerSandbox {
 
     fn host_workspace(&self) -> Option<&Path> {
         Some(self.workspace.root())
+    }
+
+    fn environment(&self) -> Option<&agentkit_core::environment::EnvironmentReport> {
+        self.environment.as_ref()
     }
 
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, SandboxError> {

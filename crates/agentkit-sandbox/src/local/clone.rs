@@ -181,6 +181,87 @@ pub(crate) async fn rev_parse(
     Ok((out.status.success() && !commit.is_empty()).then_some(commit))
 }
 
+/// Brings the clone at `dest` (no `origin`: see the module docs) to
+/// `commit` of `repo`, fetched by id, checked out detached with `--force`.
+/// Files git ignores (a venv, `target/`, `node_modules/`) are kept: this is
+/// how a snapshot made at another commit with the same lockfiles is reused.
+pub(crate) async fn move_to(
+    dest: &Path,
+    repo: &str,
+    commit: &str,
+    limit: Duration,
+) -> Result<(), SandboxError> {
+    check_rev(commit)?;
+    if rev_parse(commit, dest, limit).await?.is_none() {
+        let out = git(
+            &["fetch", "--quiet", "--no-tags", "--", repo, commit].map(OsStr::new),
+            Some(dest),
+            limit,
+        )
+        .await?;
+        if !out.status.success() {
+            return Err(failed(
+                &format!("`git fetch` of {commit} from `{repo}`"),
+                &out,
+            ));
+        }
+    }
+    let out = git(
+        &["checkout", "--quiet", "--force", "--detach", commit].map(OsStr::new),
+        Some(dest),
+        limit,
+    )
+    .await?;
+    if !out.status.success() {
+        return Err(failed(&format!("`git checkout {commit}`"), &out));
+    }
+    Ok(())
+}
+
+/// The names at the root of `rev` in the local repository `repo`.
+pub(crate) async fn root_names(
+    repo: &Path,
+    rev: &str,
+    limit: Duration,
+) -> Result<Vec<String>, SandboxError> {
+    check_rev(rev)?;
+    let out = git(
+        &["ls-tree", "--name-only", rev, "--"].map(OsStr::new),
+        Some(repo),
+        limit,
+    )
+    .await?;
+    if !out.status.success() {
+        return Err(failed(
+            &format!("`git ls-tree {rev}` in `{}`", repo.display()),
+            &out,
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+/// The content of `path` at `rev` in the local repository `repo`
+/// (`None`: no such file there).
+pub(crate) async fn file_at(
+    repo: &Path,
+    rev: &str,
+    path: &str,
+    limit: Duration,
+) -> Result<Option<Vec<u8>>, SandboxError> {
+    check_rev(rev)?;
+    let object = format!("{rev}:{path}");
+    let out = git(
+        &["cat-file", "blob", object.as_str()].map(OsStr::new),
+        Some(repo),
+        limit,
+    )
+    .await?;
+    Ok(out.status.success().then_some(out.stdout))
+}
+
 /// Runs host git with the safe options, no stdin, no prompts, within `limit`.
 async fn git(args: &[&OsStr], cwd: Option<&Path>, limit: Duration) -> Result<Output, SandboxError> {
     let mut cmd = tokio::process::Command::new("git");

@@ -4,17 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentkit_core::sandbox::{
-    CapturedOutput, ExecRequest, Sandbox, SandboxError, SandboxProvider, SandboxSpec,
-};
+use agentkit_core::sandbox::{Sandbox, SandboxError, SandboxProvider, SandboxSpec};
 use async_trait::async_trait;
 
 use super::LocalSandbox;
-use super::clone::clone_repo;
-use crate::snapshot::{self, SnapshotStore};
-
-/// How much of each output stream a setup failure reports.
-const SETUP_TAIL_CHARS: usize = 2000;
+use crate::snapshot::SnapshotStore;
 
 /// Creates [`LocalSandbox`]es: a temp directory, a clone of the spec's
 /// repository in `<temp>/workspace`, then the setup script.
@@ -80,36 +74,28 @@ impl SandboxProvider for LocalProvider {
     }
 
     async fn create(&self, spec: &SandboxSpec) -> Result<Arc<dyn Sandbox>, SandboxError> {
-        let temp = temp_dir("agentkit-local-", self.temp_root.as_deref())?;
-        let workspace = temp.path().join("workspace");
-        let snapshot =
-            snapshot::key_for(self.snapshots.as_ref(), "local", spec, self.clone_timeout).await;
-        if let Some((store, key)) = &snapshot
-            && snapshot::restore(store, key, &workspace).await?
-        {
-            let sandbox =
-                LocalSandbox::open(workspace, spec.policy.clone(), spec.env.clone(), Some(temp))?;
-            tracing::info!(sandbox = sandbox.id(), repo = %spec.repo, snapshot = key.as_str(), "local sandbox ready (warm: restored the setup snapshot)");
-            return Ok(Arc::new(sandbox));
-        }
-        clone_repo(
-            &spec.repo,
-            spec.rev.as_deref(),
-            &workspace,
-            self.clone_timeout,
-        )
+        let backend = crate::setup::Backend {
+            name: "local",
+            store: self.snapshots.as_ref(),
+            clone_timeout: self.clone_timeout,
+            enforces_network: false,
+        };
+        let sandbox = crate::setup::create(backend, spec, |spec, restore| async move {
+            let temp = temp_dir("agentkit-local-", self.temp_root.as_deref())?;
+            let workspace = temp.path().join("workspace");
+            let warm = crate::setup::fill_workspace(
+                &spec,
+                restore.as_ref(),
+                &workspace,
+                self.clone_timeout,
+            )
+            .await?;
+            let sandbox = LocalSandbox::open(workspace, spec.policy, spec.env, Some(temp))?;
+            Ok((sandbox, warm))
+        })
         .await?;
-        let sandbox =
-            LocalSandbox::open(workspace, spec.policy.clone(), spec.env.clone(), Some(temp))?;
-        if let Some(script) = &spec.setup_script {
-            run_setup(&sandbox, script, spec).await?;
-        }
-        if let Some((store, key)) = &snapshot
-            && let Some(root) = sandbox.host_workspace()
-        {
-            snapshot::save(store, key, root).await;
-        }
-        tracing::info!(sandbox = sandbox.id(), repo = %spec.repo, "local sandbox ready");
+        let warm = sandbox.environment().is_some_and(|e| e.warm);
+        tracing::info!(sandbox = sandbox.id(), repo = %spec.repo, warm, "local sandbox ready");
         Ok(Arc::new(sandbox))
     }
 }
@@ -134,39 +120,4 @@ pub(crate) fn temp_dir(
             .to_string(),
         source,
     })
-}
-
-/// Runs the setup script in `sandbox`; a failure carries the tail of its
-/// output. Shared with the `bwrap` and `docker` backends.
-pub(crate) async fn run_setup(
-    sandbox: &dyn Sandbox,
-    script: &str,
-    spec: &SandboxSpec,
-) -> Result<(), SandboxError> {
-    let request = ExecRequest::script(script).timeout(spec.setup_timeout);
-    let out = sandbox
-        .exec(request)
-        .await
-        .map_err(|err| SandboxError::Setup {
-            reason: format!("the setup script could not run: {err}"),
-        })?;
-    if out.success() {
-        return Ok(());
-    }
-    Err(SandboxError::Setup {
-        reason: format!(
-            "the setup script failed ({}); fix the script or the repository.\n--- stdout (end) ---\n{}\n--- stderr (end) ---\n{}",
-            out.status_line(),
-            tail(&out.stdout),
-            tail(&out.stderr)
-        ),
-    })
-}
-
-fn tail(output: &CapturedOutput) -> String {
-    let text = output.text.trim_end();
-    let count = text.chars().count();
-    text.chars()
-        .skip(count.saturating_sub(SETUP_TAIL_CHARS))
-        .collect()
 }

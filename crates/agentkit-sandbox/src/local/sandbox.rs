@@ -35,6 +35,8 @@ pub struct LocalSandbox {
     closed: AtomicBool,
     /// The temp directory owning the workspace, for provider-made sandboxes.
     temp: Mutex<Option<TempDir>>,
+    /// What making it found (provider-made sandboxes).
+    environment: Option<agentkit_core::environment::EnvironmentReport>,
 }
 
 impl LocalSandbox {
@@ -70,6 +72,7 @@ impl LocalSandbox {
             groups: LiveGroups::default(),
             closed: AtomicBool::new(false),
             temp: Mutex::new(temp),
+            environment: None,
         })
     }
 
@@ -109,6 +112,12 @@ impl LocalSandbox {
     }
 }
 
+impl crate::setup::Prepared for LocalSandbox {
+    fn environment_slot(&mut self) -> &mut Option<agentkit_core::environment::EnvironmentReport> {
+        &mut self.environment
+    }
+}
+
 impl fmt::Debug for LocalSandbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Values of `env` may be secrets; show only the names.
@@ -130,6 +139,10 @@ impl Sandbox for LocalSandbox {
 
     fn host_workspace(&self) -> Option<&Path> {
         Some(self.workspace.root())
+    }
+
+    fn environment(&self) -> Option<&agentkit_core::environment::EnvironmentReport> {
+        self.environment.as_ref()
     }
 
     async fn exec(&self, request: ExecRequest) -> Result<ExecOutput, SandboxError> {

@@ -26,7 +26,11 @@
 //! backend = "auto"              # AGENTD_SANDBOX. auto (strongest available) | local | bwrap | docker
 //! network = "deny"              # deny | allow-list | full
 //! allow = ["crates.io", "*.crates.io"]   # the allow-list (network = "allow-list")
-//! setup_script = "cargo fetch"  # run once in every fresh sandbox
+//! setup_script = "cargo fetch"  # run once in every fresh sandbox (wins over the repository's)
+//! repo_setup = true             # the repository's .agentkit/setup.sh / [setup] may run
+//! auto_setup = false            # run the detected setup when a repository declares none
+//! setup_env = ["NPM_TOKEN"]     # host variables a setup may ask for by name
+//! cache_dir = "/var/cache/agentkit/repos"  # per-repository dependency caches
 //! env_allow = ["PATH", "HOME"]  # host variables passed into commands (default: the core policy's list)
 //!
 //! [forge]
@@ -221,6 +225,18 @@ pub struct SandboxConfig {
     pub setup_script: Option<String>,
     /// Host variables passed into commands (`None`: the core policy's list).
     pub env_allow: Option<Vec<String>>,
+    /// Whether a repository's own setup (`.agentkit/setup.sh`, `[setup]
+    /// script` in `.agentkit/policy.toml`) may run. Default: true.
+    pub repo_setup: bool,
+    /// Whether a detected setup (`cargo fetch`, a venv, `npm ci`, `go mod
+    /// download`) runs when a repository declares none. Default: false
+    /// (it is only shown in the transcript).
+    pub auto_setup: bool,
+    /// Host variables a setup may ask for by name (`[setup] env`).
+    pub setup_env: Vec<String>,
+    /// Where per-repository dependency caches live (default:
+    /// `~/.cache/agentkit/repo-caches`).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -231,6 +247,10 @@ impl Default for SandboxConfig {
             allow: Vec::new(),
             setup_script: None,
             env_allow: None,
+            repo_setup: true,
+            auto_setup: false,
+            setup_env: Vec::new(),
+            cache_dir: None,
         }
     }
 }

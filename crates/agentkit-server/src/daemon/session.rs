@@ -37,7 +37,7 @@ pub struct ConfiguredSessions {
     checks: Vec<(String, String)>,
     budgets: Budgets,
     policy: SandboxPolicy,
-    setup_script: Option<String>,
+    setup: agentkit_sandbox::setup::SetupOptions,
     forges: Arc<Forges>,
     redactor: Redactor,
 }
@@ -73,7 +73,7 @@ impl ConfiguredSessions {
                 .collect(),
             budgets: budgets(&config.budgets),
             policy,
-            setup_script: config.sandbox.setup_script.clone(),
+            setup: setup_options(&config.sandbox),
             forges,
             redactor,
         }
@@ -156,8 +156,23 @@ impl SessionFactory for ConfiguredSessions {
         // so it builds on the earlier revision's commits.
         spec.rev =
             agentkit_core::forge::start_revision(task, agentkit_core::forge::DEFAULT_BRANCH_PREFIX);
-        spec.setup_script = self.setup_script.clone();
         spec.policy = self.policy.clone();
+        let repo = std::path::Path::new(&task.repo.url);
+        match agentkit_sandbox::setup::plan_blocking(repo, spec.rev.as_deref(), &self.setup) {
+            Ok(plan) => {
+                for warning in &plan.warnings {
+                    tracing::warn!(task = %task.id, "{warning}");
+                }
+                if let Some(proposed) = &plan.proposed {
+                    tracing::info!(task = %task.id, applied = plan.script.is_some(), script = %proposed.script, "setup detected");
+                }
+                plan.apply(&mut spec);
+            }
+            Err(error) => {
+                tracing::warn!(task = %task.id, %error, "the repository's setup could not be read; only the operator's runs");
+                spec.setup_script = self.setup.script.clone();
+            }
+        }
         spec
     }
 
@@ -171,5 +186,59 @@ impl SessionFactory for ConfiguredSessions {
         if let Some(lifecycle) = &self.lifecycle {
             lifecycle.recorded(task);
         }
+    }
+}
+
+/// The operator's say over setups, from `[sandbox]`.
+fn setup_options(sandbox: &crate::config::SandboxConfig) -> agentkit_sandbox::setup::SetupOptions {
+    let mut options = agentkit_sandbox::setup::SetupOptions::default()
+        .allow_repo(sandbox.repo_setup)
+        .auto(sandbox.auto_setup);
+    options.script = sandbox.setup_script.clone();
+    if let Some(dir) = &sandbox.cache_dir {
+        options = options.cache_root(Some(dir.clone()));
+    }
+    for name in &sandbox.setup_env {
+        if let Ok(value) = std::env::var(name) {
+            options = options.env(name.clone(), value);
+        }
+    }
+    options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_table_sets_the_operators_say_over_setups() {
+        let config = Config::parse(
+            std::path::Path::new("agentd.toml"),
+            "[sandbox]\nsetup_script = \"make deps\"\nrepo_setup = false\nauto_setup = true\n\
+             setup_env = [\"PATH\", \"AGENTKIT_SURELY_UNSET_VARIABLE\"]\ncache_dir = \"/var/cache/agentkit/repos\"\n",
+        )
+        .unwrap();
+        let options = setup_options(&config.sandbox);
+        assert_eq!(
+            (
+                options.script.as_deref(),
+                options.allow_repo,
+                options.auto,
+                options.env.keys().cloned().collect::<Vec<_>>(),
+                options.cache_root.clone(),
+            ),
+            (
+                Some("make deps"),
+                false,
+                true,
+                vec!["PATH".to_string()],
+                Some(std::path::PathBuf::from("/var/cache/agentkit/repos")),
+            )
+        );
+        let defaults = setup_options(&Config::default().sandbox);
+        assert_eq!(
+            (defaults.allow_repo, defaults.auto, defaults.script),
+            (true, false, None)
+        );
     }
 }

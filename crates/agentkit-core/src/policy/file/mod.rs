@@ -39,6 +39,13 @@
 //!
 //! [contract.secrets]
 //! entropy_threshold = 4.0
+//!
+//! [setup]                       # see `SetupPolicy`: the repository's environment
+//! script = "cargo fetch --locked"
+//! env = ["CARGO_REGISTRIES_INTERNAL_TOKEN"]
+//! network = "registries"        # "deny" | "registries" | "full" | ["host", ...]
+//! timeout_secs = 900
+//! needs = ["cargo"]
 //! ```
 //!
 //! Errors name the file, the line and the key
@@ -59,6 +66,9 @@
 //! ```
 
 mod raw;
+mod setup;
+
+pub use setup::SetupPolicy;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -115,7 +125,11 @@ impl PolicyLayer {
         let deserializer = toml::Deserializer::parse(text)
             .map_err(|e| error(String::new(), e.span(), e.message().to_string()))?;
         let raw: RawPolicy = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let key = e.path().to_string();
+            // A `Spanned` value shows up as a private field in the path.
+            let key = e
+                .path()
+                .to_string()
+                .replace(".$__serde_spanned_private_value", "");
             let inner = e.into_inner();
             error(key, inner.span(), inner.message().to_string())
         })?;
@@ -201,6 +215,11 @@ impl PolicyLayer {
                 }
             }
         }
+        if let Some(s) = &r.setup
+            && let Err((key, entry, message)) = setup::check(s)
+        {
+            return fail(key, &entry, message);
+        }
         if let Some(c) = &r.contract {
             globs("contract.test_globs", &c.test_globs)?;
             globs("contract.ci_globs", &c.ci_globs)?;
@@ -229,6 +248,8 @@ pub struct Policy {
     pub budgets: Budgets,
     /// The completion contract (`None` when `contract.enabled = false`).
     pub contract: Option<CompletionContract>,
+    /// The `[setup]` table (`None` when no layer has one).
+    pub setup: Option<SetupPolicy>,
     /// The files it was made from, in order.
     pub sources: Vec<String>,
 }
@@ -242,6 +263,7 @@ impl Default for Policy {
             network: None,
             budgets: Budgets::default(),
             contract: Some(CompletionContract::default()),
+            setup: None,
             sources: Vec::new(),
         }
     }
@@ -263,7 +285,11 @@ impl Policy {
     ) -> Result<Self, PolicyFileError> {
         let mut sources = Vec::new();
         let mut raw = RawPolicy::default();
+        let mut script_from = None;
         for layer in layers {
+            if layer.raw.setup.as_ref().is_some_and(|s| s.script.is_some()) {
+                script_from = Some(layer.source.clone());
+            }
             sources.push(layer.source);
             raw = raw.layered(layer.raw);
         }
@@ -323,6 +349,9 @@ impl Policy {
             if let Some(secs) = b.max_wall_time_secs {
                 budgets.max_wall_time = Some(Duration::from_secs(secs));
             }
+        }
+        if let Some(s) = raw.setup {
+            policy.setup = Some(SetupPolicy::from_raw(s, script_from));
         }
         if let Some(c) = raw.contract {
             policy.contract = if c.enabled == Some(false) {

@@ -15,6 +15,36 @@ pub(super) struct RawPolicy {
     pub network: Option<RawNetwork>,
     pub budgets: Option<RawBudgets>,
     pub contract: Option<RawContract>,
+    pub setup: Option<RawSetup>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum RawSetupMode {
+    Deny,
+    Registries,
+    Full,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "\"deny\", \"registries\", \"full\" or a list of hosts"
+)]
+pub(super) enum RawSetupNetwork {
+    Mode(RawSetupMode),
+    Hosts(Vec<String>),
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSetup {
+    pub script: Option<String>,
+    pub env: Option<Vec<Text>>,
+    pub network: Option<Spanned<RawSetupNetwork>>,
+    pub timeout_secs: Option<u64>,
+    pub needs: Option<Vec<Text>>,
+    pub inputs: Option<Vec<Text>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -145,6 +175,11 @@ impl RawPolicy {
                 |b, o| layered!(RawBudgets: b, o, max_steps, max_tokens, max_cost_usd, max_wall_time_secs),
             ),
             contract: merge_section(self.contract, over.contract, RawContract::layered),
+            setup: merge_section(
+                self.setup,
+                over.setup,
+                |b, o| layered!(RawSetup: b, o, script, env, network, timeout_secs, needs, inputs),
+            ),
         }
     }
 }

@@ -131,3 +131,73 @@ fn defaults_hold_without_files_and_the_contract_can_be_switched_off() {
     );
     let _ = Rule::TestFiles;
 }
+
+#[test]
+fn the_setup_table_layers_key_by_key_and_remembers_whose_script_runs() {
+    let repo = PolicyLayer::parse(
+        ".agentkit/policy.toml",
+        "[setup]\nscript = \"make deps\"\nenv = [\"PIP_INDEX_URL\"]\nnetwork = [\"127.0.0.1:3141\"]\nneeds = [\"python3\"]\n",
+    )
+    .unwrap();
+    let operator = PolicyLayer::parse("ops.toml", "[setup]\ntimeout_secs = 60\n").unwrap();
+    let policy = Policy::from_layers([repo.clone(), operator]).unwrap();
+    assert_eq!(
+        policy.setup,
+        Some(SetupPolicy {
+            script: Some("make deps".into()),
+            script_from: Some(".agentkit/policy.toml".into()),
+            env: vec!["PIP_INDEX_URL".into()],
+            network: Some(NetworkPolicy::AllowList(vec!["127.0.0.1:3141".into()])),
+            timeout: Some(Duration::from_secs(60)),
+            needs: vec!["python3".into()],
+            inputs: None,
+        })
+    );
+    let over = PolicyLayer::parse(
+        "ops.toml",
+        "[setup]\nscript = \"true\"\nnetwork = \"deny\"\n",
+    )
+    .unwrap();
+    let policy = Policy::from_layers([repo, over]).unwrap().setup.unwrap();
+    assert_eq!(
+        (policy.script_from.as_deref(), policy.network),
+        (Some("ops.toml"), Some(NetworkPolicy::Deny))
+    );
+    let registries = PolicyLayer::parse("p.toml", "[setup]\nnetwork = \"registries\"\n").unwrap();
+    assert_eq!(
+        Policy::from_layers([registries])
+            .unwrap()
+            .setup
+            .unwrap()
+            .network,
+        Some(crate::environment::registries())
+    );
+}
+
+#[test]
+fn a_bad_setup_key_is_named_with_its_line() {
+    let err = PolicyLayer::parse(
+        "p.toml",
+        "[setup]\nscript = \"x\"\nenv = [\"OK\", \"NOT OK\"]\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        (err.line, err.key.as_str(), err.message.as_str()),
+        (
+            3,
+            "setup.env[1]",
+            "`NOT OK` is not a variable name (letters, digits and `_`, not starting with a digit)"
+        )
+    );
+    let err = PolicyLayer::parse("p.toml", "[setup]\ntimeout = 5\n").unwrap_err();
+    assert_eq!((err.line, err.key.as_str()), (2, "setup.timeout"));
+    assert!(
+        err.message.starts_with("unknown field `timeout`"),
+        "{}",
+        err.message
+    );
+    let err = PolicyLayer::parse("p.toml", "[setup]\nnetwork = \"some\"\n").unwrap_err();
+    assert_eq!((err.line, err.key.as_str()), (2, "setup.network"));
+    let err = PolicyLayer::parse("p.toml", "[setup]\ninputs = [\"../x.lock\"]\n").unwrap_err();
+    assert_eq!(err.key, "setup.inputs[0]");
+}
