@@ -42,7 +42,9 @@ async fn failures_are_listed_with_test_file_line_and_message() {
     let out = call(
         &RunTests,
         sandbox.clone(),
-        json!({"command": "python3 -m pytest -rA -p no:cacheprovider"}),
+        // `-B`: no bytecode cache: calc.py is rewritten with the same size within
+        // the same second, which a cached .pyc would not notice.
+        json!({"command": "python3 -B -m pytest -rA -p no:cacheprovider"}),
     )
     .await
     .unwrap();
@@ -60,7 +62,7 @@ async fn failures_are_listed_with_test_file_line_and_message() {
     let out = call(
         &RunTests,
         sandbox,
-        json!({"command": "python3 -m pytest -q -p no:cacheprovider"}),
+        json!({"command": "python3 -B -m pytest -q -p no:cacheprovider"}),
     )
     .await
     .unwrap();
