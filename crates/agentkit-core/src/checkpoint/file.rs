@@ -41,8 +41,13 @@ use crate::task::TaskId;
 /// twice that record's size, and never below this many bytes.
 pub const MIN_REWRITE_BYTES: u64 = 256 * 1024;
 
-/// Keeps one append-only JSONL journal per task in a directory (see the
-/// [module docs](self)).
+/// Keeps one append-only JSONL journal per task in a directory
+/// (`<dir>/<task slug>.jsonl`): a checkpoint appends only the messages added
+/// since the last one plus the small rest of the state, and the journal is
+/// rewritten as one record once it outgrows twice the state (at least
+/// 256 KiB). Loading ignores a torn last line (a crash
+/// mid-write) and refuses any other damage. Nothing is `fsync`ed: a
+/// checkpoint survives the process, not the machine.
 #[derive(Debug, Clone)]
 pub struct FileCheckpoint {
     dir: PathBuf,
