@@ -4,13 +4,14 @@
 #   bash benches/peers.sh            # PEERS_DIR=target/peers, REPEATS=3, WITH_PROCS=1 adds 10 processes
 # It runs agentkit with a
 # chosen sandbox (AGENTKIT_SANDBOX, default local: the peers it is compared to run unconfined).
-# Figures (2-core machine loaded 6 by other builds, so compare within a run; 2026-12-07, after the
-# tokenizer stopped loading for conversations that fit the window in bytes):
-#   agentkit 18.0 ms per extra step, 121 ms start->first request, 31.3 MB peak RSS (of the process
-#   tree: pytest's; fix_issue's own VmHWM is 13 MB), 10 processes x 5 steps 6.5 s, 240 MB summed PSS;
-#   the stdlib agent in the same run 17.3 ms, 85 ms, 31.3 MB, 5.8 s, 310 MB.
-# Before that change, one run: fix_issue 1.48 s and 62 MB for the 5-step fix (the o200k tables
-# loaded at the first tool output), after it 0.72 s and 32 MB.
+# Figures, one run on a quieter 2-core machine (load 1.7-3.9), 2026-12-07, after every merge:
+#   agentkit 6.0 ms per extra step, 44.5 ms start->first request, 31.3 MB peak RSS (of the process
+#   tree: pytest's; fix_issue's own VmHWM is 13.6 MB), 10 processes x 5 steps 2.5 s, 244 MB summed PSS;
+#   the stdlib agent in the same run 5.1 ms, 66.2 ms, 31.4 MB, 2.1 s, 310 MB.
+# A step is mostly the `bash -c` spawn: perf shows no hot spot in fix_issue (12% of the samples,
+# spread over the kernel's process creation). The o200k tables no longer load for a conversation
+# that fits the window in bytes (before: 1.48 s and 62 MB for the 5-step fix, after: 0.72 s, 32 MB,
+# one run at load 6).
 set -euo pipefail
 here="${PEERS_HARNESS:-$(cd "$(dirname "$0")/../../shared/peers" && pwd)}"
 bin=$(realpath "${AGENTKIT_BIN:-target/release/examples/fix_issue}")
