@@ -97,6 +97,7 @@ struct CrashFactory {
     dir: PathBuf,
 }
 
+#[async_trait::async_trait]
 impl SessionFactory for CrashFactory {
     fn agent(&self, _task: &Task, sinks: Vec<Arc<dyn EventSink>>) -> Result<Arc<Agent>, String> {
         let counters = Counters {
@@ -123,7 +124,7 @@ impl SessionFactory for CrashFactory {
         Ok(Arc::new(builder.build()))
     }
 
-    fn spec(&self, task: &Task) -> SandboxSpec {
+    async fn spec(&self, task: &Task) -> SandboxSpec {
         SandboxSpec::new(task.repo.url.clone())
     }
 }

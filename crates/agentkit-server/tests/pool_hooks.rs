@@ -22,13 +22,14 @@ struct Hooked {
     calls: Arc<Mutex<Vec<String>>>,
 }
 
+#[async_trait::async_trait]
 impl SessionFactory for Hooked {
     fn agent(&self, task: &Task, sinks: Vec<Arc<dyn EventSink>>) -> Result<Arc<Agent>, String> {
         self.inner.agent(task, sinks)
     }
 
-    fn spec(&self, task: &Task) -> SandboxSpec {
-        self.inner.spec(task)
+    async fn spec(&self, task: &Task) -> SandboxSpec {
+        self.inner.spec(task).await
     }
 
     fn started(&self, task: &Task, attempt: u32) {

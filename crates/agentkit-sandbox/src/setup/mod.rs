@@ -52,7 +52,7 @@
 
 mod plan;
 
-pub use plan::{REPO_SETUP_SCRIPT, SetupOptions, SetupPlan, plan, plan_blocking, repo_table};
+pub use plan::{REPO_SETUP_SCRIPT, SetupOptions, SetupPlan, plan, repo_table};
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -155,6 +155,10 @@ pub async fn plan(
         })?),
         None => None,
     };
+    // Read once: hashed below when it is the setup's input.
+    let script_digest = repo_script
+        .as_deref()
+        .map(|s| hex(&Sha256::digest(s.as_bytes())));
     let forbidden = |what: &str| {
         format!(
             "the repository declares a setup ({what}) but the operator forbids repository setups; it does not run"
@@ -227,9 +231,15 @@ pub async fn plan(
     paths.sort();
     paths.dedup();
     for path in paths {
-        let sha256 = match file_at(repo, rev, &path, limit).await? {
-            Some(bytes) => hex(&Sha256::digest(&bytes)),
-            None => "absent".to_string(),
+        let known = (path == REPO_SETUP_SCRIPT)
+            .then(|| script_digest.clone())
+            .flatten();
+        let sha256 = match known {
+            Some(digest) => digest,
+            None => match file_at(repo, rev, &path, limit).await? {
+                Some(bytes) => hex(&Sha256::digest(&bytes)),
+                None => "absent".to_string(),
+            },
         };
         env.inputs.push(SetupInput { path, sha256 });
     }
@@ -260,39 +270,6 @@ pub async fn repo_table(
     let layer = PolicyLayer::parse(&source, &text).map_err(|e| invalid(e.to_string()))?;
     let policy = Policy::from_layers([layer]).map_err(|e| invalid(e.to_string()))?;
     Ok(policy.setup)
-}
-
-/// [`plan`] with the repository's own table ([`repo_table`]), from
-/// synchronous code (it runs on a thread of its own, so it may be called
-/// from inside an async runtime).
-pub fn plan_blocking(
-    repo: &Path,
-    rev: Option<&str>,
-    options: &SetupOptions,
-) -> Result<SetupPlan, SandboxError> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| SandboxError::Setup {
-                        reason: format!(
-                            "cannot start a runtime to read the repository's setup: {e}"
-                        ),
-                    })?;
-                runtime.block_on(async {
-                    let table = repo_table(repo, rev).await?;
-                    plan(repo, rev, table.as_ref(), options).await
-                })
-            })
-            .join()
-            .unwrap_or_else(|_| {
-                Err(SandboxError::Setup {
-                    reason: "reading the repository's setup panicked".into(),
-                })
-            })
-    })
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -116,6 +116,7 @@ pub fn budgets(config: &BudgetsConfig) -> Budgets {
     }
 }
 
+#[async_trait::async_trait]
 impl SessionFactory for ConfiguredSessions {
     fn agent(&self, task: &Task, sinks: Vec<Arc<dyn EventSink>>) -> Result<Arc<Agent>, String> {
         let model = self.model()?;
@@ -150,7 +151,7 @@ impl SessionFactory for ConfiguredSessions {
         Ok(Arc::new(builder.build()))
     }
 
-    fn spec(&self, task: &Task) -> SandboxSpec {
+    async fn spec(&self, task: &Task) -> SandboxSpec {
         let mut spec = SandboxSpec::new(task.repo.url.clone());
         // A follow-up revision (`<id>@rev<n>`) starts from the agent's branch,
         // so it builds on the earlier revision's commits.
@@ -158,7 +159,7 @@ impl SessionFactory for ConfiguredSessions {
             agentkit_core::forge::start_revision(task, agentkit_core::forge::DEFAULT_BRANCH_PREFIX);
         spec.policy = self.policy.clone();
         let repo = std::path::Path::new(&task.repo.url);
-        match agentkit_sandbox::setup::plan_blocking(repo, spec.rev.as_deref(), &self.setup) {
+        match plan_setup(repo, spec.rev.as_deref(), &self.setup).await {
             Ok(plan) => {
                 for warning in &plan.warnings {
                     tracing::warn!(task = %task.id, "{warning}");
@@ -187,6 +188,16 @@ impl SessionFactory for ConfiguredSessions {
             lifecycle.recorded(task);
         }
     }
+}
+
+/// The repository's setup at `rev`, with its own `[setup]` table.
+async fn plan_setup(
+    repo: &std::path::Path,
+    rev: Option<&str>,
+    options: &agentkit_sandbox::setup::SetupOptions,
+) -> Result<agentkit_sandbox::setup::SetupPlan, agentkit_core::sandbox::SandboxError> {
+    let table = agentkit_sandbox::setup::repo_table(repo, rev).await?;
+    agentkit_sandbox::setup::plan(repo, rev, table.as_ref(), options).await
 }
 
 /// The operator's say over setups, from `[sandbox]`.

@@ -111,6 +111,7 @@ fn default_worker_name() -> String {
 }
 
 /// Builds what one task runs with. The pool calls it once per lease.
+#[async_trait::async_trait]
 pub trait SessionFactory: Send + Sync {
     /// The agent for `task`. It must emit its events to `sinks` (add them with
     /// [`AgentBuilder::shared_sink`](agentkit_core::agent::AgentBuilder::shared_sink)):
@@ -119,8 +120,9 @@ pub trait SessionFactory: Send + Sync {
     /// problem an operator must fix).
     fn agent(&self, task: &Task, sinks: Vec<Arc<dyn EventSink>>) -> Result<Arc<Agent>, String>;
 
-    /// The sandbox `task` runs in.
-    fn spec(&self, task: &Task) -> SandboxSpec;
+    /// The sandbox `task` runs in (async: deciding it may read the
+    /// repository, e.g. its declared setup).
+    async fn spec(&self, task: &Task) -> SandboxSpec;
 
     /// A session of `task` starts, its `attempt`-th lease (from 1). Called
     /// after [`agent`](Self::agent) succeeded; must not block (spawn any IO).

@@ -107,7 +107,7 @@ pub(super) async fn run(shared: Arc<Shared>, lease: Lease, permit: OwnedSemaphor
     };
     shared.factory.started(&lease.task, lease.attempt);
     let task = lease.task.clone();
-    let spec = shared.factory.spec(&lease.task);
+    let spec = shared.factory.spec(&lease.task).await;
     let control = RunControl {
         cancel,
         pause,

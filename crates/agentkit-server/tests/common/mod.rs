@@ -208,6 +208,7 @@ impl Factory {
     }
 }
 
+#[async_trait::async_trait]
 impl SessionFactory for Factory {
     fn agent(&self, _task: &Task, sinks: Vec<Arc<dyn EventSink>>) -> Result<Arc<Agent>, String> {
         let mut builder = Agent::builder(self.model.clone())
@@ -228,7 +229,7 @@ impl SessionFactory for Factory {
         Ok(Arc::new(builder.build()))
     }
 
-    fn spec(&self, _task: &Task) -> SandboxSpec {
+    async fn spec(&self, _task: &Task) -> SandboxSpec {
         SandboxSpec::new(self.repo.clone())
     }
 }
