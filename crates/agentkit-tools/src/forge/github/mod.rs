@@ -416,12 +416,12 @@ impl Forge for GitHubForge {
         if !self.serves(repo) {
             return Ok(None);
         }
-        let default = match rev {
-            Some(_) => String::new(),
-            None => self.default_branch().await?,
+        let (name, is_default) = match rev {
+            Some(rev) => (rev.to_string(), false),
+            None => (self.default_branch().await?, true),
         };
         let token = self.token().await?;
-        let path = self.pusher.mirror(rev, &default, &token).await?;
+        let path = self.pusher.mirror(&name, is_default, &token).await?;
         Ok(Some(path.to_string_lossy().into_owned()))
     }
 

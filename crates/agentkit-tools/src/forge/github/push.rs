@@ -204,35 +204,35 @@ impl Pusher {
         Ok(())
     }
 
-    /// Brings the scratch repository's copy of `rev` (or of the default
-    /// branch `default`) up to date with GitHub and returns the repository's
-    /// path, for sandboxes to clone from: the token stays on the host.
+    /// Brings the scratch repository's copy of revision `name` up to date
+    /// with GitHub and returns the repository's path, for sandboxes to clone
+    /// from: the token stays on the host. `is_default`: `name` is the
+    /// default branch, which also becomes the mirror's `HEAD`.
     ///
-    /// `rev` keeps its meaning in the mirror: a branch or tag is fetched
+    /// `name` keeps its meaning in the mirror: a branch or tag is fetched
     /// under its own name (the default branch also becomes the mirror's
     /// `HEAD`), a full ref (`refs/pull/7/head`) too, and a commit id under
     /// `refs/heads/agentkit-rev/<id>` so that a clone carries it.
     pub(crate) async fn mirror(
         &self,
-        rev: Option<&str>,
-        default: &str,
+        name: &str,
+        is_default: bool,
         token: &Secret,
     ) -> Result<PathBuf, ForgeError> {
         let _serial = self.lock.lock().await;
         let redactor = Redactor::new().with_secret(token.expose());
-        let result = self.mirror_locked(rev, default, token).await;
+        let result = self.mirror_locked(name, is_default, token).await;
         result.map_err(|err| redact_error(err, &redactor))
     }
 
     async fn mirror_locked(
         &self,
-        rev: Option<&str>,
-        default: &str,
+        name: &str,
+        is_default: bool,
         token: &Secret,
     ) -> Result<PathBuf, ForgeError> {
         self.ensure_repository().await?;
         let env = [(TOKEN_ENV, token.expose())];
-        let name = rev.unwrap_or(default);
         if name.starts_with('-') || name.contains("..") || name.chars().any(char::is_whitespace) {
             return Err(ForgeError::Refused {
                 reason: format!("`{name}` is not a revision git can fetch; nothing was fetched"),
@@ -279,7 +279,7 @@ impl Pusher {
         self.git
             .run_with_env("fetch", self.with_credentials(args), &env)
             .await?;
-        if rev.is_none() {
+        if is_default {
             self.git
                 .run("symbolic-ref", ["symbolic-ref", "HEAD", branch.as_str()])
                 .await?;
