@@ -10,6 +10,11 @@
 //!   Tokens are compared in constant time.
 //! - Refusals: `/api/…` and `/metrics` answer 401 with a JSON error; web
 //!   pages redirect to `/login`.
+//! - Without a token, only requests addressed to this machine's loopback
+//!   (`Host: localhost`, `*.localhost`, `127.0.0.0/8`, `[::1]`, any port) are
+//!   served: a web page on another name that DNS-rebinds that name to
+//!   127.0.0.1 would otherwise be same-origin with agentd, read every
+//!   transcript and enqueue tasks. With a token, the token is the defence.
 //! - With or without a token, a request that changes state (any method but
 //!   GET and HEAD) coming from another site's page (`Sec-Fetch-Site`,
 //!   `Origin`) gets 403, and JSON bodies must be sent as
@@ -108,6 +113,24 @@ pub async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
+    if !check.enabled()
+        && let Some(host) = request_host(&request)
+        && !is_loopback_host(host)
+    {
+        let shown: String = host.chars().take(100).collect();
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            format!(
+                "agentd has no token, so it only answers requests addressed to localhost or a \
+                 loopback address, and this one was addressed to `{shown}` (a web page can reach \
+                 a token-less agentd under its own name through DNS rebinding). Use \
+                 http://127.0.0.1:<port>/, or set a token (AGENTD_TOKEN) to reach agentd under \
+                 another name"
+            ),
+        )
+        .into_response();
+    }
     let changes_state = !matches!(*request.method(), Method::GET | Method::HEAD);
     if changes_state && crate::web::cross_site(request.headers()) {
         return ApiError::new(
@@ -134,4 +157,85 @@ pub async fn require_token(
         crate::web::url_encode(&next_page)
     ))
     .into_response()
+}
+
+/// The host a request is addressed to: its `Host` header, else the URI's
+/// authority (HTTP/2), else `None` (an HTTP/1.0 client that sent neither).
+fn request_host(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+}
+
+/// Whether `host` (a `Host` header: a name or an address, with an optional
+/// port) names this machine's loopback: `localhost` or a name under it
+/// (RFC 6761), an IPv4 address in `127.0.0.0/8`, or `[::1]`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((address, port)) = rest.split_once(']') else {
+            return false;
+        };
+        let port_ok = port.is_empty()
+            || port
+                .strip_prefix(':')
+                .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        return port_ok
+            && address
+                .parse::<std::net::Ipv6Addr>()
+                .is_ok_and(|a| a.is_loopback());
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        Some(_) => return false,
+        None => host,
+    };
+    let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+    if name == "localhost" || name.ends_with(".localhost") {
+        return true;
+    }
+    name.parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|a| a.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts_are_told_from_other_names() {
+        let loopback = [
+            "localhost",
+            "localhost:7878",
+            "LocalHost.:7878",
+            "agentd.localhost:80",
+            "127.0.0.1",
+            "127.0.0.1:7878",
+            "127.1.2.3:9",
+            "[::1]",
+            "[::1]:7878",
+        ];
+        let other = [
+            "evil.example",
+            "evil.example:7878",
+            "localhost.evil.example:7878",
+            "127.0.0.1.nip.io:7878",
+            "10.0.0.1:7878",
+            "0.0.0.0:7878",
+            "[::]:7878",
+            "[::ffff:127.0.0.1]:7878",
+            "[::1",
+            "[::1]x",
+            "localhost:",
+            "localhost:78a",
+            "127.0.0.1:7878:1",
+            "",
+        ];
+        let judged =
+            |hosts: &[&str]| -> Vec<bool> { hosts.iter().map(|h| is_loopback_host(h)).collect() };
+        assert_eq!(judged(&loopback), vec![true; loopback.len()]);
+        assert_eq!(judged(&other), vec![false; other.len()]);
+    }
 }

@@ -110,3 +110,69 @@ async fn web_pages_redirect_to_the_login_form_which_sets_the_cookie() {
         .unwrap();
     assert_eq!(cross_site.status(), 403);
 }
+
+#[tokio::test]
+async fn without_a_token_only_requests_addressed_to_loopback_are_served() {
+    // A page on evil.example that DNS-rebinds its name to 127.0.0.1 is
+    // same-origin with agentd: its requests carry `Host: evil.example:<port>`.
+    let s = crate::support::serve().await;
+    let port = s.base.rsplit(':').next().unwrap().to_string();
+    let rebound = format!("evil.example:{port}");
+    let read = s
+        .client
+        .get(s.url("/api/tasks"))
+        .header("host", &rebound)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 403);
+    let reply: serde_json::Value = read.json().await.unwrap();
+    assert_eq!(reply["error"]["code"], "host_not_allowed");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("`{rebound}`")), "{message}");
+
+    let enqueue = s
+        .client
+        .post(s.url("/api/tasks"))
+        .header("host", &rebound)
+        .header("origin", format!("http://{rebound}"))
+        .json(&serde_json::json!({"repo": "/tmp/repo", "title": "t", "body": "b"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enqueue.status(), 403);
+    assert_eq!(s.store.list(None).await.unwrap(), vec![]);
+    let page = s
+        .client
+        .get(s.url("/"))
+        .header("host", &rebound)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 403);
+
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let fine = s
+            .client
+            .get(s.url("/api/tasks"))
+            .header("host", &host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(fine.status(), 200, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn with_a_token_any_host_name_is_served_to_whoever_holds_it() {
+    let s = serve_with(Some(TOKEN), |_| {}).await;
+    let response = s
+        .client
+        .get(s.url("/api/tasks"))
+        .header("host", "agents.example.com")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
