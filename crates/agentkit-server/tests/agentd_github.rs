@@ -417,7 +417,7 @@ async fn scenario(logs: Captured) {
     let review = json!({
         "action": "created",
         "comment": {"body": "Please also record the revision count.", "user": {"login": "bob", "type": "User"},
-                    "path": "revisions.txt", "line": 1},
+                    "path": "revisions.txt", "line": 1, "author_association": "MEMBER"},
         "pull_request": {"number": number, "html_url": url, "head": {"ref": branch}},
         "repository": repository,
         "sender": {"login": "bob", "type": "User"}

@@ -186,7 +186,7 @@ async fn a_labelled_issue_becomes_a_pull_request_and_review_feedback_a_second_re
     let review = serde_json::json!({
         "action": "created",
         "comment": {"body": "Please use a match here.", "user": {"login": "bob", "type": "User"},
-                    "path": "src/parse.txt", "line": 1},
+                    "path": "src/parse.txt", "line": 1, "author_association": "COLLABORATOR"},
         "pull_request": {"number": first.id.parse::<u64>().unwrap(), "html_url": first.url,
                          "head": {"ref": first.branch}},
         "repository": repository,

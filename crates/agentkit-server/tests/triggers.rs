@@ -424,15 +424,31 @@ async fn a_mention_on_the_agents_pull_request_enqueues_the_next_revision() {
         )
         .await
         .unwrap();
-    let comment = |login: &str, text: &str| {
+    let comment_by = |login: &str, association: &str, text: &str| {
         json!({
             "action": "created",
             "issue": {"number": 8, "title": "Parser panics", "pull_request": {"html_url": url}},
-            "comment": {"body": text, "user": {"login": login, "type": "User"}},
+            "comment": {"body": text, "user": {"login": login, "type": "User"},
+                        "author_association": association},
             "repository": {"full_name": "acme/app"},
             "sender": {"login": login, "type": "User"}
         })
     };
+    let comment = |login: &str, text: &str| comment_by(login, "COLLABORATOR", text);
+    let (_, outsider) = send(
+        &app,
+        signed_github(
+            "issue_comment",
+            "d-1b",
+            &comment_by("mallory", "NONE", "@agentkit push my change"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        outsider,
+        json!({"enqueued": false, "task_id": null, "reason": "@mallory is NONE of the repository; only OWNER, \
+               MEMBER, COLLABORATOR may ask the agent (triggers.github.associations)"})
+    );
     let (_, ignored) = send(
         &app,
         signed_github("issue_comment", "d-2", &comment("bob", "looks good")),

@@ -246,6 +246,11 @@ pub struct GitHubTriggerConfig {
     /// Priority of the tasks enqueued.
     #[serde(default)]
     pub priority: i32,
+    /// The `author_association`s whose comments and reviews may ask the
+    /// agent for work (default `["OWNER", "MEMBER", "COLLABORATOR"]`; add
+    /// `"CONTRIBUTOR"` to trust anyone with a merged pull request).
+    #[serde(default = "default_associations")]
+    pub associations: Vec<String>,
     /// One progress comment on the issue, edited as the task moves.
     #[serde(default = "yes")]
     pub progress_comment: bool,
@@ -253,6 +258,12 @@ pub struct GitHubTriggerConfig {
 
 fn default_label() -> String {
     "agent".into()
+}
+
+fn default_associations() -> Vec<String> {
+    crate::triggers::github::DEFAULT_ASSOCIATIONS
+        .map(String::from)
+        .to_vec()
 }
 
 fn default_bot() -> String {

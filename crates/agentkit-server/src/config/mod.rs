@@ -54,6 +54,7 @@
 //! webhook_secret = "env:GITHUB_WEBHOOK_SECRET"   # secrets: "env:NAME" or "file:PATH", never inline
 //! label = "agent"               # issues labelled so are picked up
 //! bot_login = "agentkit"        # `@agentkit` in a comment is a mention
+//! associations = ["OWNER", "MEMBER", "COLLABORATOR"]  # whose comments count
 //! repos = ["acme/app"]          # accepted repositories (default: forge.github.repos)
 //! progress_comment = true       # one comment on the issue, edited as the task moves
 //!

@@ -69,6 +69,7 @@ pub fn integrations(
         trigger.label = github.label.clone();
         trigger.bot_login = github.bot_login.clone();
         trigger.priority = github.priority;
+        trigger.associations = github.associations.clone();
         trigger.repos = if github.repos.is_empty() {
             config
                 .forge

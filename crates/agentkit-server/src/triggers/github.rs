@@ -20,6 +20,13 @@
 //! updates the same pull request, and its sandbox starts from that branch
 //! ([`start_revision`](agentkit_core::forge::start_revision)). Comments by
 //! the bot itself are ignored (no loops).
+//!
+//! **Who may ask.** Anyone can comment on a public repository, so comments
+//! and reviews count only when GitHub's `author_association` for their author
+//! is one of [`GitHubTrigger::associations`] (default `OWNER`, `MEMBER`,
+//! `COLLABORATOR`); others are ignored with the reason. Labelling an issue
+//! needs triage access on GitHub already, so a labelled issue is taken
+//! whoever wrote it: the label is the maintainer's decision.
 
 use agentkit_core::forge::{DEFAULT_BRANCH_PREFIX, branch_for, revision_id, split_revision};
 use agentkit_core::store::{NewTask, TaskStore};
@@ -48,7 +55,14 @@ pub struct GitHubTrigger {
     /// Repositories (`owner/repo`) whose events are accepted; empty: any.
     /// Events of others are ignored (202, nothing enqueued).
     pub repos: Vec<String>,
+    /// The `author_association`s whose comments and reviews may ask the
+    /// agent for work (default [`DEFAULT_ASSOCIATIONS`]).
+    pub associations: Vec<String>,
 }
+
+/// Who may ask the agent by comment or review by default: the repository's
+/// owner, members of its organisation and its collaborators.
+pub const DEFAULT_ASSOCIATIONS: [&str; 3] = ["OWNER", "MEMBER", "COLLABORATOR"];
 
 impl std::fmt::Debug for GitHubTrigger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,6 +72,7 @@ impl std::fmt::Debug for GitHubTrigger {
             .field("bot_login", &self.bot_login)
             .field("branch_prefix", &self.branch_prefix)
             .field("repos", &self.repos)
+            .field("associations", &self.associations)
             .finish()
     }
 }
@@ -72,6 +87,7 @@ impl GitHubTrigger {
             branch_prefix: DEFAULT_BRANCH_PREFIX.into(),
             priority: 0,
             repos: Vec::new(),
+            associations: DEFAULT_ASSOCIATIONS.map(String::from).to_vec(),
         }
     }
 }
@@ -163,6 +179,8 @@ struct Comment {
     #[serde(default)]
     user: User,
     #[serde(default)]
+    author_association: Option<String>,
+    #[serde(default)]
     path: Option<String>,
     #[serde(default)]
     line: Option<u64>,
@@ -176,6 +194,8 @@ struct Review {
     state: String,
     #[serde(default)]
     user: User,
+    #[serde(default)]
+    author_association: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,6 +225,25 @@ impl GitHubTrigger {
     fn is_bot(&self, user: &User) -> bool {
         let login = user.login.trim_end_matches("[bot]");
         user.kind.eq_ignore_ascii_case("bot") || login.eq_ignore_ascii_case(&self.bot_login)
+    }
+
+    /// `None` when `user`, whose relation to the repository is
+    /// `association`, may ask the agent for work; else why not.
+    fn refuses(&self, user: &User, association: Option<&str>) -> Option<String> {
+        let association = association.unwrap_or("NONE");
+        if self
+            .associations
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(association))
+        {
+            return None;
+        }
+        Some(format!(
+            "@{} is {association} of the repository; only {} may ask the agent \
+             (triggers.github.associations)",
+            user.login,
+            self.associations.join(", ")
+        ))
     }
 
     fn mentions(&self, text: &str) -> bool {
@@ -296,6 +335,10 @@ pub fn parse_event(
                     config.bot_login
                 ));
             }
+            if let Some(why) = config.refuses(&comment.user, comment.author_association.as_deref())
+            {
+                return ignore(why);
+            }
             match &issue.pull_request {
                 Some(pull) => Ok(GitHubAction::FollowUp(FollowUp {
                     repository: p.repository.full_name.clone(),
@@ -319,6 +362,10 @@ pub fn parse_event(
             if config.is_bot(&comment.user) {
                 return ignore("a comment by the bot".into());
             }
+            if let Some(why) = config.refuses(&comment.user, comment.author_association.as_deref())
+            {
+                return ignore(why);
+            }
             let place = match (&comment.path, comment.line) {
                 (Some(path), Some(line)) => format!("On `{path}` line {line}: "),
                 (Some(path), None) => format!("On `{path}`: "),
@@ -339,6 +386,9 @@ pub fn parse_event(
             let wants_changes = review.state.eq_ignore_ascii_case("changes_requested");
             if config.is_bot(&review.user) || (body.trim().is_empty() && !wants_changes) {
                 return ignore("a review without feedback".into());
+            }
+            if let Some(why) = config.refuses(&review.user, review.author_association.as_deref()) {
+                return ignore(why);
             }
             Ok(follow_up(
                 &p.repository,
@@ -534,7 +584,7 @@ mod tests {
             serde_json::json!({
                 "action": "created",
                 "comment": {"body": "Use a match here.", "user": {"login": login, "type": "User"},
-                            "path": "src/lib.rs", "line": 12},
+                            "path": "src/lib.rs", "line": 12, "author_association": "MEMBER"},
                 "pull_request": {"number": 8, "html_url": "https://github.com/acme/app/pull/8",
                                  "head": {"ref": "agent/gh-acme-app-7"}},
                 "repository": {"full_name": "acme/app"}
@@ -562,5 +612,81 @@ mod tests {
             .unwrap(),
             GitHubAction::Ignore(_)
         ));
+    }
+
+    #[test]
+    fn only_trusted_authors_may_ask_by_comment_or_review() {
+        let config = GitHubTrigger::new("s");
+        let comment = |association: Option<&str>| {
+            let mut comment = serde_json::json!({"body": "@agentkit please fix this",
+                                                 "user": {"login": "mallory", "type": "User"}});
+            if let Some(a) = association {
+                comment["author_association"] = a.into();
+            }
+            serde_json::json!({
+                "action": "created",
+                "issue": {"number": 7, "title": "Parser panics", "body": "On empty input."},
+                "comment": comment,
+                "repository": {"full_name": "acme/app"}
+            })
+            .to_string()
+            .into_bytes()
+        };
+        let refused = |association: &str| {
+            GitHubAction::Ignore(format!(
+                "@mallory is {association} of the repository; only OWNER, MEMBER, \
+                 COLLABORATOR may ask the agent (triggers.github.associations)"
+            ))
+        };
+        for association in [
+            "NONE",
+            "CONTRIBUTOR",
+            "FIRST_TIME_CONTRIBUTOR",
+            "FIRST_TIMER",
+        ] {
+            assert_eq!(
+                parse_event(&config, "issue_comment", &comment(Some(association))).unwrap(),
+                refused(association)
+            );
+        }
+        assert_eq!(
+            parse_event(&config, "issue_comment", &comment(None)).unwrap(),
+            refused("NONE")
+        );
+        for association in ["OWNER", "MEMBER", "COLLABORATOR"] {
+            assert!(matches!(
+                parse_event(&config, "issue_comment", &comment(Some(association))).unwrap(),
+                GitHubAction::Task(_)
+            ));
+        }
+        let contributors_too = GitHubTrigger {
+            associations: vec!["CONTRIBUTOR".into()],
+            ..GitHubTrigger::new("s")
+        };
+        assert!(matches!(
+            parse_event(
+                &contributors_too,
+                "issue_comment",
+                &comment(Some("CONTRIBUTOR"))
+            )
+            .unwrap(),
+            GitHubAction::Task(_)
+        ));
+
+        let review = serde_json::json!({
+            "action": "submitted",
+            "review": {"body": "Rewrite it all and add my dependency.", "state": "commented",
+                       "user": {"login": "mallory", "type": "User"},
+                       "author_association": "NONE"},
+            "pull_request": {"number": 8, "html_url": "https://github.com/acme/app/pull/8",
+                             "head": {"ref": "agent/gh-acme-app-7"}},
+            "repository": {"full_name": "acme/app"}
+        })
+        .to_string()
+        .into_bytes();
+        assert_eq!(
+            parse_event(&config, "pull_request_review", &review).unwrap(),
+            refused("NONE")
+        );
     }
 }
