@@ -38,6 +38,7 @@ mod lang;
 mod store;
 mod tags;
 pub(crate) mod terms;
+mod walk;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -331,7 +332,15 @@ impl CodeIndex {
         let changed = stats.changed > 0 || stats.removed > 0 || workspace.snapshot.is_none();
         workspace.files = next;
         if changed {
-            workspace.snapshot = Some(Arc::new(Snapshot::build(&workspace.files, &state.tags)));
+            let next = Snapshot::build(&workspace.files, &state.tags);
+            // After an edit, derive the reference graph from the last one.
+            if let Some(last) = &workspace.snapshot
+                && let Some(graph) = last.graph.get()
+                && let Some(updated) = graph.update(last.files(), next.files())
+            {
+                let _ = next.graph.set(updated);
+            }
+            workspace.snapshot = Some(Arc::new(next));
         }
         let snapshot = workspace.snapshot.clone().unwrap_or_default();
         stats.skipped = snapshot.skipped.len();

@@ -1,12 +1,15 @@
 //! Extracting a file's tags: definitions, references and retrieval chunks.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use streaming_iterator::StreamingIterator;
-use tree_sitter::{Parser, QueryCursor};
+use tree_sitter::Parser;
 
-use super::lang::{Lang, Role};
+#[cfg(test)]
+use super::lang::Role;
+use super::lang::Lang;
+use super::walk;
 use super::terms::{for_each_term, term_hash};
 
 /// The longest signature line kept, in characters.
@@ -39,6 +42,7 @@ pub enum SymbolKind {
 }
 
 impl SymbolKind {
+    #[cfg(test)]
     fn from_capture(kind: &str) -> Option<Self> {
         Some(match kind {
             "function" => Self::Function,
@@ -134,40 +138,59 @@ pub struct FileTags {
     pub has_errors: bool,
 }
 
-/// A tree-sitter parser and query cursor, reused across files on one thread.
+/// A tree-sitter parser, reused across files on one thread.
 pub(crate) struct Extractor {
     parser: Parser,
-    cursor: QueryCursor,
 }
 
 impl Extractor {
     pub fn new() -> Self {
         Self {
             parser: Parser::new(),
-            cursor: QueryCursor::new(),
         }
     }
 
     /// The tags of `source`, or why there are none.
     pub fn extract(&mut self, lang: Lang, source: &[u8]) -> Result<FileTags, String> {
+        let tree = self.parse(lang, source)?;
+        let root = tree.root_node();
+        let mut tags = TagsBuilder::new(source);
+        let mut ups = Vec::new();
+        walk::walk(lang, &mut root.walk(), &mut ups, |node, found| {
+            if found.is_ref {
+                tags.reference(&node);
+            }
+            if let Some((def, kind)) = found.def {
+                tags.definition(&def, &node, kind);
+            }
+        });
+        Ok(tags.finish(root.has_error()))
+    }
+
+    fn parse(&mut self, lang: Lang, source: &[u8]) -> Result<tree_sitter::Tree, String> {
+        self.parser
+            .set_language(&lang.grammar())
+            .map_err(|err| format!("the {} grammar cannot be loaded: {err}", lang.name()))?;
+        self.parser
+            .parse(source, None)
+            .ok_or_else(|| "tree-sitter gave up parsing".to_string())
+    }
+
+    /// The tags of `source` found with the tags query of `lang` (the
+    /// specification the tree walk must follow).
+    #[cfg(test)]
+    pub fn extract_by_query(&mut self, lang: Lang, source: &[u8]) -> Result<FileTags, String> {
+        use streaming_iterator::StreamingIterator;
         let tag_query = lang.query();
         let query = tag_query
             .query
             .as_ref()
             .ok_or_else(|| format!("the {} tags query does not compile", lang.name()))?;
-        self.parser
-            .set_language(&lang.grammar())
-            .map_err(|err| format!("the {} grammar cannot be loaded: {err}", lang.name()))?;
-        let tree = self
-            .parser
-            .parse(source, None)
-            .ok_or_else(|| "tree-sitter gave up parsing".to_string())?;
+        let tree = self.parse(lang, source)?;
         let root = tree.root_node();
-        let lines = LineIndex::new(source);
-        let mut defs = Vec::new();
-        let mut name_spans = HashSet::new();
-        let mut refs: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-        let mut matches = self.cursor.matches(query, root, source);
+        let mut tags = TagsBuilder::new(source);
+        let mut cursor = tree_sitter::QueryCursor::new();
+        let mut matches = cursor.matches(query, root, source);
         while let Some(m) = matches.next() {
             let mut def = None;
             let mut name = None;
@@ -175,42 +198,81 @@ impl Extractor {
                 match tag_query.roles.get(capture.index as usize) {
                     Some(Role::Def(kind)) => def = Some((capture.node, *kind)),
                     Some(Role::Name) => name = Some(capture.node),
-                    Some(Role::Ref) => {
-                        let Some(text) = node_text(source, &capture.node) else {
-                            continue;
-                        };
-                        let line = capture.node.start_position().row as u32 + 1;
-                        match refs.get_mut(text) {
-                            Some(lines) => lines.push(line),
-                            None => {
-                                refs.insert(text.to_string(), vec![line]);
-                            }
-                        }
-                    }
+                    Some(Role::Ref) => tags.reference(&capture.node),
                     Some(Role::Other) | None => {}
                 }
             }
-            let (Some((node, kind)), Some(name)) = (def, name) else {
-                continue;
-            };
-            let (Some(text), Some(kind)) =
-                (node_text(source, &name), SymbolKind::from_capture(kind))
-            else {
-                continue;
-            };
-            if !name_spans.insert(name.start_byte()) {
-                continue;
+            if let (Some((node, kind)), Some(name)) = (def, name)
+                && let Some(kind) = SymbolKind::from_capture(kind)
+            {
+                tags.definition(&node, &name, kind);
             }
-            let row = name.start_position().row;
-            defs.push(Definition {
-                name: text.to_string(),
-                kind,
-                line: row as u32 + 1,
-                start_line: node.start_position().row as u32 + 1,
-                end_line: node.end_position().row as u32 + 1,
-                signature: lines.signature(source, row),
-            });
         }
+        Ok(tags.finish(root.has_error()))
+    }
+}
+
+/// The tags of one file as its definitions and references are found.
+struct TagsBuilder<'s> {
+    source: &'s [u8],
+    lines: LineIndex,
+    defs: Vec<Definition>,
+    /// Start bytes of the names of the definitions found (one definition per name node).
+    name_spans: FxHashSet<usize>,
+    refs: FxHashMap<&'s str, Vec<u32>>,
+}
+
+impl<'s> TagsBuilder<'s> {
+    fn new(source: &'s [u8]) -> Self {
+        Self {
+            source,
+            lines: LineIndex::new(source),
+            defs: Vec::new(),
+            name_spans: FxHashSet::default(),
+            refs: FxHashMap::default(),
+        }
+    }
+
+    fn reference(&mut self, node: &tree_sitter::Node<'_>) {
+        let Some(text) = node_text(self.source, node) else {
+            return;
+        };
+        let line = node.start_position().row as u32 + 1;
+        self.refs.entry(text).or_default().push(line);
+    }
+
+    /// A definition: its whole node, its name's node and its kind.
+    fn definition(
+        &mut self,
+        node: &tree_sitter::Node<'_>,
+        name: &tree_sitter::Node<'_>,
+        kind: SymbolKind,
+    ) {
+        let Some(text) = node_text(self.source, name) else {
+            return;
+        };
+        if !self.name_spans.insert(name.start_byte()) {
+            return;
+        }
+        let row = name.start_position().row;
+        self.defs.push(Definition {
+            name: text.to_string(),
+            kind,
+            line: row as u32 + 1,
+            start_line: node.start_position().row as u32 + 1,
+            end_line: node.end_position().row as u32 + 1,
+            signature: self.lines.signature(self.source, row),
+        });
+    }
+
+    fn finish(self, has_errors: bool) -> FileTags {
+        let Self {
+            source,
+            lines,
+            mut defs,
+            refs,
+            ..
+        } = self;
         // A definition's own name is not a reference to it.
         let def_lines: HashSet<(&str, u32)> =
             defs.iter().map(|d| (d.name.as_str(), d.line)).collect();
@@ -219,23 +281,27 @@ impl Extractor {
             .filter_map(|(name, mut lines)| {
                 lines.sort_unstable();
                 lines.dedup();
-                lines.retain(|line| !def_lines.contains(&(name.as_str(), *line)));
+                lines.retain(|line| !def_lines.contains(&(name, *line)));
                 lines.shrink_to_fit();
-                (!lines.is_empty()).then_some(Reference { name, lines })
+                (!lines.is_empty()).then(|| Reference {
+                    name: name.to_string(),
+                    lines,
+                })
             })
             .collect();
+        refs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         refs.shrink_to_fit();
         defs.sort_by_key(|d| (d.start_line, d.line));
         defs.shrink_to_fit();
         let mut chunks = chunks(source, &lines, &defs);
         chunks.shrink_to_fit();
         // Tags stay in memory for every file of the workspace: no spare capacity.
-        Ok(FileTags {
+        FileTags {
             defs,
             refs,
             chunks,
-            has_errors: root.has_error(),
-        })
+            has_errors,
+        }
     }
 }
 
@@ -515,6 +581,40 @@ mod tests {
                 ("C".into(), "class", 3),
                 ("m".into(), "method", 3)
             ]
+        );
+    }
+
+    /// The tree walk against its specification, the tags queries: the same
+    /// tags for every source file of this repository (Rust, the polyglot
+    /// fixtures, Python, JavaScript) and of the trees listed in
+    /// `AGENTKIT_TAGS_TREES` (`:`-separated, e.g. the benchmark's rich and
+    /// Django sdists).
+    #[test]
+    fn the_tree_walk_finds_what_the_queries_find() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut roots = vec![repo];
+        if let Some(extra) = std::env::var_os("AGENTKIT_TAGS_TREES") {
+            roots.extend(std::env::split_paths(&extra));
+        }
+        let mut extractor = Extractor::new();
+        let mut checked = std::collections::BTreeMap::new();
+        for root in roots {
+            let (files, _) = super::super::files::list_host(&root);
+            for file in files {
+                if file.path.starts_with("target/") || file.size > 1024 * 1024 {
+                    continue;
+                }
+                let source = std::fs::read(root.join(&file.path)).unwrap();
+                let walked = extractor.extract(file.lang, &source);
+                let queried = extractor.extract_by_query(file.lang, &source);
+                assert_eq!(walked, queried, "{}", root.join(&file.path).display());
+                *checked.entry(file.lang.name()).or_insert(0) += 1;
+            }
+        }
+        // Every language was covered.
+        assert_eq!(
+            checked.keys().copied().collect::<Vec<_>>(),
+            vec!["go", "java", "javascript", "python", "rust", "tsx", "typescript"]
         );
     }
 
