@@ -216,6 +216,7 @@ fn measure(tree: &Tree, root: &Path) {
 
     // One index is alive at a time, so the peak RSS is that of one index.
     let mut cold = Vec::new();
+    let mut first_cold_peak = String::new();
     let mut last = None;
     for run in 0..3 {
         drop(last.take());
@@ -224,6 +225,9 @@ fn measure(tree: &Tree, root: &Path) {
         ))
         .tokenizer(tokenizer.clone());
         let (elapsed, rendered) = render(&map);
+        if run == 0 {
+            first_cold_peak = status_field("VmHWM:");
+        }
         cold.push(elapsed);
         last = Some((map, rendered));
     }
@@ -263,7 +267,7 @@ fn measure(tree: &Tree, root: &Path) {
         tree.name, rendered.tokens, rendered.shown, rendered.total, rendered.focus
     );
     println!(
-        "{}: cold {} | warm {} | warm from disk {} | after one edit {} | peak RSS {} (before indexing: {}) | load average {}",
+        "{}: cold {} | warm {} | warm from disk {} | after one edit {} | peak RSS {} (before indexing: {}, after the first cold map: {}) | load average {}",
         tree.name,
         ms(&mut cold),
         ms(&mut warm.clone()),
@@ -271,6 +275,7 @@ fn measure(tree: &Tree, root: &Path) {
         ms(&mut edits),
         status_field("VmHWM:"),
         before_index,
+        first_cold_peak,
         std::fs::read_to_string("/proc/loadavg")
             .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
             .unwrap_or_default()

@@ -6,11 +6,11 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use tree_sitter::Parser;
 
+use super::lang::Lang;
 #[cfg(test)]
 use super::lang::Role;
-use super::lang::Lang;
-use super::walk;
 use super::terms::{for_each_term, term_hash};
+use super::walk;
 
 /// The longest signature line kept, in characters.
 const MAX_SIGNATURE_CHARS: usize = 200;
@@ -614,7 +614,15 @@ mod tests {
         // Every language was covered.
         assert_eq!(
             checked.keys().copied().collect::<Vec<_>>(),
-            vec!["go", "java", "javascript", "python", "rust", "tsx", "typescript"]
+            vec![
+                "go",
+                "java",
+                "javascript",
+                "python",
+                "rust",
+                "tsx",
+                "typescript"
+            ]
         );
     }
 

@@ -69,7 +69,10 @@ impl<'t> Site<'_, 't> {
 
     /// The kind of the parent's child in `field`.
     fn sibling_kind(&self, field: &str) -> Option<&'static str> {
-        self.up(0)?.node.child_by_field_name(field).map(|n| n.kind())
+        self.up(0)?
+            .node
+            .child_by_field_name(field)
+            .map(|n| n.kind())
     }
 }
 
@@ -216,14 +219,17 @@ fn python<'t>(s: &Site<'_, 't>) -> Found<'t> {
     if s.kind != "identifier" {
         return Found::default();
     }
-    let def = def(s.in_field("name", "function_definition"), SymbolKind::Function)
-        .or_else(|| def(s.in_field("name", "class_definition"), SymbolKind::Class))
-        .or_else(|| {
-            s.in_field("left", "assignment")?;
-            (s.up_kind(1) == "expression_statement" && s.up_kind(2) == "module")
-                .then(|| s.up(1).map(|u| (u.node, SymbolKind::Const)))
-                .flatten()
-        });
+    let def = def(
+        s.in_field("name", "function_definition"),
+        SymbolKind::Function,
+    )
+    .or_else(|| def(s.in_field("name", "class_definition"), SymbolKind::Class))
+    .or_else(|| {
+        s.in_field("left", "assignment")?;
+        (s.up_kind(1) == "expression_statement" && s.up_kind(2) == "module")
+            .then(|| s.up(1).map(|u| (u.node, SymbolKind::Const)))
+            .flatten()
+    });
     let parent = s.up_kind(0);
     let is_ref = s.in_field("function", "call").is_some()
         || s.in_field("attribute", "attribute").is_some()
