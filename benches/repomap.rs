@@ -234,7 +234,11 @@ fn measure(tree: &Tree, root: &Path) {
     let (map, rendered) = last.expect("three runs");
     let warm: Vec<Duration> = (0..20).map(|_| render(&map).0).collect();
     let mut edits = Vec::new();
-    for i in 0..10u64 {
+    let edit_count: u64 = std::env::var("AGENTKIT_REPOMAP_EDITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    for i in 0..edit_count {
         let mut text = original.clone();
         text.extend_from_slice(format!("\n\ndef edited_{i}():\n    return {i}\n").as_bytes());
         std::fs::write(&edited, &text).expect("the edit");

@@ -54,10 +54,13 @@ pub use tags::{Chunk, Definition, FileTags, Reference, SymbolKind};
 
 use files::Listed;
 use store::DiskStore;
-use tags::Extractor;
+use tags::{Extractor, LastParse};
 
 /// Workspaces whose file tables are kept at once (the least recently used goes).
 const MAX_WORKSPACES: usize = 8;
+/// Files whose last parse a workspace keeps, to parse their next version
+/// incrementally (an agent edits the same few files over and over).
+const RECENT_PARSES: usize = 8;
 /// Files read from a sandbox at once.
 const READ_CONCURRENCY: usize = 16;
 
@@ -102,6 +105,8 @@ struct Workspace {
     stamps: Option<Arc<files::TreeStamps>>,
     snapshot: Option<Arc<Snapshot>>,
     last_used: u64,
+    /// The last parses of the files parsed in the last small refreshes, most recent first.
+    recent: Vec<(String, Lang, LastParse)>,
 }
 
 #[derive(Debug, Clone)]
@@ -278,7 +283,12 @@ impl CodeIndex {
         let jobs: Vec<Job> = match &host_root {
             Some(_) => work
                 .into_iter()
-                .map(|file| Job { file, bytes: None })
+                .map(|file| Job {
+                    file,
+                    bytes: None,
+                    last: None,
+                    keep: false,
+                })
                 .collect(),
             None => futures::stream::iter(work)
                 .map(|file| async move {
@@ -292,9 +302,30 @@ impl CodeIndex {
                 .map(|(file, bytes)| Job {
                     file,
                     bytes: Some(bytes.map_err(|err| err.to_string())),
+                    last: None,
+                    keep: false,
                 })
                 .collect(),
         };
+        // A small refresh (edits) parses from the files' last parses and keeps the new ones.
+        let keep_parses = jobs.len() <= RECENT_PARSES;
+        let mut recent = match state.workspaces.values_mut().find(|w| w.last_used == tick) {
+            Some(workspace) => std::mem::take(&mut workspace.recent),
+            None => Vec::new(),
+        };
+        if !keep_parses {
+            recent.clear();
+        }
+        let mut jobs = jobs;
+        for job in &mut jobs {
+            if let Some(at) = recent
+                .iter()
+                .position(|(path, lang, _)| *path == job.file.path && *lang == job.file.lang)
+            {
+                job.last = Some(recent.remove(at).2);
+            }
+            job.keep = keep_parses;
+        }
         let known = Arc::new(std::mem::take(&mut state.tags));
         let threads = self.inner.threads;
         let known_for_workers = known.clone();
@@ -317,8 +348,11 @@ impl CodeIndex {
                     stats.cached += 1;
                     Outcome::Tags(hash)
                 }
-                Loaded::Parsed(hash, tags) => {
+                Loaded::Parsed(hash, tags, last) => {
                     stats.parsed += 1;
+                    if let Some(last) = last {
+                        recent.insert(0, (file.path.clone(), file.lang, last));
+                    }
                     let tags = Arc::new(tags);
                     state.tags.insert(hash, tags.clone());
                     new_tags.push((hash, tags));
@@ -339,6 +373,9 @@ impl CodeIndex {
             .find(|w| w.last_used == tick)
             .ok_or_else(|| IndexError::Worker("workspace table lost".into()))?;
         let changed = stats.changed > 0 || stats.removed > 0 || workspace.snapshot.is_none();
+        recent.retain(|(path, lang, _)| next.get(path).is_some_and(|e| e.lang == *lang));
+        recent.truncate(RECENT_PARSES);
+        workspace.recent = recent;
         workspace.files = next;
         if changed {
             let next = Snapshot::build(&workspace.files, &state.tags);
@@ -440,11 +477,15 @@ struct Job {
     file: Listed,
     /// The content read through the sandbox, or `None` to read it from the host.
     bytes: Option<Result<Vec<u8>, String>>,
+    /// The file's last parse, to parse it incrementally.
+    last: Option<LastParse>,
+    /// Whether to return the new parse.
+    keep: bool,
 }
 
 enum Loaded {
     Known(u128),
-    Parsed(u128, FileTags),
+    Parsed(u128, FileTags, Option<LastParse>),
     Skipped(String),
 }
 
@@ -475,7 +516,7 @@ fn run_jobs(
             },
         };
         let loaded = match bytes {
-            Ok(bytes) => load(extractor, job.file.lang, &bytes, known),
+            Ok(bytes) => load(extractor, job.file.lang, bytes, known, job.last, job.keep),
             Err(err) => Loaded::Skipped(format!("unreadable: {err}")),
         };
         out.push((job.file, loaded));
@@ -508,18 +549,26 @@ const BINARY_PROBE: usize = 8000;
 fn load(
     extractor: &mut Extractor,
     lang: Lang,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     known: &HashMap<u128, Arc<FileTags>>,
+    last: Option<LastParse>,
+    keep: bool,
 ) -> Loaded {
     if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
         return Loaded::Skipped("binary file".into());
     }
-    let hash = content_key(lang, bytes);
+    let hash = content_key(lang, &bytes);
     if known.contains_key(&hash) {
         return Loaded::Known(hash);
     }
-    match extractor.extract(lang, bytes) {
-        Ok(tags) => Loaded::Parsed(hash, tags),
+    match extractor.extract_after(lang, &bytes, last) {
+        Ok((tags, tree)) => {
+            let last = keep.then(|| LastParse {
+                source: bytes,
+                tree,
+            });
+            Loaded::Parsed(hash, tags, last)
+        }
         Err(reason) => Loaded::Skipped(reason),
     }
 }

@@ -151,8 +151,27 @@ impl Extractor {
     }
 
     /// The tags of `source`, or why there are none.
+    #[cfg(test)]
     pub fn extract(&mut self, lang: Lang, source: &[u8]) -> Result<FileTags, String> {
-        let tree = self.parse(lang, source)?;
+        self.extract_after(lang, source, None).map(|(tags, _)| tags)
+    }
+
+    /// [`extract`](Self::extract), parsing incrementally from `last`, the
+    /// parse of the file's previous content (tree-sitter reuses the subtrees
+    /// the edit did not touch: a small edit of a large file costs a fraction
+    /// of a full parse, for the same tree). Also returns the new tree.
+    pub fn extract_after(
+        &mut self,
+        lang: Lang,
+        source: &[u8],
+        last: Option<LastParse>,
+    ) -> Result<(FileTags, tree_sitter::Tree), String> {
+        let old = last.map(|last| {
+            let mut tree = last.tree;
+            tree.edit(&edit_between(&last.source, source));
+            tree
+        });
+        let tree = self.parse(lang, source, old.as_ref())?;
         let root = tree.root_node();
         let mut tags = TagsBuilder::new(source);
         let mut ups = Vec::new();
@@ -164,15 +183,21 @@ impl Extractor {
                 tags.definition(&def, &node, kind);
             }
         });
-        Ok(tags.finish(root.has_error()))
+        let tags = tags.finish(root.has_error());
+        Ok((tags, tree))
     }
 
-    fn parse(&mut self, lang: Lang, source: &[u8]) -> Result<tree_sitter::Tree, String> {
+    fn parse(
+        &mut self,
+        lang: Lang,
+        source: &[u8],
+        old: Option<&tree_sitter::Tree>,
+    ) -> Result<tree_sitter::Tree, String> {
         self.parser
             .set_language(&lang.grammar())
             .map_err(|err| format!("the {} grammar cannot be loaded: {err}", lang.name()))?;
         self.parser
-            .parse(source, None)
+            .parse(source, old)
             .ok_or_else(|| "tree-sitter gave up parsing".to_string())
     }
 
@@ -186,7 +211,7 @@ impl Extractor {
             .query
             .as_ref()
             .ok_or_else(|| format!("the {} tags query does not compile", lang.name()))?;
-        let tree = self.parse(lang, source)?;
+        let tree = self.parse(lang, source, None)?;
         let root = tree.root_node();
         let mut tags = TagsBuilder::new(source);
         let mut cursor = tree_sitter::QueryCursor::new();
@@ -210,6 +235,46 @@ impl Extractor {
         }
         Ok(tags.finish(root.has_error()))
     }
+}
+
+/// A file's content and its tree, kept to parse its next version incrementally.
+pub(crate) struct LastParse {
+    /// The content the tree is of.
+    pub source: Vec<u8>,
+    /// Its tree.
+    pub tree: tree_sitter::Tree,
+}
+
+/// The edit that turns `old` into `new`: the span between their common
+/// prefix and common suffix.
+fn edit_between(old: &[u8], new: &[u8]) -> tree_sitter::InputEdit {
+    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let (old_end, new_end) = (old.len() - suffix, new.len() - suffix);
+    tree_sitter::InputEdit {
+        start_byte: prefix,
+        old_end_byte: old_end,
+        new_end_byte: new_end,
+        start_position: point_at(old, prefix),
+        old_end_position: point_at(old, old_end),
+        new_end_position: point_at(new, new_end),
+    }
+}
+
+/// The row and column (in bytes) of byte `at` of `text`.
+fn point_at(text: &[u8], at: usize) -> tree_sitter::Point {
+    let before = &text[..at];
+    let row = before.iter().filter(|b| **b == b'\n').count();
+    let column = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(at, |newline| at - newline - 1);
+    tree_sitter::Point { row, column }
 }
 
 /// The tags of one file as its definitions and references are found.
@@ -623,6 +688,60 @@ mod tests {
                 "tsx",
                 "typescript"
             ]
+        );
+    }
+
+    #[test]
+    fn incremental_parses_give_the_tags_of_full_ones() {
+        let mut source = String::from(
+            "import os\n\nclass Shape(Base):\n    def area(self):\n        return compute(self.width)\n",
+        );
+        let edits: [fn(&mut String); 4] = [
+            |s| s.push_str("\n\ndef added():\n    return helper()\n"),
+            |s| *s = s.replacen("compute(", "measure(", 1),
+            |s| s.insert_str(0, "# header\nLIMIT = 3\n"),
+            |s| {
+                *s = s.replacen(
+                    "class Shape(Base):\n",
+                    "class Shape(Base, Mixin):\n    # Doc.\n",
+                    1,
+                )
+            },
+        ];
+        let mut extractor = Extractor::new();
+        let (_, tree) = extractor
+            .extract_after(Lang::Python, source.as_bytes(), None)
+            .unwrap();
+        let mut last = LastParse {
+            source: source.clone().into_bytes(),
+            tree,
+        };
+        for edit in edits {
+            edit(&mut source);
+            let (tags, tree) = extractor
+                .extract_after(Lang::Python, source.as_bytes(), Some(last))
+                .unwrap();
+            assert_eq!(
+                tags,
+                Extractor::new()
+                    .extract(Lang::Python, source.as_bytes())
+                    .unwrap(),
+                "{source}"
+            );
+            last = LastParse {
+                source: source.clone().into_bytes(),
+                tree,
+            };
+        }
+        assert_eq!(
+            Extractor::new()
+                .extract(Lang::Python, source.as_bytes())
+                .unwrap()
+                .defs
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>(),
+            vec!["LIMIT", "Shape", "area", "added"]
         );
     }
 
