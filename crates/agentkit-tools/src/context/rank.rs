@@ -140,20 +140,12 @@ impl Graph {
             last_rank: Mutex::new(self.last_rank.lock().ok().and_then(|last| last.clone())),
         };
         // Names whose definers changed.
+        fn defined(file: &IndexedFile) -> FxHashSet<&str> {
+            file.tags.defs.iter().map(|d| d.name.as_str()).collect()
+        }
         let mut touched: Vec<&str> = Vec::new();
         for &file in &changed {
-            let before: FxHashSet<&str> = old[file]
-                .tags
-                .defs
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect();
-            let after: FxHashSet<&str> = files[file]
-                .tags
-                .defs
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect();
+            let (before, after) = (defined(&old[file]), defined(&files[file]));
             for name in before.difference(&after) {
                 if let Some(id) = graph.raw_id(name) {
                     let mut definers = graph.definers(id).to_vec();
@@ -529,6 +521,7 @@ mod tests {
 
     use super::*;
     use crate::context::CodeIndex;
+    use crate::context::code::FileTags;
 
     /// What a graph links, by names instead of ids: per file, its
     /// definitions, its uses with their weights and its edges.
@@ -623,6 +616,15 @@ mod tests {
         let focus = Focus::find(&after, ticket);
         let warm = ranking(&after, &focus);
         let cold_snapshot = CodeIndex::new().refresh(&sandbox).await.unwrap().snapshot;
+        // The edited files were parsed incrementally (the first refresh kept
+        // every tree): the same tags as parsing them afresh.
+        let tags = |s: &Snapshot| -> Vec<(String, FileTags)> {
+            s.files()
+                .iter()
+                .map(|f| (f.path.clone(), (*f.tags).clone()))
+                .collect()
+        };
+        assert_eq!(tags(&after), tags(&cold_snapshot));
         let cold = ranking(&cold_snapshot, &focus);
         let order = |r: &[(String, u32, f64)]| {
             r.iter()

@@ -61,6 +61,8 @@ const MAX_WORKSPACES: usize = 8;
 /// Files whose last parse a workspace keeps, to parse their next version
 /// incrementally (an agent edits the same few files over and over).
 const RECENT_PARSES: usize = 8;
+/// Larger files' parses are not kept (a tree takes ~10–20× its source).
+const RECENT_PARSE_MAX_BYTES: usize = 256 * 1024;
 /// Files read from a sandbox at once.
 const READ_CONCURRENCY: usize = 16;
 
@@ -105,7 +107,9 @@ struct Workspace {
     stamps: Option<Arc<files::TreeStamps>>,
     snapshot: Option<Arc<Snapshot>>,
     last_used: u64,
-    /// The last parses of the files parsed in the last small refreshes, most recent first.
+    /// The last parses of the files parsed in the last small refreshes
+    /// (up to [`RECENT_PARSES`], of files up to [`RECENT_PARSE_MAX_BYTES`]),
+    /// most recent first.
     recent: Vec<(String, Lang, LastParse)>,
 }
 
@@ -563,7 +567,7 @@ fn load(
     }
     match extractor.extract_after(lang, &bytes, last) {
         Ok((tags, tree)) => {
-            let last = keep.then(|| LastParse {
+            let last = (keep && bytes.len() <= RECENT_PARSE_MAX_BYTES).then(|| LastParse {
                 source: bytes,
                 tree,
             });
