@@ -441,7 +441,8 @@ fn evict(workspaces: &mut HashMap<String, Workspace>, key: &str) {
     }
 }
 
-/// Files read in one refresh from which the memory the parse freed is given back.
+/// Files read in one refresh, or files' tags freed at once, from which the
+/// freed memory is given back.
 const RELEASE_AFTER_FILES: usize = 256;
 
 /// Gives the heap memory that is free back to the operating system. glibc
@@ -458,12 +459,32 @@ fn release_free_memory() {
     }
 }
 
+/// Whether dropping these tags frees many files' worth (no one else holds them).
+fn frees_many<'a>(tags: impl Iterator<Item = &'a Arc<FileTags>>) -> bool {
+    tags.filter(|t| Arc::strong_count(t) == 1)
+        .nth(RELEASE_AFTER_FILES - 1)
+        .is_some()
+}
+
 impl Drop for Inner {
     fn drop(&mut self) {
         let state = std::mem::take(self.state.get_mut());
-        let large = state.tags.len() >= RELEASE_AFTER_FILES;
+        let many = frees_many(state.tags.values());
         drop(state);
-        if large {
+        if many {
+            release_free_memory();
+        }
+    }
+}
+
+impl Drop for Snapshot {
+    /// The last holder of a workspace's tags (the index dropped, a map or
+    /// search keeping its last snapshot) gives the memory back once they are freed.
+    fn drop(&mut self) {
+        if frees_many(self.files.iter().map(|f| &f.tags)) {
+            self.files = Vec::new();
+            drop(self.graph.take());
+            drop(self.bm25.take());
             release_free_memory();
         }
     }
