@@ -36,9 +36,15 @@
 //! | tree | cold | warm | warm from disk | after one edit | peak RSS (first cold map) |
 //! | --- | --- | --- | --- | --- | --- |
 //! | rich, before | 496 / 353 ms | 7.4 / 5.5 ms | 10.5 / 15.0 ms | 23.4 / 37.9 ms | 73 / 78 MB |
-//! | rich, now | 278 / 298 ms | 3.9 / 4.0 ms | 11.8 / 14.5 ms | 11.8 / 12.6 ms | 71 MB (63 MB) |
+//! | rich, now | 278 / 298 ms | 3.9 / 4.0 ms | 11.8 / 14.5 ms | 11.8 / 12.6 ms | 71 MB (62–63 MB) |
 //! | Django, before | 6.15 / 10.4 s | 31 / 40 ms | 382 / 517 ms | 172 / 176 ms | 165 / 159 MB |
-//! | Django, now | 5.83 / 6.52 s | 23 / 46 ms | 330 / 290 ms | 60 / 104 ms | 130 MB (98 MB) |
+//! | Django, now | 5.83 / 6.52 s | 23 / 46 ms | 330 / 290 ms | 60 / 104 ms | 104 MB (98 MB) |
+//!
+//! The peak RSS column is from the final code (the memory release on the
+//! last snapshot's drop came after these timings); a second alternating run
+//! at load 7–9 gave Django 170 / 185 MB before and 104 / 104 MB now (timings
+//! too noisy to quote: Django after one edit 269 / 98 ms before, 56 / 99 ms
+//! now).
 //!
 //! (rich: 100 files, 1,264 definitions; Django: 2,930 files, 44,005
 //! definitions. The maps are identical before and after.)
@@ -65,11 +71,16 @@
 //!   the old cap of 30 cut short of the tolerance). What is left:
 //!   the restat of 6,200 files, the walk and chunk terms of the whole edited
 //!   file, ranking 44,000 definitions, and the map's token counts.
-//! - **Peak RSS**: one cold Django map peaks at 98 MB (48 MB above the
-//!   baseline). The process peak, 130 MB, comes when a new index loads the
-//!   disk cache after others were dropped: glibc still holds part of the old
-//!   indexes' heap even after `malloc_trim`. With one arena
-//!   (`MALLOC_ARENA_MAX=1`, not something a library may set) it is 98 MB.
+//! - **Peak RSS**: one cold Django map peaks at 97–98 MB (48 MB above the
+//!   50 MB baseline: the tokio runtime and the `o200k_base` tables, which
+//!   the map's token counts need). The process peak, 103–104 MB, is reached
+//!   when the sixth index loads the disk cache. glibc keeps what threads free
+//!   in their arenas; the index gives it back (`malloc_trim`) after a refresh
+//!   that read many files and when the last snapshot holding a workspace's
+//!   tags is dropped — before that, the process peaked at 159–185 MB. The
+//!   live tags (references with their lines, and the BM25 term counts of
+//!   every chunk, only needed by `search_code` and retrieval) are the next
+//!   thing to shrink.
 //!
 //! aider 0.86's RepoMap on the same trees: rich 1.66 s cold, 0.88 s warm;
 //! Django 18.8 s cold, 7.1 s warm, 2.0 s after a refresh.
