@@ -159,18 +159,27 @@ fn def<'t>(node: Option<Node<'t>>, kind: SymbolKind) -> Option<(Node<'t>, Symbol
     node.map(|n| (n, kind))
 }
 
+/// The definition the name node names when it is the `name` of a parent of
+/// one of these kinds, with the kind of definition each makes.
+fn name_of<'t>(s: &Site<'_, 't>, parents: &[(&str, SymbolKind)]) -> Option<(Node<'t>, SymbolKind)> {
+    parents
+        .iter()
+        .find_map(|(parent, kind)| def(s.in_field("name", parent), *kind))
+}
+
 fn rust<'t>(s: &Site<'_, 't>) -> Found<'t> {
     use SymbolKind as K;
     let def = match s.kind {
-        "identifier" => [
-            ("function_item", K::Function),
-            ("function_signature_item", K::Function),
-            ("const_item", K::Const),
-            ("static_item", K::Const),
-            ("macro_definition", K::Macro),
-        ]
-        .iter()
-        .find_map(|(parent, kind)| def(s.in_field("name", parent), *kind))
+        "identifier" => name_of(
+            s,
+            &[
+                ("function_item", K::Function),
+                ("function_signature_item", K::Function),
+                ("const_item", K::Const),
+                ("static_item", K::Const),
+                ("macro_definition", K::Macro),
+            ],
+        )
         .or_else(|| {
             def(
                 s.in_field("name", "mod_item")
@@ -178,15 +187,16 @@ fn rust<'t>(s: &Site<'_, 't>) -> Found<'t> {
                 K::Module,
             )
         }),
-        "type_identifier" => [
-            ("struct_item", K::Struct),
-            ("enum_item", K::Enum),
-            ("union_item", K::Union),
-            ("trait_item", K::Trait),
-            ("type_item", K::Type),
-        ]
-        .iter()
-        .find_map(|(parent, kind)| def(s.in_field("name", parent), *kind))
+        "type_identifier" => name_of(
+            s,
+            &[
+                ("struct_item", K::Struct),
+                ("enum_item", K::Enum),
+                ("union_item", K::Union),
+                ("trait_item", K::Trait),
+                ("type_item", K::Type),
+            ],
+        )
         .or_else(|| def(s.in_field("type", "impl_item"), K::Impl))
         .or_else(|| {
             s.in_field("type", "generic_type")?;
@@ -264,29 +274,27 @@ fn javascript<'t>(s: &Site<'_, 't>, typescript: bool) -> Found<'t> {
                     ("class_declaration", K::Class),
                 ]
             };
-            parents
-                .iter()
-                .find_map(|(parent, kind)| def(s.in_field("name", parent), *kind))
-                .or_else(|| {
-                    s.in_field("name", "variable_declarator")?;
-                    let declaration = s.up(1)?;
-                    let declares = declaration.kind == "lexical_declaration"
-                        || (!typescript && declaration.kind == "variable_declaration");
-                    let function = matches!(
-                        s.sibling_kind("value"),
-                        Some("arrow_function" | "function_expression" | "class")
-                    );
-                    (declares && function).then_some((declaration.node, K::Function))
-                })
+            name_of(s, parents).or_else(|| {
+                s.in_field("name", "variable_declarator")?;
+                let declaration = s.up(1)?;
+                let declares = declaration.kind == "lexical_declaration"
+                    || (!typescript && declaration.kind == "variable_declaration");
+                let function = matches!(
+                    s.sibling_kind("value"),
+                    Some("arrow_function" | "function_expression" | "class")
+                );
+                (declares && function).then_some((declaration.node, K::Function))
+            })
         }
-        "type_identifier" if typescript => [
-            ("class_declaration", K::Class),
-            ("abstract_class_declaration", K::Class),
-            ("interface_declaration", K::Interface),
-            ("type_alias_declaration", K::Type),
-        ]
-        .iter()
-        .find_map(|(parent, kind)| def(s.in_field("name", parent), *kind)),
+        "type_identifier" if typescript => name_of(
+            s,
+            &[
+                ("class_declaration", K::Class),
+                ("abstract_class_declaration", K::Class),
+                ("interface_declaration", K::Interface),
+                ("type_alias_declaration", K::Type),
+            ],
+        ),
         "property_identifier" => {
             let parents: &[&str] = if typescript {
                 &[
@@ -360,17 +368,18 @@ fn go<'t>(s: &Site<'_, 't>) -> Found<'t> {
 fn java<'t>(s: &Site<'_, 't>) -> Found<'t> {
     use SymbolKind as K;
     let def = match s.kind {
-        "identifier" => [
-            ("class_declaration", K::Class),
-            ("interface_declaration", K::Interface),
-            ("enum_declaration", K::Enum),
-            ("record_declaration", K::Class),
-            ("annotation_type_declaration", K::Interface),
-            ("method_declaration", K::Method),
-            ("constructor_declaration", K::Method),
-        ]
-        .iter()
-        .find_map(|(parent, kind)| def(s.in_field("name", parent), *kind)),
+        "identifier" => name_of(
+            s,
+            &[
+                ("class_declaration", K::Class),
+                ("interface_declaration", K::Interface),
+                ("enum_declaration", K::Enum),
+                ("record_declaration", K::Class),
+                ("annotation_type_declaration", K::Interface),
+                ("method_declaration", K::Method),
+                ("constructor_declaration", K::Method),
+            ],
+        ),
         _ => None,
     };
     let is_ref = match s.kind {
