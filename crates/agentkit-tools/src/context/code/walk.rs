@@ -3,9 +3,11 @@
 //!
 //! The rules are those of the tags queries in [`lang`](super::lang) (kept
 //! there as their specification; a test checks that both give the same tags
-//! on every fixture): a query cursor ran each file's tree against every
-//! pattern and cost about half as much as parsing it, while this walk visits
-//! each node once and looks further only at identifier nodes.
+//! on every source file of this repository, and of more trees on demand): a
+//! query cursor ran each file's tree against every pattern, while this walk
+//! visits each node once and looks further only at identifier nodes. On
+//! Django's cold index the query cursor took 20% of the CPU beside a 45%
+//! parse; the walk takes 14%, nearly all of it the cursor's moves.
 
 use std::sync::OnceLock;
 
