@@ -19,51 +19,68 @@
 //!   are older than 2 s, so the refresh stats the known files, no walk);
 //! - **warm from disk**: a new index over the cache directory (a new process);
 //! - **after one edit**: one file changed in place (content and modification
-//!   time).
+//!   time), ten times (`AGENTKIT_REPOMAP_EDITS=<n>` for more, e.g. under
+//!   `perf record -D <ms>` to profile the edit path alone).
 //!
 //! Medians on the shared 2-core build machine while other engineers' builds
 //! ran (so cold figures are inflated; the load average is printed with each
 //! run); files in the page cache. Peak RSS is the whole process: about 50 MB
 //! of it is there before any index (the tokio runtime and the loaded
-//! `o200k_base` encoding, printed as "before indexing").
+//! `o200k_base` encoding, printed as "before indexing"); the peak after the
+//! first cold map is printed too (the process then builds five more indexes).
 //!
-//! | tree | cold | warm | warm from disk | after one edit | peak RSS | load |
-//! | --- | --- | --- | --- | --- | --- | --- |
-//! | rich, before (2026-12-07 11:58) | 503 ms | 4.2 ms | 13.4 ms | 35.5 ms | 72 MB | 3.0 |
-//! | rich, now (2026-12-07 13:11, two runs) | 463 ms | 0.3 ms | 9.1–13.6 ms | 17.9–19.3 ms | 74 MB | 4.4–4.7 |
-//! | Django, before | 7.9 s | 77 ms | 277 ms | 289 ms | 241 MB | 3.5 |
-//! | Django, now (three runs) | 8.1 s | 28–40 ms | 248–274 ms | 133–148 ms | 163–186 MB | 4.9–5.9 |
+//! Before and after the tree walk, the incremental graph, the warm-started
+//! PageRank, incremental parsing and the memory release, run alternately
+//! (2026-12-07 15:29–15:31, load 5.0–6.4):
+//!
+//! | tree | cold | warm | warm from disk | after one edit | peak RSS (first cold map) |
+//! | --- | --- | --- | --- | --- | --- |
+//! | rich, before | 496 / 353 ms | 7.4 / 5.5 ms | 10.5 / 15.0 ms | 23.4 / 37.9 ms | 73 / 78 MB |
+//! | rich, now | 278 / 298 ms | 3.9 / 4.0 ms | 11.8 / 14.5 ms | 11.8 / 12.6 ms | 71 MB (62–63 MB) |
+//! | Django, before | 6.15 / 10.4 s | 31 / 40 ms | 382 / 517 ms | 172 / 176 ms | 165 / 159 MB |
+//! | Django, now | 5.83 / 6.52 s | 23 / 46 ms | 330 / 290 ms | 60 / 104 ms | 104 MB (98 MB) |
+//!
+//! The peak RSS column is from the final code (the memory release on the
+//! last snapshot's drop came after these timings); a second alternating run
+//! at load 7–9 gave Django 170 / 185 MB before and 104 / 104 MB now (timings
+//! too noisy to quote: Django after one edit 269 / 98 ms before, 56 / 99 ms
+//! now).
 //!
 //! (rich: 100 files, 1,264 definitions; Django: 2,930 files, 44,005
 //! definitions. The maps are identical before and after.)
 //!
 //! Goals: rich ≤ 80 ms cold, ≤ 10 ms warm / after an edit; Django ≤ 1 s cold,
-//! ≤ 50 ms warm / after an edit, ≤ 100 MB. Met: warm on both trees. Not met,
-//! and why (profiled with `perf record --call-graph dwarf`):
+//! ≤ 50 ms warm / after an edit, ≤ 100 MB. Where it stands (profiled with
+//! `perf record --call-graph dwarf`):
 //!
-//! - **Cold** is bound by tree-sitter itself. Parsing alone, one thread, no
-//!   query: rich's 1.2 MB of Python in 315 ms (3.9 MB/s), Django's 17.9 MB in
-//!   3.9–4.2 s (4.3–4.6 MB/s); the tags query adds 130 ms / 1.6 s. On two idle
-//!   cores that is a floor of about 220 ms and 2.8 s, before chunk terms,
-//!   hashing and the graph; 80 ms and 1 s would need not parsing every file
-//!   (references from a plain identifier scan, say), which changes the maps.
-//!   Of Django's cold CPU: parse 43%, query 19%, chunk terms 12% (was 19%).
-//! - **After one edit** includes parsing the edited file (rich `text.py`,
-//!   45 KB, 10–25 ms on a loaded machine, so 10 ms is out of reach for the
-//!   same reason), then for Django rebuilding the reference graph (35–50 ms),
-//!   PageRank (16–30 ms) and the restat (about 25 ms for 6,200 `stat`s). The
-//!   token count of the map (tiktoken, 3–11 ms for ~9 counts) now tries the
-//!   last map's entry count first, which usually settles it in two. An
-//!   incremental graph (relink only the files referring to names whose
-//!   definers changed) and a warm-started PageRank are the next steps.
-//! - **Peak RSS**: with one malloc arena (`MALLOC_ARENA_MAX=1`) Django's
-//!   peak is 108 MB, so its live tags (definitions, references with their
-//!   lines, BM25 term counts of every chunk) take about 58 MB above the 50 MB
-//!   baseline; the rest of the 160–186 MB is memory glibc keeps in the parse
-//!   workers' arenas. Copying each file's tags out of the worker arena as it
-//!   arrives changed nothing measurable (160–171 MB) and was dropped. The
-//!   chunk terms, the largest part of the tags, are only needed by
-//!   `search_code` and the retrieval provider.
+//! - **Cold** is bound by tree-sitter's parse. Of Django's cold CPU now: parse
+//!   50%, the tags walk 14% (mostly the cursor's moves; the query cursor it
+//!   replaced was 20% beside a 45% parse), chunk terms 14%, freeing trees 4%,
+//!   reads 3%, the disk cache 2%, graph + PageRank + focus + render 4%, the
+//!   directory walk 1%, BLAKE3 and the tokenizer under 0.2%. Parsing alone
+//!   (measured earlier: one thread, no tags) runs at ~4–4.6 MB/s: rich's 1.2 MB
+//!   of Python in 315 ms, Django's 17.9 MB of Python in 3.9–4.2 s (plus 1.3 MB
+//!   of JavaScript). That is a floor of ~2 s for Django and ~160 ms for rich
+//!   on two idle cores, so ≤ 1 s and ≤ 80 ms cannot be met while every file
+//!   is parsed with tree-sitter; only a cheaper reference scan would meet them,
+//!   and it would change the maps.
+//! - **After one edit**: the edited file is parsed incrementally from its
+//!   last tree (from the second edit on), the graph is updated (only files
+//!   referring to names whose definers changed are linked again) and PageRank
+//!   starts from the last ranks (1 iteration; a cold start needs ~49, which
+//!   the old cap of 30 cut short of the tolerance). What is left:
+//!   the restat of 6,200 files, the walk and chunk terms of the whole edited
+//!   file, ranking 44,000 definitions, and the map's token counts.
+//! - **Peak RSS**: one cold Django map peaks at 97–98 MB (48 MB above the
+//!   50 MB baseline: the tokio runtime and the `o200k_base` tables, which
+//!   the map's token counts need). The process peak, 103–104 MB, is reached
+//!   when the sixth index loads the disk cache. glibc keeps what threads free
+//!   in their arenas; the index gives it back (`malloc_trim`) after a refresh
+//!   that read many files and when the last snapshot holding a workspace's
+//!   tags is dropped — before that, the process peaked at 159–185 MB. The
+//!   live tags (references with their lines, and the BM25 term counts of
+//!   every chunk, only needed by `search_code` and retrieval) are the next
+//!   thing to shrink.
 //!
 //! aider 0.86's RepoMap on the same trees: rich 1.66 s cold, 0.88 s warm;
 //! Django 18.8 s cold, 7.1 s warm, 2.0 s after a refresh.
@@ -216,6 +233,7 @@ fn measure(tree: &Tree, root: &Path) {
 
     // One index is alive at a time, so the peak RSS is that of one index.
     let mut cold = Vec::new();
+    let mut first_cold_peak = String::new();
     let mut last = None;
     for run in 0..3 {
         drop(last.take());
@@ -224,13 +242,20 @@ fn measure(tree: &Tree, root: &Path) {
         ))
         .tokenizer(tokenizer.clone());
         let (elapsed, rendered) = render(&map);
+        if run == 0 {
+            first_cold_peak = status_field("VmHWM:");
+        }
         cold.push(elapsed);
         last = Some((map, rendered));
     }
     let (map, rendered) = last.expect("three runs");
     let warm: Vec<Duration> = (0..20).map(|_| render(&map).0).collect();
     let mut edits = Vec::new();
-    for i in 0..10u64 {
+    let edit_count: u64 = std::env::var("AGENTKIT_REPOMAP_EDITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    for i in 0..edit_count {
         let mut text = original.clone();
         text.extend_from_slice(format!("\n\ndef edited_{i}():\n    return {i}\n").as_bytes());
         std::fs::write(&edited, &text).expect("the edit");
@@ -263,7 +288,7 @@ fn measure(tree: &Tree, root: &Path) {
         tree.name, rendered.tokens, rendered.shown, rendered.total, rendered.focus
     );
     println!(
-        "{}: cold {} | warm {} | warm from disk {} | after one edit {} | peak RSS {} (before indexing: {}) | load average {}",
+        "{}: cold {} | warm {} | warm from disk {} | after one edit {} | peak RSS {} (before indexing: {}, after the first cold map: {}) | load average {}",
         tree.name,
         ms(&mut cold),
         ms(&mut warm.clone()),
@@ -271,6 +296,7 @@ fn measure(tree: &Tree, root: &Path) {
         ms(&mut edits),
         status_field("VmHWM:"),
         before_index,
+        first_cold_peak,
         std::fs::read_to_string("/proc/loadavg")
             .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
             .unwrap_or_default()

@@ -8,11 +8,19 @@
 //! queries are written for this index: they keep what links files together
 //! and leave out locals, parameters and fields, which only add noise to the
 //! reference graph.
+//!
+//! The queries are the specification; the index runs the same rules as a
+//! hand-written tree walk ([`walk`](super::walk)), cheaper than a query
+//! cursor, and a test checks that both agree on every source file of this
+//! repository.
 
+#[cfg(test)]
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
-use tree_sitter::{Language, Query};
+use tree_sitter::Language;
+#[cfg(test)]
+use tree_sitter::Query;
 
 /// A language with a compiled-in grammar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -88,6 +96,7 @@ impl Lang {
         }
     }
 
+    #[cfg(test)]
     fn query_source(self) -> &'static str {
         match self {
             Lang::Rust => RUST,
@@ -99,6 +108,7 @@ impl Lang {
         }
     }
 
+    #[cfg(test)]
     /// The compiled tags query, built once per process.
     pub(crate) fn query(self) -> &'static TagQuery {
         static QUERIES: OnceLock<Vec<TagQuery>> = OnceLock::new();
@@ -107,6 +117,7 @@ impl Lang {
     }
 }
 
+#[cfg(test)]
 /// What a capture of a tags query means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
@@ -120,6 +131,7 @@ pub(crate) enum Role {
     Other,
 }
 
+#[cfg(test)]
 /// A compiled query with the meaning of each capture index.
 pub(crate) struct TagQuery {
     /// The query (`None` when it failed to compile, which a test rules out).
@@ -128,6 +140,7 @@ pub(crate) struct TagQuery {
     pub roles: Vec<Role>,
 }
 
+#[cfg(test)]
 const KINDS: &[&str] = &[
     "function",
     "method",
@@ -144,6 +157,7 @@ const KINDS: &[&str] = &[
     "macro",
 ];
 
+#[cfg(test)]
 impl TagQuery {
     fn new(lang: Lang) -> Self {
         match Query::new(&lang.grammar(), lang.query_source()) {
@@ -184,6 +198,7 @@ impl TagQuery {
     }
 }
 
+#[cfg(test)]
 const RUST: &str = r#"
 (function_item name: (identifier) @name) @def.function
 (function_signature_item name: (identifier) @name) @def.function
@@ -209,6 +224,7 @@ const RUST: &str = r#"
 (type_identifier) @ref
 "#;
 
+#[cfg(test)]
 const PYTHON: &str = r#"
 (function_definition name: (identifier) @name) @def.function
 (class_definition name: (identifier) @name) @def.class
@@ -223,6 +239,7 @@ const PYTHON: &str = r#"
 (import_from_statement name: (aliased_import name: (dotted_name (identifier) @ref)))
 "#;
 
+#[cfg(test)]
 const JAVASCRIPT: &str = r#"
 (function_declaration name: (identifier) @name) @def.function
 (generator_function_declaration name: (identifier) @name) @def.function
@@ -242,6 +259,7 @@ const JAVASCRIPT: &str = r#"
 (import_specifier name: (identifier) @ref)
 "#;
 
+#[cfg(test)]
 const TYPESCRIPT: &str = r#"
 (function_declaration name: (identifier) @name) @def.function
 (generator_function_declaration name: (identifier) @name) @def.function
@@ -266,6 +284,7 @@ const TYPESCRIPT: &str = r#"
 (type_identifier) @ref
 "#;
 
+#[cfg(test)]
 const GO: &str = r#"
 (function_declaration name: (identifier) @name) @def.function
 (method_declaration name: (field_identifier) @name) @def.method
@@ -279,6 +298,7 @@ const GO: &str = r#"
 (type_identifier) @ref
 "#;
 
+#[cfg(test)]
 const JAVA: &str = r#"
 (class_declaration name: (identifier) @name) @def.class
 (interface_declaration name: (identifier) @name) @def.interface

@@ -38,6 +38,7 @@ mod lang;
 mod store;
 mod tags;
 pub(crate) mod terms;
+mod walk;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -53,10 +54,15 @@ pub use tags::{Chunk, Definition, FileTags, Reference, SymbolKind};
 
 use files::Listed;
 use store::DiskStore;
-use tags::Extractor;
+use tags::{Extractor, LastParse};
 
 /// Workspaces whose file tables are kept at once (the least recently used goes).
 const MAX_WORKSPACES: usize = 8;
+/// Files whose last parse a workspace keeps, to parse their next version
+/// incrementally (an agent edits the same few files over and over).
+const RECENT_PARSES: usize = 8;
+/// Larger files' parses are not kept (a tree takes ~10–20× its source).
+const RECENT_PARSE_MAX_BYTES: usize = 256 * 1024;
 /// Files read from a sandbox at once.
 const READ_CONCURRENCY: usize = 16;
 
@@ -101,6 +107,10 @@ struct Workspace {
     stamps: Option<Arc<files::TreeStamps>>,
     snapshot: Option<Arc<Snapshot>>,
     last_used: u64,
+    /// The last parses of the files parsed in the last small refreshes
+    /// (up to [`RECENT_PARSES`], of files up to [`RECENT_PARSE_MAX_BYTES`]),
+    /// most recent first.
+    recent: Vec<(String, Lang, LastParse)>,
 }
 
 #[derive(Debug, Clone)]
@@ -277,7 +287,12 @@ impl CodeIndex {
         let jobs: Vec<Job> = match &host_root {
             Some(_) => work
                 .into_iter()
-                .map(|file| Job { file, bytes: None })
+                .map(|file| Job {
+                    file,
+                    bytes: None,
+                    last: None,
+                    keep: false,
+                })
                 .collect(),
             None => futures::stream::iter(work)
                 .map(|file| async move {
@@ -291,13 +306,43 @@ impl CodeIndex {
                 .map(|(file, bytes)| Job {
                     file,
                     bytes: Some(bytes.map_err(|err| err.to_string())),
+                    last: None,
+                    keep: false,
                 })
                 .collect(),
         };
+        // A small refresh (edits) parses from the files' last parses and keeps the new ones.
+        let keep_parses = jobs.len() <= RECENT_PARSES;
+        let mut recent = match state.workspaces.values_mut().find(|w| w.last_used == tick) {
+            Some(workspace) => std::mem::take(&mut workspace.recent),
+            None => Vec::new(),
+        };
+        if !keep_parses {
+            recent.clear();
+        }
+        let mut jobs = jobs;
+        for job in &mut jobs {
+            if let Some(at) = recent
+                .iter()
+                .position(|(path, lang, _)| *path == job.file.path && *lang == job.file.lang)
+            {
+                job.last = Some(recent.remove(at).2);
+            }
+            job.keep = keep_parses;
+        }
         let known = Arc::new(std::mem::take(&mut state.tags));
         let threads = self.inner.threads;
         let known_for_workers = known.clone();
-        let done = blocking(move || run_jobs(jobs, host_root, &known_for_workers, threads)).await?;
+        let done = blocking(move || {
+            let many = jobs.len() >= RELEASE_AFTER_FILES;
+            let done = run_jobs(jobs, host_root, &known_for_workers, threads);
+            if many {
+                // The parse trees are gone; what they used is free in the workers' arenas.
+                release_free_memory();
+            }
+            done
+        })
+        .await?;
         state.tags = Arc::try_unwrap(known).unwrap_or_else(|shared| (*shared).clone());
 
         let mut new_tags = Vec::new();
@@ -307,8 +352,11 @@ impl CodeIndex {
                     stats.cached += 1;
                     Outcome::Tags(hash)
                 }
-                Loaded::Parsed(hash, tags) => {
+                Loaded::Parsed(hash, tags, last) => {
                     stats.parsed += 1;
+                    if let Some(last) = last {
+                        recent.insert(0, (file.path.clone(), file.lang, last));
+                    }
                     let tags = Arc::new(tags);
                     state.tags.insert(hash, tags.clone());
                     new_tags.push((hash, tags));
@@ -329,9 +377,20 @@ impl CodeIndex {
             .find(|w| w.last_used == tick)
             .ok_or_else(|| IndexError::Worker("workspace table lost".into()))?;
         let changed = stats.changed > 0 || stats.removed > 0 || workspace.snapshot.is_none();
+        recent.retain(|(path, lang, _)| next.get(path).is_some_and(|e| e.lang == *lang));
+        recent.truncate(RECENT_PARSES);
+        workspace.recent = recent;
         workspace.files = next;
         if changed {
-            workspace.snapshot = Some(Arc::new(Snapshot::build(&workspace.files, &state.tags)));
+            let next = Snapshot::build(&workspace.files, &state.tags);
+            // After an edit, derive the reference graph from the last one.
+            if let Some(last) = &workspace.snapshot
+                && let Some(graph) = last.graph.get()
+                && let Some(updated) = graph.update(last.files(), next.files())
+            {
+                let _ = next.graph.set(updated);
+            }
+            workspace.snapshot = Some(Arc::new(next));
         }
         let snapshot = workspace.snapshot.clone().unwrap_or_default();
         stats.skipped = snapshot.skipped.len();
@@ -382,6 +441,55 @@ fn evict(workspaces: &mut HashMap<String, Workspace>, key: &str) {
     }
 }
 
+/// Files read in one refresh, or files' tags freed at once, from which the
+/// freed memory is given back.
+const RELEASE_AFTER_FILES: usize = 256;
+
+/// Gives the heap memory that is free back to the operating system. glibc
+/// keeps what a thread frees in that thread's arena: after the workers parsed
+/// thousands of files, or an index was dropped, that is tens of MB the
+/// process would hold to its end (and the next index would not reuse, its
+/// tags being allocated by other threads). This changes no allocator setting.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages to the kernel; it takes
+    // no pointer and has no precondition.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Whether dropping these tags frees many files' worth (no one else holds them).
+fn frees_many<'a>(tags: impl Iterator<Item = &'a Arc<FileTags>>) -> bool {
+    tags.filter(|t| Arc::strong_count(t) == 1)
+        .nth(RELEASE_AFTER_FILES - 1)
+        .is_some()
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let state = std::mem::take(self.state.get_mut());
+        let many = frees_many(state.tags.values());
+        drop(state);
+        if many {
+            release_free_memory();
+        }
+    }
+}
+
+impl Drop for Snapshot {
+    /// The last holder of a workspace's tags (the index dropped, a map or
+    /// search keeping its last snapshot) gives the memory back once they are freed.
+    fn drop(&mut self) {
+        if frees_many(self.files.iter().map(|f| &f.tags)) {
+            self.files = Vec::new();
+            drop(self.graph.take());
+            drop(self.bm25.take());
+            release_free_memory();
+        }
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, IndexError> {
@@ -394,11 +502,15 @@ struct Job {
     file: Listed,
     /// The content read through the sandbox, or `None` to read it from the host.
     bytes: Option<Result<Vec<u8>, String>>,
+    /// The file's last parse, to parse it incrementally.
+    last: Option<LastParse>,
+    /// Whether to return the new parse.
+    keep: bool,
 }
 
 enum Loaded {
     Known(u128),
-    Parsed(u128, FileTags),
+    Parsed(u128, FileTags, Option<LastParse>),
     Skipped(String),
 }
 
@@ -429,7 +541,7 @@ fn run_jobs(
             },
         };
         let loaded = match bytes {
-            Ok(bytes) => load(extractor, job.file.lang, &bytes, known),
+            Ok(bytes) => load(extractor, job.file.lang, bytes, known, job.last, job.keep),
             Err(err) => Loaded::Skipped(format!("unreadable: {err}")),
         };
         out.push((job.file, loaded));
@@ -462,18 +574,26 @@ const BINARY_PROBE: usize = 8000;
 fn load(
     extractor: &mut Extractor,
     lang: Lang,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     known: &HashMap<u128, Arc<FileTags>>,
+    last: Option<LastParse>,
+    keep: bool,
 ) -> Loaded {
     if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
         return Loaded::Skipped("binary file".into());
     }
-    let hash = content_key(lang, bytes);
+    let hash = content_key(lang, &bytes);
     if known.contains_key(&hash) {
         return Loaded::Known(hash);
     }
-    match extractor.extract(lang, bytes) {
-        Ok(tags) => Loaded::Parsed(hash, tags),
+    match extractor.extract_after(lang, &bytes, last) {
+        Ok((tags, tree)) => {
+            let last = (keep && bytes.len() <= RECENT_PARSE_MAX_BYTES).then(|| LastParse {
+                source: bytes,
+                tree,
+            });
+            Loaded::Parsed(hash, tags, last)
+        }
         Err(reason) => Loaded::Skipped(reason),
     }
 }

@@ -1,13 +1,16 @@
 //! Extracting a file's tags: definitions, references and retrieval chunks.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use streaming_iterator::StreamingIterator;
-use tree_sitter::{Parser, QueryCursor};
+use tree_sitter::Parser;
 
-use super::lang::{Lang, Role};
+use super::lang::Lang;
+#[cfg(test)]
+use super::lang::Role;
 use super::terms::{for_each_term, term_hash};
+use super::walk;
 
 /// The longest signature line kept, in characters.
 const MAX_SIGNATURE_CHARS: usize = 200;
@@ -39,6 +42,7 @@ pub enum SymbolKind {
 }
 
 impl SymbolKind {
+    #[cfg(test)]
     fn from_capture(kind: &str) -> Option<Self> {
         Some(match kind {
             "function" => Self::Function,
@@ -134,40 +138,84 @@ pub struct FileTags {
     pub has_errors: bool,
 }
 
-/// A tree-sitter parser and query cursor, reused across files on one thread.
+/// A tree-sitter parser, reused across files on one thread.
 pub(crate) struct Extractor {
     parser: Parser,
-    cursor: QueryCursor,
 }
 
 impl Extractor {
     pub fn new() -> Self {
         Self {
             parser: Parser::new(),
-            cursor: QueryCursor::new(),
         }
     }
 
     /// The tags of `source`, or why there are none.
+    #[cfg(test)]
     pub fn extract(&mut self, lang: Lang, source: &[u8]) -> Result<FileTags, String> {
+        self.extract_after(lang, source, None).map(|(tags, _)| tags)
+    }
+
+    /// [`extract`](Self::extract), parsing incrementally from `last`, the
+    /// parse of the file's previous content (tree-sitter reuses the subtrees
+    /// the edit did not touch: a small edit of a large file costs a fraction
+    /// of a full parse, for the same tree). Also returns the new tree.
+    pub fn extract_after(
+        &mut self,
+        lang: Lang,
+        source: &[u8],
+        last: Option<LastParse>,
+    ) -> Result<(FileTags, tree_sitter::Tree), String> {
+        let old = last.map(|last| {
+            let mut tree = last.tree;
+            tree.edit(&edit_between(&last.source, source));
+            tree
+        });
+        let tree = self.parse(lang, source, old.as_ref())?;
+        let root = tree.root_node();
+        let mut tags = TagsBuilder::new(source);
+        let mut ups = Vec::new();
+        walk::walk(lang, &mut root.walk(), &mut ups, |node, found| {
+            if found.is_ref {
+                tags.reference(&node);
+            }
+            if let Some((def, kind)) = found.def {
+                tags.definition(&def, &node, kind);
+            }
+        });
+        let tags = tags.finish(root.has_error());
+        Ok((tags, tree))
+    }
+
+    fn parse(
+        &mut self,
+        lang: Lang,
+        source: &[u8],
+        old: Option<&tree_sitter::Tree>,
+    ) -> Result<tree_sitter::Tree, String> {
+        self.parser
+            .set_language(&lang.grammar())
+            .map_err(|err| format!("the {} grammar cannot be loaded: {err}", lang.name()))?;
+        self.parser
+            .parse(source, old)
+            .ok_or_else(|| "tree-sitter gave up parsing".to_string())
+    }
+
+    /// The tags of `source` found with the tags query of `lang` (the
+    /// specification the tree walk must follow).
+    #[cfg(test)]
+    pub fn extract_by_query(&mut self, lang: Lang, source: &[u8]) -> Result<FileTags, String> {
+        use streaming_iterator::StreamingIterator;
         let tag_query = lang.query();
         let query = tag_query
             .query
             .as_ref()
             .ok_or_else(|| format!("the {} tags query does not compile", lang.name()))?;
-        self.parser
-            .set_language(&lang.grammar())
-            .map_err(|err| format!("the {} grammar cannot be loaded: {err}", lang.name()))?;
-        let tree = self
-            .parser
-            .parse(source, None)
-            .ok_or_else(|| "tree-sitter gave up parsing".to_string())?;
+        let tree = self.parse(lang, source, None)?;
         let root = tree.root_node();
-        let lines = LineIndex::new(source);
-        let mut defs = Vec::new();
-        let mut name_spans = HashSet::new();
-        let mut refs: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-        let mut matches = self.cursor.matches(query, root, source);
+        let mut tags = TagsBuilder::new(source);
+        let mut cursor = tree_sitter::QueryCursor::new();
+        let mut matches = cursor.matches(query, root, source);
         while let Some(m) = matches.next() {
             let mut def = None;
             let mut name = None;
@@ -175,42 +223,121 @@ impl Extractor {
                 match tag_query.roles.get(capture.index as usize) {
                     Some(Role::Def(kind)) => def = Some((capture.node, *kind)),
                     Some(Role::Name) => name = Some(capture.node),
-                    Some(Role::Ref) => {
-                        let Some(text) = node_text(source, &capture.node) else {
-                            continue;
-                        };
-                        let line = capture.node.start_position().row as u32 + 1;
-                        match refs.get_mut(text) {
-                            Some(lines) => lines.push(line),
-                            None => {
-                                refs.insert(text.to_string(), vec![line]);
-                            }
-                        }
-                    }
+                    Some(Role::Ref) => tags.reference(&capture.node),
                     Some(Role::Other) | None => {}
                 }
             }
-            let (Some((node, kind)), Some(name)) = (def, name) else {
-                continue;
-            };
-            let (Some(text), Some(kind)) =
-                (node_text(source, &name), SymbolKind::from_capture(kind))
-            else {
-                continue;
-            };
-            if !name_spans.insert(name.start_byte()) {
-                continue;
+            if let (Some((node, kind)), Some(name)) = (def, name)
+                && let Some(kind) = SymbolKind::from_capture(kind)
+            {
+                tags.definition(&node, &name, kind);
             }
-            let row = name.start_position().row;
-            defs.push(Definition {
-                name: text.to_string(),
-                kind,
-                line: row as u32 + 1,
-                start_line: node.start_position().row as u32 + 1,
-                end_line: node.end_position().row as u32 + 1,
-                signature: lines.signature(source, row),
-            });
         }
+        Ok(tags.finish(root.has_error()))
+    }
+}
+
+/// A file's content and its tree, kept to parse its next version incrementally.
+pub(crate) struct LastParse {
+    /// The content the tree is of.
+    pub source: Vec<u8>,
+    /// Its tree.
+    pub tree: tree_sitter::Tree,
+}
+
+/// The edit that turns `old` into `new`: the span between their common
+/// prefix and common suffix.
+fn edit_between(old: &[u8], new: &[u8]) -> tree_sitter::InputEdit {
+    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let (old_end, new_end) = (old.len() - suffix, new.len() - suffix);
+    tree_sitter::InputEdit {
+        start_byte: prefix,
+        old_end_byte: old_end,
+        new_end_byte: new_end,
+        start_position: point_at(old, prefix),
+        old_end_position: point_at(old, old_end),
+        new_end_position: point_at(new, new_end),
+    }
+}
+
+/// The row and column (in bytes) of byte `at` of `text`.
+fn point_at(text: &[u8], at: usize) -> tree_sitter::Point {
+    let before = &text[..at];
+    let row = before.iter().filter(|b| **b == b'\n').count();
+    let column = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(at, |newline| at - newline - 1);
+    tree_sitter::Point { row, column }
+}
+
+/// The tags of one file as its definitions and references are found.
+struct TagsBuilder<'s> {
+    source: &'s [u8],
+    lines: LineIndex,
+    defs: Vec<Definition>,
+    /// Start bytes of the names of the definitions found (one definition per name node).
+    name_spans: FxHashSet<usize>,
+    refs: FxHashMap<&'s str, Vec<u32>>,
+}
+
+impl<'s> TagsBuilder<'s> {
+    fn new(source: &'s [u8]) -> Self {
+        Self {
+            source,
+            lines: LineIndex::new(source),
+            defs: Vec::new(),
+            name_spans: FxHashSet::default(),
+            refs: FxHashMap::default(),
+        }
+    }
+
+    fn reference(&mut self, node: &tree_sitter::Node<'_>) {
+        let Some(text) = node_text(self.source, node) else {
+            return;
+        };
+        let line = node.start_position().row as u32 + 1;
+        self.refs.entry(text).or_default().push(line);
+    }
+
+    /// A definition: its whole node, its name's node and its kind.
+    fn definition(
+        &mut self,
+        node: &tree_sitter::Node<'_>,
+        name: &tree_sitter::Node<'_>,
+        kind: SymbolKind,
+    ) {
+        let Some(text) = node_text(self.source, name) else {
+            return;
+        };
+        if !self.name_spans.insert(name.start_byte()) {
+            return;
+        }
+        let row = name.start_position().row;
+        self.defs.push(Definition {
+            name: text.to_string(),
+            kind,
+            line: row as u32 + 1,
+            start_line: node.start_position().row as u32 + 1,
+            end_line: node.end_position().row as u32 + 1,
+            signature: self.lines.signature(self.source, row),
+        });
+    }
+
+    fn finish(self, has_errors: bool) -> FileTags {
+        let Self {
+            source,
+            lines,
+            mut defs,
+            refs,
+            ..
+        } = self;
         // A definition's own name is not a reference to it.
         let def_lines: HashSet<(&str, u32)> =
             defs.iter().map(|d| (d.name.as_str(), d.line)).collect();
@@ -219,23 +346,27 @@ impl Extractor {
             .filter_map(|(name, mut lines)| {
                 lines.sort_unstable();
                 lines.dedup();
-                lines.retain(|line| !def_lines.contains(&(name.as_str(), *line)));
+                lines.retain(|line| !def_lines.contains(&(name, *line)));
                 lines.shrink_to_fit();
-                (!lines.is_empty()).then_some(Reference { name, lines })
+                (!lines.is_empty()).then(|| Reference {
+                    name: name.to_string(),
+                    lines,
+                })
             })
             .collect();
+        refs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         refs.shrink_to_fit();
         defs.sort_by_key(|d| (d.start_line, d.line));
         defs.shrink_to_fit();
         let mut chunks = chunks(source, &lines, &defs);
         chunks.shrink_to_fit();
         // Tags stay in memory for every file of the workspace: no spare capacity.
-        Ok(FileTags {
+        FileTags {
             defs,
             refs,
             chunks,
-            has_errors: root.has_error(),
-        })
+            has_errors,
+        }
     }
 }
 
@@ -515,6 +646,102 @@ mod tests {
                 ("C".into(), "class", 3),
                 ("m".into(), "method", 3)
             ]
+        );
+    }
+
+    /// The tree walk against its specification, the tags queries: the same
+    /// tags for every source file of this repository (Rust, the polyglot
+    /// fixtures, Python, JavaScript) and of the trees listed in
+    /// `AGENTKIT_TAGS_TREES` (`:`-separated, e.g. the benchmark's rich and
+    /// Django sdists).
+    #[test]
+    fn the_tree_walk_finds_what_the_queries_find() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut roots = vec![repo];
+        if let Some(extra) = std::env::var_os("AGENTKIT_TAGS_TREES") {
+            roots.extend(std::env::split_paths(&extra));
+        }
+        let mut extractor = Extractor::new();
+        let mut checked = std::collections::BTreeMap::new();
+        for root in roots {
+            let (files, _) = super::super::files::list_host(&root);
+            for file in files {
+                if file.path.starts_with("target/") || file.size > 1024 * 1024 {
+                    continue;
+                }
+                let source = std::fs::read(root.join(&file.path)).unwrap();
+                let walked = extractor.extract(file.lang, &source);
+                let queried = extractor.extract_by_query(file.lang, &source);
+                assert_eq!(walked, queried, "{}", root.join(&file.path).display());
+                *checked.entry(file.lang.name()).or_insert(0) += 1;
+            }
+        }
+        // Every language was covered.
+        assert_eq!(
+            checked.keys().copied().collect::<Vec<_>>(),
+            vec![
+                "go",
+                "java",
+                "javascript",
+                "python",
+                "rust",
+                "tsx",
+                "typescript"
+            ]
+        );
+    }
+
+    #[test]
+    fn incremental_parses_give_the_tags_of_full_ones() {
+        let mut source = String::from(
+            "import os\n\nclass Shape(Base):\n    def area(self):\n        return compute(self.width)\n",
+        );
+        let edits: [fn(&mut String); 4] = [
+            |s| s.push_str("\n\ndef added():\n    return helper()\n"),
+            |s| *s = s.replacen("compute(", "measure(", 1),
+            |s| s.insert_str(0, "# header\nLIMIT = 3\n"),
+            |s| {
+                *s = s.replacen(
+                    "class Shape(Base):\n",
+                    "class Shape(Base, Mixin):\n    # Doc.\n",
+                    1,
+                )
+            },
+        ];
+        let mut extractor = Extractor::new();
+        let (_, tree) = extractor
+            .extract_after(Lang::Python, source.as_bytes(), None)
+            .unwrap();
+        let mut last = LastParse {
+            source: source.clone().into_bytes(),
+            tree,
+        };
+        for edit in edits {
+            edit(&mut source);
+            let (tags, tree) = extractor
+                .extract_after(Lang::Python, source.as_bytes(), Some(last))
+                .unwrap();
+            assert_eq!(
+                tags,
+                Extractor::new()
+                    .extract(Lang::Python, source.as_bytes())
+                    .unwrap(),
+                "{source}"
+            );
+            last = LastParse {
+                source: source.clone().into_bytes(),
+                tree,
+            };
+        }
+        assert_eq!(
+            Extractor::new()
+                .extract(Lang::Python, source.as_bytes())
+                .unwrap()
+                .defs
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>(),
+            vec!["LIMIT", "Shape", "area", "added"]
         );
     }
 
