@@ -48,8 +48,8 @@ use serde::{Deserialize, Serialize};
 
 pub use detect::{Detected, NodeManager, Stack, detect, lockfile_names};
 pub use report::{
-    Broken, EnvironmentReport, OUTPUT_TAIL_CHARS, TOOLCHAIN_PROBE, Toolchain, broken_outcome,
-    parse_toolchains,
+    Broken, EnvironmentReport, OUTPUT_TAIL_CHARS, SnapshotRestore, TOOLCHAIN_PROBE, Toolchain,
+    broken_outcome, parse_toolchains,
 };
 
 /// The package registries a setup may reach by default: crates.io, PyPI,
