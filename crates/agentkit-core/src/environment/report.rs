@@ -382,6 +382,7 @@ mod wire {
             ],
             toolchains_from_snapshot: false,
             needs: vec!["python3".into()],
+            restore: Some(SnapshotRestore::Overlay),
         };
         insta::assert_json_snapshot!(Event::EnvironmentReady {
             report: Box::new(report)
