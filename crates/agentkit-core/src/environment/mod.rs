@@ -39,6 +39,7 @@
 //! ```
 
 mod detect;
+pub mod live;
 mod report;
 
 use std::collections::BTreeMap;
@@ -154,4 +155,9 @@ pub struct EnvironmentSpec {
     /// `go`, ...). One missing from the sandbox stops the run before the
     /// model is called.
     pub needs: Vec<String>,
+    /// Sees the setup's output while it runs (the agent turns it into
+    /// [`Event::SetupOutput`](crate::event::Event::SetupOutput)); not
+    /// serialized, not part of a snapshot key.
+    #[serde(skip)]
+    pub setup_output: Option<crate::sandbox::OutputTap>,
 }

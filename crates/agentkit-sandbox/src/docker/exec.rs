@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentkit_core::sandbox::{Command, ExecOutput, ExecRequest, SandboxError};
+use agentkit_core::sandbox::{Command, ExecOutput, ExecRequest, OutputStream, SandboxError};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
@@ -134,8 +134,10 @@ pub(crate) async fn run(
         });
     };
 
-    let mut out = HeadTail::new(request.output_limit);
-    let mut err = HeadTail::new(request.output_limit);
+    let mut out =
+        HeadTail::new(request.output_limit).tapped(request.tap.as_ref(), OutputStream::Stdout);
+    let mut err =
+        HeadTail::new(request.output_limit).tapped(request.tap.as_ref(), OutputStream::Stderr);
     let mut trailer = Trailer::new(&launch.token);
     let timed_out = {
         let mut io = Box::pin(exchange(

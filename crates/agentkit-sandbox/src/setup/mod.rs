@@ -371,6 +371,9 @@ async fn run(
     for (name, value) in &spec.environment.setup_env {
         request = request.env(name, value);
     }
+    if let Some(tap) = &spec.environment.setup_output {
+        request = request.tap(tap.clone());
+    }
     let started = Instant::now();
     let out = sandbox
         .exec(request)

@@ -133,6 +133,7 @@ impl ScratchDir {
         self.overlay = Some(overlay);
     }
 
+    #[cfg(feature = "docker")]
     /// The temp directory, for a workspace filled without an overlay (one
     /// held is unmounted first).
     pub(crate) fn into_temp(self) -> TempDir {
