@@ -66,7 +66,10 @@ pub enum OutputStream {
 /// their output readers, so it must return quickly. Two taps are equal
 /// when they are the same callback.
 #[derive(Clone)]
-pub struct OutputTap(std::sync::Arc<dyn Fn(OutputStream, &[u8]) + Send + Sync>);
+pub struct OutputTap(std::sync::Arc<TapFn>);
+
+/// What an [`OutputTap`] calls.
+type TapFn = dyn Fn(OutputStream, &[u8]) + Send + Sync;
 
 impl OutputTap {
     /// A tap calling `f` with each chunk.

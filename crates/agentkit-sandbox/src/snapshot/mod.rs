@@ -54,7 +54,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-mod overlay;
+pub(crate) mod overlay;
 mod relocate;
 
 pub(crate) use overlay::ScratchDir;

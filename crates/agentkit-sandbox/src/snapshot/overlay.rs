@@ -80,12 +80,7 @@ impl OverlayMount {
         if !self.mounted {
             return Ok(());
         }
-        let target = c_path(&self.target)?;
-        // SAFETY: `target` is a NUL-terminated string that outlives the call.
-        let rc = unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        detach(&self.target)?;
         self.mounted = false;
         Ok(())
     }
@@ -217,7 +212,24 @@ fn mount(_: &Path, _: &Path, _: &Path, _: &Path) -> io::Result<()> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
-fn c_path(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+/// Unmounts `target` lazily (`MNT_DETACH`: a process still inside cannot
+/// keep it busy). Shared with bwrap's disk-limit tmpfs.
+pub(crate) fn detach(target: &Path) -> io::Result<()> {
+    let target = c_path(target)?;
+    // SAFETY: `target` is a NUL-terminated string that outlives the call.
+    let rc = unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `path` as a C string; a path with a NUL byte is invalid input.
+pub(crate) fn c_path(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} contains a NUL byte", path.display()),
+        )
+    })
 }
