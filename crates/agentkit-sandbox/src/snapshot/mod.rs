@@ -25,13 +25,13 @@
 //! ignored files such as a venv or `target/` stay).
 //!
 //! **Restoring** mounts the snapshot as the read-only lower layer of an
-//! overlay on the workspace where the host allows it ([`overlay`]: root,
+//! overlay on the workspace where the host allows it (`overlay.rs`: root,
 //! overlayfs; not under a disk limit, not for docker): one `mount(2)`
 //! whatever the snapshot holds. Elsewhere it copies with
 //! `cp -a --reflink=auto`: copy-on-write where the filesystem supports it
 //! (btrfs, XFS), a plain copy elsewhere. The report says which
 //! ([`EnvironmentReport::restore`](agentkit_core::environment::EnvironmentReport::restore)).
-//! Python venvs are then pointed at the new workspace path ([`relocate`]).
+//! Python venvs are then pointed at the new workspace path (`relocate.rs`).
 //! Snapshots are stored atomically (a copy under a temporary name, then a
 //! rename), so concurrent creators never see half a snapshot; when two
 //! race, one copy wins and the other is dropped. A snapshot an overlay
