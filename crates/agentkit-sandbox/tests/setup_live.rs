@@ -13,7 +13,8 @@ use agentkit_sandbox::local::LocalProvider;
 
 async fn the_setup_output_is_seen_while_it_runs(provider: &dyn SandboxProvider) {
     let repo = common::one_commit_repo();
-    let gate = tempfile::tempdir().unwrap();
+    // Not under /tmp: docker binds no host path there.
+    let gate = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let go = gate.path().join("go");
     let script = format!(
         "echo waiting\necho to-stderr >&2\n\
@@ -65,6 +66,19 @@ async fn bwrap_streams_the_setup_output() {
         "bwrap",
         agentkit_sandbox::bwrap::BwrapProvider::new(),
         common::BWRAP_FIX,
+    ) else {
+        return;
+    };
+    the_setup_output_is_seen_while_it_runs(&provider).await;
+}
+
+#[cfg(all(feature = "docker", target_os = "linux"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_streams_the_setup_output() {
+    let Some(provider) = common::available(
+        "docker",
+        agentkit_sandbox::docker::DockerProvider::from_env().await,
+        common::DOCKER_FIX,
     ) else {
         return;
     };

@@ -212,3 +212,40 @@ fn a_snapshot_in_use_by_an_overlay_is_not_deleted_under_it() {
         assert_eq!(names(store_dir.path()), Vec::<String>::new());
     });
 }
+
+/// Docker's workspace is `/workspace` in every container: venvs need no
+/// relocation, and restores copy (the daemon may not see host mounts).
+#[cfg(all(feature = "docker", target_os = "linux"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_restored_venvs_work_and_restores_copy() {
+    let Some(wheels) = wheels() else { return };
+    let Some(provider) = common::available(
+        "docker",
+        agentkit_sandbox::docker::DockerProvider::from_env().await,
+        common::DOCKER_FIX,
+    ) else {
+        return;
+    };
+    let store = tempfile::tempdir().unwrap();
+    let provider = agentkit_sandbox::docker::DockerProvider::builder(provider.image())
+        .snapshots(SnapshotStore::new(store.path()))
+        .connect()
+        .await
+        .unwrap();
+    let repo = python_repo();
+    let spec = spec(repo.path(), &wheels);
+    provider.create(&spec).await.unwrap().close().await.unwrap();
+    let warm = provider.create(&spec).await.unwrap();
+    let report = warm.environment().unwrap();
+    assert_eq!(
+        (report.warm, report.restore),
+        (true, Some(SnapshotRestore::Copy))
+    );
+    let out = sh(
+        warm.as_ref(),
+        ".venv/bin/pip --version >/dev/null && echo pip-ok; .venv/bin/python -c 'import sys, six; print(sys.prefix)'",
+    )
+    .await;
+    assert_eq!(out.stdout.text, "pip-ok\n/workspace/.venv\n", "{out:?}");
+    warm.close().await.unwrap();
+}

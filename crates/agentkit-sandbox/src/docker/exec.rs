@@ -8,8 +8,9 @@
 //!    passed to the wrapper, which gives the command exactly that.
 //! 2. Start it attached: concurrently write stdin (then half-close the
 //!    connection, which the daemon turns into end-of-file) and read the
-//!    multiplexed stream into [`HeadTail`] captures, holding back the end of
-//!    stdout for the status trailer.
+//!    multiplexed stream into [`HeadTail`] captures (and the request's
+//!    tap, live), holding back only what could be the status trailer at
+//!    the end of stdout (from its last NUL byte).
 //! 3. The stream ends when the wrapper has exited (after the command ended
 //!    and nothing it left holds the output open). Only then is the exec
 //!    inspected for its exit code, which is cross-checked with the trailer.
