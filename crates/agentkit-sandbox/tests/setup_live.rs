@@ -62,11 +62,7 @@ async fn local_streams_the_setup_output() {
 #[cfg(all(feature = "bwrap", target_os = "linux"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bwrap_streams_the_setup_output() {
-    let Some(provider) = common::available(
-        "bwrap",
-        agentkit_sandbox::bwrap::BwrapProvider::new(),
-        common::BWRAP_FIX,
-    ) else {
+    let Some(provider) = common::bwrap() else {
         return;
     };
     the_setup_output_is_seen_while_it_runs(&provider).await;
@@ -75,11 +71,7 @@ async fn bwrap_streams_the_setup_output() {
 #[cfg(all(feature = "docker", target_os = "linux"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_streams_the_setup_output() {
-    let Some(provider) = common::available(
-        "docker",
-        agentkit_sandbox::docker::DockerProvider::from_env().await,
-        common::DOCKER_FIX,
-    ) else {
+    let Some(provider) = common::docker().await else {
         return;
     };
     the_setup_output_is_seen_while_it_runs(&provider).await;

@@ -154,11 +154,7 @@ async fn local_restored_venvs_work_after_the_first_workspace_is_gone() {
 #[cfg(all(feature = "bwrap", target_os = "linux"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bwrap_restored_venvs_work_after_the_first_workspace_is_gone() {
-    let Some(provider) = common::available(
-        "bwrap",
-        agentkit_sandbox::bwrap::BwrapProvider::new(),
-        common::BWRAP_FIX,
-    ) else {
+    let Some(provider) = common::bwrap() else {
         return;
     };
     let store = tempfile::tempdir().unwrap();
@@ -219,11 +215,7 @@ fn a_snapshot_in_use_by_an_overlay_is_not_deleted_under_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_restored_venvs_work_and_restores_copy() {
     let Some(wheels) = wheels() else { return };
-    let Some(provider) = common::available(
-        "docker",
-        agentkit_sandbox::docker::DockerProvider::from_env().await,
-        common::DOCKER_FIX,
-    ) else {
+    let Some(provider) = common::docker().await else {
         return;
     };
     let store = tempfile::tempdir().unwrap();

@@ -192,3 +192,23 @@ pub fn wheels() -> Option<PathBuf> {
     eprintln!("SKIPPED: {why}; run `eval \"$(.ci/setup-fixtures.sh)\"`");
     None
 }
+
+/// The bwrap backend, or `None` after saying why it cannot run here.
+#[cfg(all(feature = "bwrap", target_os = "linux"))]
+pub fn bwrap() -> Option<agentkit_sandbox::bwrap::BwrapProvider> {
+    available(
+        "bwrap",
+        agentkit_sandbox::bwrap::BwrapProvider::new(),
+        BWRAP_FIX,
+    )
+}
+
+/// The docker backend, or `None` after saying why it cannot run here.
+#[cfg(all(feature = "docker", target_os = "linux"))]
+pub async fn docker() -> Option<agentkit_sandbox::docker::DockerProvider> {
+    available(
+        "docker",
+        agentkit_sandbox::docker::DockerProvider::from_env().await,
+        DOCKER_FIX,
+    )
+}
