@@ -76,6 +76,12 @@ impl ConsoleProgress {
                 if *is_error { "✗" } else { "✓" },
                 shorten(content, lines, chars)
             ),
+            Event::SetupOutput { text, .. } => text
+                .trim_end()
+                .lines()
+                .map(|line| format!("  setup │ {line}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
             Event::Nudged { message } => format!("  ! {message}"),
             Event::VerificationStarted { attempt } => {
                 format!("\n◆ verification, attempt {attempt}")

@@ -12,6 +12,7 @@ use agentkit::core::environment::{EnvironmentPhase, SetupSource};
 use agentkit::core::event::{Event, MemorySink};
 use agentkit::core::model::Model;
 use agentkit::core::outcome::{Outcome, StopReason};
+use agentkit::core::sandbox::OutputStream;
 use agentkit::core::scripted::ScriptedModel;
 use agentkit::core::task::{RepoRef, Task};
 use agentkit::job::FixIssue;
@@ -101,8 +102,39 @@ async fn a_failing_setup_stops_the_run_before_the_model_with_no_pull_request() {
         ),
         (0, 0, true)
     );
-    assert_eq!(kinds(&run.events), ["environment_ready", "run_finished"]);
-    let Event::EnvironmentReady { report } = &run.events[0] else {
+    // The setup's output was in the transcript as it ran, then the report.
+    assert_eq!(
+        kinds(&run.events),
+        [
+            "setup_output",
+            "setup_output",
+            "environment_ready",
+            "run_finished"
+        ]
+    );
+    let mut live: Vec<(OutputStream, String)> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SetupOutput { stream, text } => Some((*stream, text.clone())),
+            _ => None,
+        })
+        .collect();
+    live.sort();
+    assert_eq!(
+        live,
+        [
+            (
+                OutputStream::Stdout,
+                "installing dependencies\n".to_string()
+            ),
+            (
+                OutputStream::Stderr,
+                "error: the registry is unreachable\n".to_string()
+            ),
+        ]
+    );
+    let Event::EnvironmentReady { report } = &run.events[2] else {
         unreachable!()
     };
     assert_eq!(
@@ -183,6 +215,23 @@ async fn a_working_setup_is_in_the_transcript_and_the_pull_request() {
             _ => None,
         })
         .unwrap();
+    // Live first, before the report.
+    let first_live = run
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::SetupOutput { .. }));
+    let ready_at = run
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::EnvironmentReady { .. }));
+    assert!(first_live < ready_at, "{:?}", kinds(&run.events));
+    assert_eq!(
+        run.events[first_live.unwrap()],
+        Event::SetupOutput {
+            stream: OutputStream::Stdout,
+            text: "setup done\n".into()
+        }
+    );
     assert_eq!(
         (
             ready.source,

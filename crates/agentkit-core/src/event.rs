@@ -52,6 +52,16 @@ pub enum Event {
         /// Whether it runs.
         applied: bool,
     },
+    /// Output of the setup script while it runs, whole lines (a line
+    /// longer than 4 KiB is cut), at most 256 KiB per setup: then one last
+    /// event says the rest is left out (its end is in
+    /// [`Event::EnvironmentReady`]'s report).
+    SetupOutput {
+        /// Which stream.
+        stream: crate::sandbox::OutputStream,
+        /// The lines, each ending in `\n`.
+        text: String,
+    },
     /// The sandbox's environment was made (or could not be): the setup's
     /// source, whether it started warm, its output, its network, the
     /// toolchains found. Emitted before any model call.

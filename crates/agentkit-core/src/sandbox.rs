@@ -46,7 +46,56 @@ pub struct ExecRequest {
     pub timeout: Duration,
     /// Maximum bytes kept of stdout and of stderr each (head and tail are kept).
     pub output_limit: usize,
+    /// Sees the output while the command runs (not serialized).
+    #[serde(skip)]
+    pub tap: Option<OutputTap>,
 }
+
+/// Which stream a piece of output came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// A callback that sees a command's output as it is read, chunk by chunk
+/// (chunks split lines and characters anywhere). Backends call it from
+/// their output readers, so it must return quickly. Two taps are equal
+/// when they are the same callback.
+#[derive(Clone)]
+pub struct OutputTap(std::sync::Arc<TapFn>);
+
+/// What an [`OutputTap`] calls.
+type TapFn = dyn Fn(OutputStream, &[u8]) + Send + Sync;
+
+impl OutputTap {
+    /// A tap calling `f` with each chunk.
+    pub fn new(f: impl Fn(OutputStream, &[u8]) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+
+    /// Hands `bytes` of `stream` to the callback.
+    pub fn send(&self, stream: OutputStream, bytes: &[u8]) {
+        (self.0)(stream, bytes);
+    }
+}
+
+impl std::fmt::Debug for OutputTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutputTap")
+    }
+}
+
+impl PartialEq for OutputTap {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for OutputTap {}
 
 impl ExecRequest {
     /// Default timeout: two minutes.
@@ -76,6 +125,7 @@ impl ExecRequest {
             stdin: None,
             timeout: Self::DEFAULT_TIMEOUT,
             output_limit: Self::DEFAULT_OUTPUT_LIMIT,
+            tap: None,
         }
     }
 
@@ -106,6 +156,13 @@ impl ExecRequest {
     /// Sets the output cap per stream.
     pub fn output_limit(mut self, bytes: usize) -> Self {
         self.output_limit = bytes;
+        self
+    }
+
+    /// Shows the output to `tap` while the command runs (every backend of
+    /// `agentkit-sandbox` does; the captured output is unchanged).
+    pub fn tap(mut self, tap: OutputTap) -> Self {
+        self.tap = Some(tap);
         self
     }
 }

@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use agentkit_core::environment::{EnvironmentPhase, SetupSource};
@@ -21,30 +21,9 @@ use agentkit_core::sandbox::{NetworkPolicy, Sandbox, SandboxError, SandboxProvid
 use agentkit_sandbox::local::LocalProvider;
 use agentkit_sandbox::setup::{SetupOptions, SetupPlan, plan};
 use agentkit_sandbox::snapshot::SnapshotStore;
-use common::{git, sh};
+use common::{git, sh, wheels};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The wheels `.ci/setup-fixtures.sh` downloaded, or `None` after saying
-/// why not (a failure under `CI`).
-fn wheels() -> Option<PathBuf> {
-    let dir = std::env::var_os("AGENTKIT_SETUP_FIXTURES")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|h| PathBuf::from(h).join(".cache/agentkit/setup-fixtures"))
-        })?
-        .join("wheels");
-    if dir.join(".done").exists() {
-        return Some(dir);
-    }
-    let why = format!("no fixture wheels in {}", dir.display());
-    if std::env::var_os("CI").is_some() {
-        panic!("{why}; run `eval \"$(.ci/setup-fixtures.sh)\"` first");
-    }
-    eprintln!("SKIPPED: {why}; run `eval \"$(.ci/setup-fixtures.sh)\"`");
-    None
-}
 
 /// A PEP 503 simple index of the wheels in `wheels`, served on
 /// 127.0.0.1 until the returned guard drops: `/simple/<name>/` lists the

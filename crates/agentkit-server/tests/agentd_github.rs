@@ -173,6 +173,12 @@ fn stable_pull_body(body: &str) -> String {
             );
         } else if line.starts_with("- Tokens:") {
             lines.push("- Tokens: [estimated]".into());
+        } else if let Some((setup, _)) = line.split_once("; ran in ") {
+            lines.push(format!("{setup}; ran in [ms]"));
+        } else if line.starts_with("  - `") {
+            // This machine's toolchains and versions.
+        } else if line.starts_with("- Toolchains:") {
+            lines.push("- Toolchains: [this machine's]".into());
         } else {
             lines.push(line.to_string());
         }
@@ -329,7 +335,17 @@ draft = true
 }
 
 async fn scenario(logs: Captured) {
-    let fake = FakeGitHub::start("acme", "app", &[("README.md", "app\n")]).await;
+    // The private repository declares its setup: agentd reads it from the
+    // forge's host-side mirror (git cannot read the URL in place).
+    let fake = FakeGitHub::start(
+        "acme",
+        "app",
+        &[
+            ("README.md", "app\n"),
+            (".agentkit/setup.sh", "echo setup-from-the-repository\n"),
+        ],
+    )
+    .await;
     fake.state().pat = Some(CANARY.into());
     fake.add_issue(
         7,
@@ -528,6 +544,17 @@ async fn scenario(logs: Captured) {
     assert!(
         transcripts.contains("sandbox-env.txt"),
         "the transcripts were served"
+    );
+    // The repository's setup ran, its output live in the transcript.
+    assert!(
+        transcripts.contains(
+            r#""type":"setup_output","stream":"stdout","text":"setup-from-the-repository\n""#
+        ),
+        "{transcripts}"
+    );
+    assert!(
+        transcripts.contains(r#""source":"repo_script""#),
+        "{transcripts}"
     );
     assert!(
         transcripts.contains("Please also record the revision count."),

@@ -39,6 +39,7 @@
 //! ```
 
 mod detect;
+pub mod live;
 mod report;
 
 use std::collections::BTreeMap;
@@ -48,8 +49,8 @@ use serde::{Deserialize, Serialize};
 
 pub use detect::{Detected, NodeManager, Stack, detect, lockfile_names};
 pub use report::{
-    Broken, EnvironmentReport, OUTPUT_TAIL_CHARS, TOOLCHAIN_PROBE, Toolchain, broken_outcome,
-    parse_toolchains,
+    Broken, EnvironmentReport, OUTPUT_TAIL_CHARS, SnapshotRestore, TOOLCHAIN_PROBE, Toolchain,
+    broken_outcome, parse_toolchains,
 };
 
 /// The package registries a setup may reach by default: crates.io, PyPI,
@@ -154,4 +155,9 @@ pub struct EnvironmentSpec {
     /// `go`, ...). One missing from the sandbox stops the run before the
     /// model is called.
     pub needs: Vec<String>,
+    /// Sees the setup's output while it runs (the agent turns it into
+    /// [`Event::SetupOutput`](crate::event::Event::SetupOutput)); not
+    /// serialized, not part of a snapshot key.
+    #[serde(skip)]
+    pub setup_output: Option<crate::sandbox::OutputTap>,
 }

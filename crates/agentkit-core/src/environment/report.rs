@@ -145,6 +145,25 @@ pub struct EnvironmentReport {
     pub toolchains_from_snapshot: bool,
     /// The toolchains the repository needs.
     pub needs: Vec<String>,
+    /// How the workspace was made from a snapshot: a warm start, or the
+    /// handover from a setup run in a sandbox of its own (`None`: cloned,
+    /// the setup ran in place).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<SnapshotRestore>,
+}
+
+/// How a snapshot became a sandbox's workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SnapshotRestore {
+    /// The snapshot is the read-only lower layer of an overlay mount and
+    /// the sandbox writes to an upper layer of its own: no file is copied.
+    Overlay,
+    /// The snapshot was copied (`cp -a --reflink=auto`): copy-on-write
+    /// where the filesystem supports it, a real copy elsewhere. Used where
+    /// overlays are not available (no `CAP_SYS_ADMIN`, a disk limit, docker).
+    Copy,
 }
 
 impl EnvironmentReport {
@@ -363,6 +382,7 @@ mod wire {
             ],
             toolchains_from_snapshot: false,
             needs: vec!["python3".into()],
+            restore: Some(SnapshotRestore::Overlay),
         };
         insta::assert_json_snapshot!(Event::EnvironmentReady {
             report: Box::new(report)

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::Agent;
+use crate::environment::live::SetupOutput;
 use crate::outcome::Outcome;
-use crate::sandbox::{SandboxError, SandboxProvider, SandboxSpec};
-use crate::task::Task;
+use crate::sandbox::{Sandbox, SandboxError, SandboxProvider, SandboxSpec};
+use crate::task::{Task, TaskId};
 
 /// Creates a sandbox from `spec`, runs `task` in it and closes it, whatever
 /// the outcome. A setup that fails ends as
@@ -33,7 +34,7 @@ pub async fn run_task(
         .map_err(|err| SandboxError::Setup {
             reason: format!("the forge could not provide the repository to clone: {err}"),
         })?;
-    let sandbox = match provider.create(&spec).await {
+    let sandbox = match create_sandbox(agent, provider, spec, &task.id).await {
         Ok(sandbox) => sandbox,
         Err(SandboxError::SetupFailed { report }) => {
             return Ok(agent.environment_broken(&task.id, *report));
@@ -45,6 +46,22 @@ pub async fn run_task(
         tracing::warn!(error = %err, sandbox = sandbox.id(), "closing the sandbox failed");
     }
     Ok(outcome)
+}
+
+/// `provider.create(spec)` with the setup's output sent live to `agent`'s
+/// events as [`Event::SetupOutput`](crate::event::Event::SetupOutput) of
+/// `task` while the setup runs.
+pub async fn create_sandbox(
+    agent: &Agent,
+    provider: &dyn SandboxProvider,
+    mut spec: SandboxSpec,
+    task: &TaskId,
+) -> Result<Arc<dyn Sandbox>, SandboxError> {
+    let live = SetupOutput::new(agent.events().clone(), task.clone());
+    spec.environment.setup_output = Some(live.tap());
+    let created = provider.create(&spec).await;
+    live.flush();
+    created
 }
 
 mod disposition;

@@ -196,7 +196,7 @@ pub async fn run_lease(
             );
         }
     };
-    let sandbox = match provider.create(&spec).await {
+    let sandbox = match super::create_sandbox(agent, provider, spec, &id).await {
         Ok(sandbox) => sandbox,
         Err(crate::sandbox::SandboxError::SetupFailed { report }) => {
             return agent.environment_broken(&id, *report);

@@ -9,7 +9,6 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// A tmpfs mounted by us; unmounted on [`TmpfsMount::unmount`] or drop.
@@ -23,7 +22,7 @@ impl TmpfsMount {
     /// Mounts a tmpfs of at most `bytes` on the existing directory `path`
     /// (`nosuid`, `nodev`, mode 0755).
     pub(crate) fn mount(path: &Path, bytes: u64) -> io::Result<TmpfsMount> {
-        let target = c_path(path)?;
+        let target = crate::snapshot::overlay::c_path(path)?;
         let options = CString::new(format!("size={bytes},mode=0755"))
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
         // SAFETY: every pointer is a NUL-terminated string that outlives the
@@ -57,12 +56,7 @@ impl TmpfsMount {
         if !self.mounted {
             return Ok(());
         }
-        let target = c_path(&self.path)?;
-        // SAFETY: `target` is a NUL-terminated string that outlives the call.
-        let rc = unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        crate::snapshot::overlay::detach(&self.path)?;
         self.mounted = false;
         Ok(())
     }
@@ -74,15 +68,6 @@ impl Drop for TmpfsMount {
             tracing::warn!(path = %self.path.display(), error = %err, "could not unmount the workspace tmpfs; unmount it by hand");
         }
     }
-}
-
-fn c_path(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{} contains a NUL byte", path.display()),
-        )
-    })
 }
 
 /// Whether this process can mount a size-limited tmpfs (tries it on a

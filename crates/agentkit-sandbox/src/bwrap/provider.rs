@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentkit_core::environment::SnapshotRestore;
 use agentkit_core::sandbox::{NetworkPolicy, Sandbox, SandboxError, SandboxProvider, SandboxSpec};
 use async_trait::async_trait;
 
@@ -18,7 +19,7 @@ use super::view::{self, HostEnv, ViewConfig};
 use crate::local::limits::Rlimits;
 use crate::local::provider::temp_dir;
 use crate::net::{GateConfig, NetworkGate};
-use crate::snapshot::{SnapshotKey, SnapshotStore};
+use crate::snapshot::{ScratchDir, SnapshotKey, SnapshotStore};
 
 /// Creates [`BwrapSandbox`]es: a temp directory, a host-side clone of the
 /// spec's repository in `<temp>/workspace` (hooks disabled, argv only, as
@@ -162,7 +163,7 @@ impl BwrapProvider {
         &self,
         spec: &SandboxSpec,
         restore: Option<(SnapshotStore, SnapshotKey)>,
-    ) -> Result<(BwrapSandbox, bool), SandboxError> {
+    ) -> Result<(BwrapSandbox, Option<SnapshotRestore>), SandboxError> {
         let network = self.probe.check(&spec.policy)?;
         let policy = &spec.policy;
         let temp = temp_dir("agentkit-bwrap-", self.temp_root.as_deref())?;
@@ -208,15 +209,25 @@ impl BwrapProvider {
         let gate_view = gate
             .as_ref()
             .map(|gate| (gate.namespace().clone(), gate.env()));
-        let owned = Owned {
+        let mut owned = Owned {
             gate,
             cgroup: cgroup.clone(),
             disk,
-            temp: Some(temp),
+            temp: Some(ScratchDir::new(temp)),
         };
+        let fill = crate::setup::Fill {
+            clone_timeout: self.clone_timeout,
+            // A disk limit makes the workspace a tmpfs of its own: copy
+            // into it, so that everything the sandbox sees counts.
+            overlay: owned.disk.is_none(),
+            inside: None,
+        };
+        let scratch = owned.temp.as_mut().ok_or_else(|| SandboxError::Setup {
+            reason: "the bwrap sandbox's temp directory went away before its workspace was filled"
+                .into(),
+        })?;
         let warm =
-            crate::setup::fill_workspace(spec, restore.as_ref(), &workspace, self.clone_timeout)
-                .await?;
+            crate::setup::fill_workspace(spec, restore.as_ref(), scratch, &workspace, fill).await?;
         view::create_missing_hooks(&workspace, &policy.protected_paths)?;
         let mut mounts = self.view.mounts(
             workspace,
@@ -263,6 +274,7 @@ impl SandboxProvider for BwrapProvider {
             store: self.snapshots.as_ref(),
             clone_timeout: self.clone_timeout,
             enforces_network: true,
+            inside: None,
         };
         let sandbox = crate::setup::create(backend, spec, |spec, restore| async move {
             self.build(&spec, restore).await

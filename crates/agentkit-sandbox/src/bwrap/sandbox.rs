@@ -14,7 +14,6 @@ use agentkit_core::sandbox::{
     ExecOutput, ExecRequest, FileStat, Sandbox, SandboxError, SandboxPolicy,
 };
 use async_trait::async_trait;
-use tempfile::TempDir;
 
 use super::args::{Invocation, Mounts, bwrap_args};
 use super::cgroup::CommandCgroup;
@@ -80,7 +79,7 @@ pub(crate) struct Owned {
     pub(crate) gate: Option<crate::net::NetworkGate>,
     pub(crate) cgroup: Option<Arc<SandboxCgroup>>,
     pub(crate) disk: Option<TmpfsMount>,
-    pub(crate) temp: Option<TempDir>,
+    pub(crate) temp: Option<crate::snapshot::ScratchDir>,
 }
 
 impl Owned {

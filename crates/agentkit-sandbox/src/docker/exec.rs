@@ -8,8 +8,9 @@
 //!    passed to the wrapper, which gives the command exactly that.
 //! 2. Start it attached: concurrently write stdin (then half-close the
 //!    connection, which the daemon turns into end-of-file) and read the
-//!    multiplexed stream into [`HeadTail`] captures, holding back the end of
-//!    stdout for the status trailer.
+//!    multiplexed stream into [`HeadTail`] captures (and the request's
+//!    tap, live), holding back only what could be the status trailer at
+//!    the end of stdout (from its last NUL byte).
 //! 3. The stream ends when the wrapper has exited (after the command ended
 //!    and nothing it left holds the output open). Only then is the exec
 //!    inspected for its exit code, which is cross-checked with the trailer.
@@ -24,7 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentkit_core::sandbox::{Command, ExecOutput, ExecRequest, SandboxError};
+use agentkit_core::sandbox::{Command, ExecOutput, ExecRequest, OutputStream, SandboxError};
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
@@ -134,8 +135,10 @@ pub(crate) async fn run(
         });
     };
 
-    let mut out = HeadTail::new(request.output_limit);
-    let mut err = HeadTail::new(request.output_limit);
+    let mut out =
+        HeadTail::new(request.output_limit).tapped(request.tap.as_ref(), OutputStream::Stdout);
+    let mut err =
+        HeadTail::new(request.output_limit).tapped(request.tap.as_ref(), OutputStream::Stderr);
     let mut trailer = Trailer::new(&launch.token);
     let timed_out = {
         let mut io = Box::pin(exchange(

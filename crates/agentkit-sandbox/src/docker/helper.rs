@@ -202,19 +202,19 @@ impl Trailer {
         self.marker.len() + TRAILER_BODY_MAX
     }
 
-    /// Passes `bytes` on to `sink`, except the last few hundred bytes seen.
+    /// Passes `bytes` on to `sink` at once, except from the last NUL byte
+    /// on while what follows it could still be the trailer (which starts
+    /// with NUL and is at most a few hundred bytes): live output is not
+    /// held back behind the trailer.
     pub(crate) fn push(&mut self, bytes: &[u8], sink: &mut HeadTail) {
-        let keep = self.keep();
-        if self.held.is_empty() && bytes.len() > keep {
-            sink.push(&bytes[..bytes.len() - keep]);
-            self.held.extend_from_slice(&bytes[bytes.len() - keep..]);
-            return;
-        }
         self.held.extend_from_slice(bytes);
-        if self.held.len() > keep {
-            let excess = self.held.len() - keep;
-            sink.push(&self.held[..excess]);
-            self.held.drain(..excess);
+        let start = match self.held.iter().rposition(|b| *b == 0) {
+            Some(at) if self.held.len() - at <= self.keep() => at,
+            _ => self.held.len(),
+        };
+        if start > 0 {
+            sink.push(&self.held[..start]);
+            self.held.drain(..start);
         }
     }
 

@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use agentkit_core::environment::SnapshotRestore;
 use agentkit_core::sandbox::{ResourceLimits, Sandbox, SandboxError, SandboxProvider, SandboxSpec};
 use async_trait::async_trait;
 use bollard::Docker;
@@ -23,7 +24,7 @@ use super::sandbox::{DockerSandbox, Parts};
 use super::teardown::Teardown;
 use crate::local::provider::temp_dir;
 use crate::net::{GateConfig, NetNamespace, NetworkGate};
-use crate::snapshot::{SnapshotKey, SnapshotStore};
+use crate::snapshot::{ScratchDir, SnapshotKey, SnapshotStore};
 
 /// Creates [`DockerSandbox`]es: a host-side clone of the spec's repository
 /// (exactly like the local backend: hooks disabled, argv only), a container
@@ -331,6 +332,7 @@ impl SandboxProvider for DockerProvider {
             store: self.snapshots.as_ref(),
             clone_timeout: self.clone_timeout,
             enforces_network: true,
+            inside: Some(Path::new(WORKSPACE)),
         };
         let sandbox = crate::setup::create(backend, spec, |spec, restore| async move {
             self.build(&spec, restore).await
@@ -348,7 +350,7 @@ impl DockerProvider {
         &self,
         spec: &SandboxSpec,
         restore: Option<(SnapshotStore, SnapshotKey)>,
-    ) -> Result<(DockerSandbox, bool), SandboxError> {
+    ) -> Result<(DockerSandbox, Option<SnapshotRestore>), SandboxError> {
         let limits = container::limits(
             &spec.policy.limits,
             &self.defaults,
@@ -365,11 +367,19 @@ impl DockerProvider {
             .collect();
         binds::check_host_binds(&policy_binds)?;
 
-        let temp = temp_dir("agentkit-docker-", self.temp_root.as_deref())?;
-        let workspace = temp.path().join("workspace");
+        let mut scratch = ScratchDir::new(temp_dir("agentkit-docker-", self.temp_root.as_deref())?);
+        let workspace = scratch.path().join("workspace");
+        let fill = crate::setup::Fill {
+            clone_timeout: self.clone_timeout,
+            // The daemon binds the workspace; it may not see host mounts
+            // (another mount namespace, a remote host): copy.
+            overlay: false,
+            inside: Some(Path::new(WORKSPACE)),
+        };
         let warm =
-            crate::setup::fill_workspace(spec, restore.as_ref(), &workspace, self.clone_timeout)
+            crate::setup::fill_workspace(spec, restore.as_ref(), &mut scratch, &workspace, fill)
                 .await?;
+        let temp = scratch.into_temp();
         let root = std::fs::canonicalize(&workspace).map_err(|source| SandboxError::Io {
             path: workspace.display().to_string(),
             source,

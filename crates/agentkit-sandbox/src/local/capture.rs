@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 
-use agentkit_core::sandbox::CapturedOutput;
+use agentkit_core::sandbox::{CapturedOutput, OutputStream, OutputTap};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Size of one read from the pipe.
@@ -23,6 +23,8 @@ pub(crate) struct HeadTail {
     tail: VecDeque<u8>,
     tail_cap: usize,
     total: u64,
+    /// Sees every chunk as it is recorded.
+    tap: Option<(OutputTap, OutputStream)>,
 }
 
 impl HeadTail {
@@ -36,11 +38,22 @@ impl HeadTail {
             tail: VecDeque::with_capacity(tail_cap.min(CHUNK)),
             tail_cap,
             total: 0,
+            tap: None,
         }
+    }
+
+    /// Also hands every chunk of `stream` to `tap` (the request's), as it
+    /// is recorded.
+    pub(crate) fn tapped(mut self, tap: Option<&OutputTap>, stream: OutputStream) -> Self {
+        self.tap = tap.map(|t| (t.clone(), stream));
+        self
     }
 
     /// Records `bytes`, dropping what falls between head and tail.
     pub(crate) fn push(&mut self, mut bytes: &[u8]) {
+        if let Some((tap, stream)) = &self.tap {
+            tap.send(*stream, bytes);
+        }
         self.total += bytes.len() as u64;
         let room = self.head_cap - self.head.len();
         if room > 0 {

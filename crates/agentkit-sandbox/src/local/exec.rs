@@ -35,7 +35,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use agentkit_core::sandbox::{Command, ExecOutput, ExecRequest, SandboxError};
+use agentkit_core::sandbox::{Command, ExecOutput, ExecRequest, OutputStream, SandboxError};
 use tokio::io::AsyncWriteExt;
 use tokio::process::ChildStdin;
 use tokio::time::{Instant, sleep_until, timeout};
@@ -131,8 +131,10 @@ pub(crate) async fn supervise(
     let stdin = child.stdin.take();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
-    let mut out = HeadTail::new(request.output_limit);
-    let mut err = HeadTail::new(request.output_limit);
+    let mut out =
+        HeadTail::new(request.output_limit).tapped(request.tap.as_ref(), OutputStream::Stdout);
+    let mut err =
+        HeadTail::new(request.output_limit).tapped(request.tap.as_ref(), OutputStream::Stderr);
 
     let (status, timed_out) = {
         let mut io = Box::pin(async {

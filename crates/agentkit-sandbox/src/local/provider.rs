@@ -8,7 +8,7 @@ use agentkit_core::sandbox::{Sandbox, SandboxError, SandboxProvider, SandboxSpec
 use async_trait::async_trait;
 
 use super::LocalSandbox;
-use crate::snapshot::SnapshotStore;
+use crate::snapshot::{ScratchDir, SnapshotStore};
 
 /// Creates [`LocalSandbox`]es: a temp directory, a clone of the spec's
 /// repository in `<temp>/workspace`, then the setup script.
@@ -79,19 +79,27 @@ impl SandboxProvider for LocalProvider {
             store: self.snapshots.as_ref(),
             clone_timeout: self.clone_timeout,
             enforces_network: false,
+            inside: None,
         };
         let sandbox = crate::setup::create(backend, spec, |spec, restore| async move {
-            let temp = temp_dir("agentkit-local-", self.temp_root.as_deref())?;
-            let workspace = temp.path().join("workspace");
-            let warm = crate::setup::fill_workspace(
+            let mut scratch =
+                ScratchDir::new(temp_dir("agentkit-local-", self.temp_root.as_deref())?);
+            let workspace = scratch.path().join("workspace");
+            let fill = crate::setup::Fill {
+                clone_timeout: self.clone_timeout,
+                overlay: true,
+                inside: None,
+            };
+            let restored = crate::setup::fill_workspace(
                 &spec,
                 restore.as_ref(),
+                &mut scratch,
                 &workspace,
-                self.clone_timeout,
+                fill,
             )
             .await?;
-            let sandbox = LocalSandbox::open(workspace, spec.policy, spec.env, Some(temp))?;
-            Ok((sandbox, warm))
+            let sandbox = LocalSandbox::open(workspace, spec.policy, spec.env, Some(scratch))?;
+            Ok((sandbox, restored))
         })
         .await?;
         let warm = sandbox.environment().is_some_and(|e| e.warm);

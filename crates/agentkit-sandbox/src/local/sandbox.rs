@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use crate::snapshot::ScratchDir;
 use agentkit_core::sandbox::{
     ExecOutput, ExecRequest, FileStat, NetworkPolicy, Sandbox, SandboxError, SandboxPolicy,
 };
 use async_trait::async_trait;
-use tempfile::TempDir;
 
 use super::exec::{self, Launch};
 use super::groups::LiveGroups;
@@ -33,8 +33,9 @@ pub struct LocalSandbox {
     env: BTreeMap<String, String>,
     groups: LiveGroups,
     closed: AtomicBool,
-    /// The temp directory owning the workspace, for provider-made sandboxes.
-    temp: Mutex<Option<TempDir>>,
+    /// The temp directory owning the workspace (and the overlay mounted on
+    /// it), for provider-made sandboxes.
+    temp: Mutex<Option<ScratchDir>>,
     /// What making it found (provider-made sandboxes).
     environment: Option<agentkit_core::environment::EnvironmentReport>,
 }
@@ -59,7 +60,7 @@ impl LocalSandbox {
         root: PathBuf,
         policy: SandboxPolicy,
         env: BTreeMap<String, String>,
-        temp: Option<TempDir>,
+        temp: Option<ScratchDir>,
     ) -> Result<LocalSandbox, SandboxError> {
         let workspace = SharedWorkspace::open(&root, &policy.protected_paths)?;
         let id = next_id();

@@ -60,14 +60,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use agentkit_core::environment::{
-    EnvironmentReport, EnvironmentSpec, OUTPUT_TAIL_CHARS, parse_toolchains,
+    EnvironmentReport, EnvironmentSpec, OUTPUT_TAIL_CHARS, SnapshotRestore, parse_toolchains,
 };
 use agentkit_core::sandbox::{
     CapturedOutput, ExecOutput, ExecRequest, Sandbox, SandboxError, SandboxSpec,
 };
 use sha2::{Digest, Sha256};
 
-use crate::snapshot::{self, SnapshotKey, SnapshotStore};
+use crate::snapshot::{self, ScratchDir, SnapshotKey, SnapshotStore};
 
 /// How long the toolchain probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -149,11 +149,14 @@ pub(crate) struct Backend<'a> {
     pub(crate) clone_timeout: Duration,
     /// Whether it enforces a sandbox's network policy.
     pub(crate) enforces_network: bool,
+    /// Where commands see the workspace when that is not its host path
+    /// (docker: `/workspace`); venvs in snapshots are made relative to it.
+    pub(crate) inside: Option<&'a Path>,
 }
 
 /// Steps 1–3 of the [module docs](self). `build(spec, restore)` makes a
-/// sandbox for `spec` (cloning, or copying the snapshot `restore` names)
-/// and says whether it restored.
+/// sandbox for `spec` (cloning, or restoring the snapshot `restore` names)
+/// and says how it restored (`None`: it cloned).
 pub(crate) async fn create<S, F, Fut>(
     backend: Backend<'_>,
     spec: &SandboxSpec,
@@ -162,7 +165,7 @@ pub(crate) async fn create<S, F, Fut>(
 where
     S: Prepared,
     F: Fn(SandboxSpec, Option<(SnapshotStore, SnapshotKey)>) -> Fut,
-    Fut: Future<Output = Result<(S, bool), SandboxError>>,
+    Fut: Future<Output = Result<(S, Option<SnapshotRestore>), SandboxError>>,
 {
     let spec = &with_caches(spec)?;
     let env = &spec.environment;
@@ -191,9 +194,11 @@ where
     if let Some((store, key)) = &key
         && store.contains(key)
     {
-        let (mut sandbox, warm) = build(spec.clone(), Some((store.clone(), key.clone()))).await?;
-        if warm {
+        let (mut sandbox, restored) =
+            build(spec.clone(), Some((store.clone(), key.clone()))).await?;
+        if let Some(how) = restored {
             report.warm = true;
+            report.restore = Some(how);
             report.snapshot = Some(key.as_str().to_string());
             report.exit = Some(0);
             if let Some(toolchains) = store.toolchains(key) {
@@ -214,7 +219,7 @@ where
     let split = backend.enforces_network && setup_network != spec.policy.network;
     if !split {
         let (sandbox, _) = build(spec.clone(), None).await?;
-        return cold(sandbox, spec, report, &key).await;
+        return cold(sandbox, spec, report, &key, backend.inside).await;
     }
     // The setup in a sandbox of its own, under its own network.
     let mut setup_spec = spec.clone();
@@ -236,7 +241,8 @@ where
                     path: std::env::temp_dir().display().to_string(),
                     source,
                 })?;
-            let store = SnapshotStore::new(throwaway.path().join("store"));
+            // Deleted when `create` returns: never an overlay's lower layer.
+            let store = SnapshotStore::new(throwaway.path().join("store")).without_overlays();
             let commit = crate::local::clone::rev_parse(
                 "HEAD",
                 setup_box.workspace_root(),
@@ -248,10 +254,11 @@ where
             (store, key)
         }
     };
-    snapshot::save(&store, &key, setup_box.workspace_root()).await;
+    let inside = backend.inside.unwrap_or(setup_box.workspace_root());
+    snapshot::save(&store, &key, setup_box.workspace_root(), inside).await;
     close_quietly(&setup_box).await;
     let (mut sandbox, restored) = build(spec.clone(), Some((store.clone(), key.clone()))).await?;
-    if !restored {
+    let Some(how) = restored else {
         close_quietly(&sandbox).await;
         return Err(SandboxError::Setup {
             reason: format!(
@@ -260,7 +267,10 @@ where
                 store.root().display()
             ),
         });
-    }
+    };
+    // The agent's sandbox is no warm start, but its workspace came from the
+    // setup's through a snapshot.
+    report.restore = Some(how);
     finish(&mut sandbox, report).await;
     if backend.store.is_some()
         && let Some(report) = sandbox.environment_slot().as_mut()
@@ -271,23 +281,50 @@ where
     Ok(sandbox)
 }
 
-/// Fills a backend's fresh `workspace` (which must not exist): a copy of
-/// the snapshot `restore` names when there is one, else a clone of the
-/// spec's repository. Returns whether it restored.
+/// How a backend's workspace may be filled from a snapshot.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fill<'a> {
+    /// The limit of each git step.
+    pub(crate) clone_timeout: Duration,
+    /// Whether the snapshot may be mounted as an overlay (not where the
+    /// workspace is a mount of its own, nor where the workspace is handed
+    /// to a daemon that may not see host mounts).
+    pub(crate) overlay: bool,
+    /// Where commands see the workspace when that is not its host path.
+    pub(crate) inside: Option<&'a Path>,
+}
+
+/// Fills a backend's fresh `workspace` in `scratch` (the workspace must
+/// not exist or be empty): the snapshot `restore` names when there is one
+/// (an overlay held by `scratch`, or a copy), else a clone of the spec's
+/// repository. Returns how it restored (`None`: it cloned).
 pub(crate) async fn fill_workspace(
     spec: &SandboxSpec,
     restore: Option<&(SnapshotStore, SnapshotKey)>,
+    scratch: &mut ScratchDir,
     workspace: &Path,
-    clone_timeout: Duration,
-) -> Result<bool, SandboxError> {
-    if let Some((store, key)) = restore
-        && snapshot::restore(store, key, workspace).await?
-    {
-        return Ok(true);
+    fill: Fill<'_>,
+) -> Result<Option<SnapshotRestore>, SandboxError> {
+    if let Some((store, key)) = restore {
+        let layers = fill.overlay.then(|| scratch.layers());
+        let inside = fill.inside.unwrap_or(workspace);
+        if let Some(restored) =
+            snapshot::restore(store, key, workspace, layers.as_deref(), inside).await?
+        {
+            if let Some(overlay) = restored.overlay {
+                scratch.hold(overlay);
+            }
+            return Ok(Some(restored.how));
+        }
     }
-    crate::local::clone::clone_repo(&spec.repo, spec.rev.as_deref(), workspace, clone_timeout)
-        .await?;
-    Ok(false)
+    crate::local::clone::clone_repo(
+        &spec.repo,
+        spec.rev.as_deref(),
+        workspace,
+        fill.clone_timeout,
+    )
+    .await?;
+    Ok(None)
 }
 
 /// Runs the setup in a freshly built `sandbox`, stores the snapshot, probes.
@@ -296,6 +333,7 @@ async fn cold<S>(
     spec: &SandboxSpec,
     mut report: EnvironmentReport,
     key: &Option<(SnapshotStore, SnapshotKey)>,
+    inside: Option<&Path>,
 ) -> Result<S, SandboxError>
 where
     S: Prepared,
@@ -306,7 +344,8 @@ where
             return Err(err);
         }
         if let Some((store, key)) = key {
-            snapshot::save(store, key, sandbox.workspace_root()).await;
+            let inside = inside.unwrap_or(sandbox.workspace_root());
+            snapshot::save(store, key, sandbox.workspace_root(), inside).await;
             report.snapshot = Some(key.as_str().to_string());
         }
     }
@@ -331,6 +370,9 @@ async fn run(
     let mut request = ExecRequest::script(script).timeout(spec.setup_timeout);
     for (name, value) in &spec.environment.setup_env {
         request = request.env(name, value);
+    }
+    if let Some(tap) = &spec.environment.setup_output {
+        request = request.tap(tap.clone());
     }
     let started = Instant::now();
     let out = sandbox

@@ -171,3 +171,44 @@ pub const BWRAP_FIX: &str = "install bubblewrap (`apt-get install bubblewrap`) a
 
 /// What to do when docker cannot run.
 pub const DOCKER_FIX: &str = "run `eval \"$(.ci/docker.sh start)\"` first";
+
+/// The wheels `.ci/setup-fixtures.sh` downloaded, or `None` after saying
+/// why not (a failure under `CI`).
+pub fn wheels() -> Option<PathBuf> {
+    let dir = std::env::var_os("AGENTKIT_SETUP_FIXTURES")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cache/agentkit/setup-fixtures"))
+        })?
+        .join("wheels");
+    if dir.join(".done").exists() {
+        return Some(dir);
+    }
+    let why = format!("no fixture wheels in {}", dir.display());
+    if std::env::var_os("CI").is_some() {
+        panic!("{why}; run `eval \"$(.ci/setup-fixtures.sh)\"` first");
+    }
+    eprintln!("SKIPPED: {why}; run `eval \"$(.ci/setup-fixtures.sh)\"`");
+    None
+}
+
+/// The bwrap backend, or `None` after saying why it cannot run here.
+#[cfg(all(feature = "bwrap", target_os = "linux"))]
+pub fn bwrap() -> Option<agentkit_sandbox::bwrap::BwrapProvider> {
+    available(
+        "bwrap",
+        agentkit_sandbox::bwrap::BwrapProvider::new(),
+        BWRAP_FIX,
+    )
+}
+
+/// The docker backend, or `None` after saying why it cannot run here.
+#[cfg(all(feature = "docker", target_os = "linux"))]
+pub async fn docker() -> Option<agentkit_sandbox::docker::DockerProvider> {
+    available(
+        "docker",
+        agentkit_sandbox::docker::DockerProvider::from_env().await,
+        DOCKER_FIX,
+    )
+}

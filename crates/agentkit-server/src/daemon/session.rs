@@ -158,7 +158,22 @@ impl SessionFactory for ConfiguredSessions {
         spec.rev =
             agentkit_core::forge::start_revision(task, agentkit_core::forge::DEFAULT_BRANCH_PREFIX);
         spec.policy = self.policy.clone();
-        let repo = std::path::Path::new(&task.repo.url);
+        // A repository the forge keeps a host-side mirror of (a GitHub
+        // repository, private ones included) is planned — and cloned — from
+        // that mirror, fetched at the revision now: git cannot read a URL's
+        // `.agentkit/setup.sh` and `policy.toml` in place. The agent's
+        // `sandbox_source` then leaves the mirror path as it is.
+        match self.forges.forge_for(&task.repo.url) {
+            Ok(forge) => match forge.source(&task.repo.url, spec.rev.as_deref()).await {
+                Ok(Some(mirror)) => spec.repo = mirror,
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(task = %task.id, %error, "the forge could not fetch the repository to read its setup; only the operator's runs")
+                }
+            },
+            Err(error) => tracing::debug!(task = %task.id, %error, "no forge for the repository"),
+        }
+        let repo = std::path::Path::new(&spec.repo);
         match plan_setup(repo, spec.rev.as_deref(), &self.setup).await {
             Ok(plan) => {
                 for warning in &plan.warnings {

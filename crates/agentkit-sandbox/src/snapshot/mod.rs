@@ -22,12 +22,21 @@
 //! workspace instead of cloning and running the script again. A snapshot
 //! keyed by inputs and made at another commit is then brought to the
 //! wanted commit (fetched from the repository, checked out with `--force`;
-//! ignored files such as a venv or `target/` stay). Copies use
+//! ignored files such as a venv or `target/` stay).
+//!
+//! **Restoring** mounts the snapshot as the read-only lower layer of an
+//! overlay on the workspace where the host allows it (`overlay.rs`: root,
+//! overlayfs; not under a disk limit, not for docker): one `mount(2)`
+//! whatever the snapshot holds. Elsewhere it copies with
 //! `cp -a --reflink=auto`: copy-on-write where the filesystem supports it
-//! (btrfs, XFS), a plain copy elsewhere. Snapshots are stored atomically (a
-//! copy under a temporary name, then a rename), so concurrent creators never
-//! see half a snapshot; when two race, one copy wins and the other is
-//! dropped.
+//! (btrfs, XFS), a plain copy elsewhere. The report says which
+//! ([`EnvironmentReport::restore`](agentkit_core::environment::EnvironmentReport::restore)).
+//! Python venvs are then pointed at the new workspace path (`relocate.rs`).
+//! Snapshots are stored atomically (a copy under a temporary name, then a
+//! rename), so concurrent creators never see half a snapshot; when two
+//! race, one copy wins and the other is dropped. A snapshot an overlay
+//! still uses is never deleted in place: it is renamed aside and deleted
+//! once no mount names it.
 //!
 //! What a snapshot cannot know: a setup script that downloads "latest"
 //! versions of dependencies gives a different result tomorrow. Give the
@@ -45,7 +54,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
-use agentkit_core::environment::Toolchain;
+pub(crate) mod overlay;
+mod relocate;
+
+pub(crate) use overlay::ScratchDir;
+
+use agentkit_core::environment::{SnapshotRestore, Toolchain};
 use agentkit_core::sandbox::{SandboxError, SandboxSpec};
 use sha2::{Digest, Sha256};
 
@@ -119,6 +133,7 @@ impl SnapshotKey {
 pub struct SnapshotStore {
     root: PathBuf,
     max_age: Option<Duration>,
+    overlays: bool,
 }
 
 impl SnapshotStore {
@@ -127,7 +142,15 @@ impl SnapshotStore {
         Self {
             root: root.into(),
             max_age: None,
+            overlays: true,
         }
+    }
+
+    /// Restores by copying even where an overlay could be mounted (for a
+    /// store that is deleted while its snapshots could still be in use).
+    pub fn without_overlays(mut self) -> Self {
+        self.overlays = false;
+        self
     }
 
     /// `$XDG_CACHE_HOME/agentkit/snapshots`, or `~/.cache/agentkit/snapshots`.
@@ -168,36 +191,47 @@ impl SnapshotStore {
         }
     }
 
-    /// Copies the snapshot for `key` to `dest` (which must not exist).
-    /// `Ok(false)` when there is none.
+    /// Copies the snapshot for `key` to `dest` (which must not exist or be
+    /// empty), its venvs pointed at `dest`. `Ok(false)` when there is none.
     pub fn restore(&self, key: &SnapshotKey, dest: &Path) -> Result<bool, SandboxError> {
-        if !self.contains(key) {
-            return Ok(false);
-        }
-        copy_tree(&self.path(key), dest)?;
-        Ok(true)
+        Ok(self.restore_into(key, dest, None, dest)?.is_some())
     }
 
     /// Stores `workspace` as the snapshot for `key`, atomically. An existing
-    /// snapshot for the key is kept (unless it is too old).
+    /// snapshot for the key is kept (unless it is too old). Its venvs are
+    /// pointed at wherever it is restored later.
     pub fn save(&self, key: &SnapshotKey, workspace: &Path) -> Result<(), SandboxError> {
+        self.save_from(key, workspace, workspace)
+    }
+
+    /// [`save`](Self::save) of a workspace that commands saw at `inside`.
+    fn save_from(
+        &self,
+        key: &SnapshotKey,
+        workspace: &Path,
+        inside: &Path,
+    ) -> Result<(), SandboxError> {
         let io = |path: &Path, source| SandboxError::Io {
             path: path.display().to_string(),
             source,
         };
         std::fs::create_dir_all(&self.root).map_err(|e| io(&self.root, e))?;
         let final_path = self.path(key);
+        self.sweep();
         if final_path.exists() {
             if self.contains(key) {
                 return Ok(());
             }
-            std::fs::remove_dir_all(&final_path).map_err(|e| io(&final_path, e))?;
+            self.retire(&final_path).map_err(|e| io(&final_path, e))?;
         }
         let staging = self
             .root
             .join(format!(".{}.partial-{}", key.as_str(), std::process::id()));
         let _ = std::fs::remove_dir_all(&staging);
         copy_tree(workspace, &staging)?;
+        if let Some(inside) = inside.to_str() {
+            self.save_origin(key, inside);
+        }
         match std::fs::rename(&staging, &final_path) {
             Ok(()) => Ok(()),
             // Another creator stored the same key first: keep theirs.
@@ -239,16 +273,135 @@ impl SnapshotStore {
         serde_json::from_slice(&bytes).ok()
     }
 
-    /// Removes every snapshot.
+    /// Removes every snapshot (those an overlay still uses once it is
+    /// unmounted: at a later `save` or `clear`).
     pub fn clear(&self) -> Result<(), SandboxError> {
-        match std::fs::remove_dir_all(&self.root) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(SandboxError::Io {
-                path: self.root.display().to_string(),
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(SandboxError::Io {
+                    path: self.root.display().to_string(),
+                    source,
+                });
+            }
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if entry.file_name().to_string_lossy().starts_with('.') {
+                    continue; // staging, retired: swept below
+                }
+                self.retire(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(|source| SandboxError::Io {
+                path: path.display().to_string(),
                 source,
-            }),
+            })?;
         }
+        self.sweep();
+        Ok(())
+    }
+
+    /// Moves the snapshot directory `path` out of the way and deletes it,
+    /// unless an overlay uses it (then [`sweep`](Self::sweep) does later).
+    fn retire(&self, path: &Path) -> std::io::Result<()> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let aside = self
+            .root
+            .join(format!(".retired-{name}-{}-{n}", std::process::id()));
+        std::fs::rename(path, &aside)?;
+        if !overlay::in_use(path) {
+            std::fs::remove_dir_all(&aside)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes retired snapshots no overlay names any more (an overlay
+    /// names the path the snapshot had when it was mounted).
+    fn sweep(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(key) = name
+                .strip_prefix(".retired-")
+                .and_then(|rest| rest.split('-').next())
+            else {
+                continue;
+            };
+            if !overlay::in_use(&self.root.join(key)) {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
+    /// Keeps the path commands saw the workspace at when the snapshot for
+    /// `key` was made (`<key>.origin`), for [`relocate`]. Best effort.
+    fn save_origin(&self, key: &SnapshotKey, origin: &str) {
+        let path = self.root.join(format!("{}.origin", key.as_str()));
+        let staging = self.root.join(format!(
+            ".{}.origin.partial-{}",
+            key.as_str(),
+            std::process::id()
+        ));
+        let written =
+            std::fs::write(&staging, origin).and_then(|()| std::fs::rename(&staging, &path));
+        if let Err(error) = written {
+            let _ = std::fs::remove_file(&staging);
+            tracing::warn!(%error, path = %path.display(), "could not keep the snapshot's workspace path; restored venvs will name the old one");
+        }
+    }
+
+    fn origin(&self, key: &SnapshotKey) -> Option<String> {
+        std::fs::read_to_string(self.root.join(format!("{}.origin", key.as_str()))).ok()
+    }
+
+    /// Makes `dest` (an empty or missing directory) the snapshot for
+    /// `key`: an overlay with its upper layer in `layers` when given and
+    /// the host allows it, else a copy; then venvs are pointed from the
+    /// snapshot's workspace path to `inside` (the path commands will see
+    /// `dest` at). `None` when there is no snapshot.
+    fn restore_into(
+        &self,
+        key: &SnapshotKey,
+        dest: &Path,
+        layers: Option<&Path>,
+        inside: &Path,
+    ) -> Result<Option<(SnapshotRestore, Option<overlay::OverlayMount>)>, SandboxError> {
+        if !self.contains(key) {
+            return Ok(None);
+        }
+        let lower = self.path(key);
+        let mount = match layers.filter(|_| self.overlays) {
+            Some(layers) if std::fs::create_dir_all(dest).is_ok() => {
+                overlay::OverlayMount::mount(&lower, layers, dest)
+            }
+            _ => None,
+        };
+        let how = if mount.is_some() {
+            SnapshotRestore::Overlay
+        } else {
+            copy_tree(&lower, dest)?;
+            SnapshotRestore::Copy
+        };
+        if let (Some(from), Some(to)) = (self.origin(key), inside.to_str()) {
+            let changed = relocate::relocate_venvs(dest, &from, to);
+            if changed > 0 {
+                tracing::debug!(
+                    changed,
+                    from,
+                    to,
+                    "restored venvs pointed at the new workspace"
+                );
+            }
+        }
+        Ok(Some((how, mount)))
     }
 }
 
@@ -272,38 +425,60 @@ pub(crate) async fn key_for<'a>(
     }
 }
 
-/// [`SnapshotStore::restore`] off the async runtime.
+/// A snapshot restored into a workspace.
+pub(crate) struct Restored {
+    /// How.
+    pub(crate) how: SnapshotRestore,
+    /// The overlay to keep mounted while the sandbox lives, if one was used.
+    pub(crate) overlay: Option<overlay::OverlayMount>,
+}
+
+/// Restores the snapshot for `key` into `dest` off the async runtime (see
+/// [`SnapshotStore::restore_into`]), then brings it to the key's commit.
+/// `None`: there was no usable snapshot (and `dest` is gone again).
 pub(crate) async fn restore(
     store: &SnapshotStore,
     key: &SnapshotKey,
     dest: &Path,
-) -> Result<bool, SandboxError> {
-    let (store, key, dest) = (store.clone(), key.clone(), dest.to_path_buf());
-    let moved = key.clone();
-    let dir = dest.clone();
-    let restored = tokio::task::spawn_blocking(move || store.restore(&key, &dest))
-        .await
-        .map_err(|e| SandboxError::Setup {
-            reason: format!("restoring the workspace snapshot panicked: {e}"),
-        })??;
-    if !restored || !moved.by_inputs {
-        return Ok(restored);
+    layers: Option<&Path>,
+    inside: &Path,
+) -> Result<Option<Restored>, SandboxError> {
+    let (store, moved, dir) = (store.clone(), key.clone(), dest.to_path_buf());
+    let (layers, inside) = (layers.map(Path::to_path_buf), inside.to_path_buf());
+    let restored = tokio::task::spawn_blocking(move || {
+        store.restore_into(&moved, &dir, layers.as_deref(), &inside)
+    })
+    .await
+    .map_err(|e| SandboxError::Setup {
+        reason: format!("restoring the workspace snapshot panicked: {e}"),
+    })??;
+    let Some((how, overlay)) = restored else {
+        return Ok(None);
+    };
+    let restored = Restored { how, overlay };
+    if !key.by_inputs {
+        return Ok(Some(restored));
     }
     let limit = crate::local::clone::DEFAULT_CLONE_TIMEOUT;
-    if let Err(error) = crate::local::clone::move_to(&dir, &moved.repo, &moved.commit, limit).await
-    {
-        tracing::warn!(%error, commit = %moved.commit, "the snapshot could not be brought to the wanted commit; starting cold");
-        let _ = std::fs::remove_dir_all(&dir);
-        return Ok(false);
+    if let Err(error) = crate::local::clone::move_to(dest, &key.repo, &key.commit, limit).await {
+        tracing::warn!(%error, commit = %key.commit, "the snapshot could not be brought to the wanted commit; starting cold");
+        drop(restored); // unmounts an overlay
+        let _ = std::fs::remove_dir_all(dest);
+        return Ok(None);
     }
-    Ok(true)
+    Ok(Some(restored))
 }
 
 /// [`SnapshotStore::save`] off the async runtime; a failure is logged, not
 /// returned (the sandbox is ready either way). A workspace that is not at
 /// the key's commit (the branch moved between resolving and cloning) is
 /// not stored: the key would describe something else.
-pub(crate) async fn save(store: &SnapshotStore, key: &SnapshotKey, workspace: &Path) {
+pub(crate) async fn save(
+    store: &SnapshotStore,
+    key: &SnapshotKey,
+    workspace: &Path,
+    inside: &Path,
+) {
     let head = crate::local::clone::rev_parse(
         "HEAD",
         workspace,
@@ -315,7 +490,9 @@ pub(crate) async fn save(store: &SnapshotStore, key: &SnapshotKey, workspace: &P
         return;
     }
     let (store, key, workspace) = (store.clone(), key.clone(), workspace.to_path_buf());
-    let result = tokio::task::spawn_blocking(move || store.save(&key, &workspace)).await;
+    let inside = inside.to_path_buf();
+    let result =
+        tokio::task::spawn_blocking(move || store.save_from(&key, &workspace, &inside)).await;
     match result {
         Ok(Ok(())) => {}
         Ok(Err(error)) => tracing::warn!(%error, "could not store the workspace snapshot"),
