@@ -149,7 +149,15 @@ pub async fn plan(
         .script_from
         .as_deref()
         .is_some_and(|f| f.starts_with(REPO_POLICY_PATH));
-    let repo_script = match file_at(repo, rev, REPO_SETUP_SCRIPT, limit).await? {
+    // The root listing says whether `.agentkit/` exists: no git process for
+    // the script when it does not (most repositories).
+    let has_dir = names.iter().any(|n| n == ".agentkit");
+    let script_file = if has_dir {
+        file_at(repo, rev, REPO_SETUP_SCRIPT, limit).await?
+    } else {
+        None
+    };
+    let repo_script = match script_file {
         Some(bytes) => Some(String::from_utf8(bytes).map_err(|_| SandboxError::Setup {
             reason: format!("`{REPO_SETUP_SCRIPT}` at `{rev}` is not UTF-8 text"),
         })?),
