@@ -308,10 +308,13 @@ async fn postgres(
     server.query(&database, "SELECT pg_stat_reset_shared('wal')");
     // With AGENTKIT_PG_SETTINGS=shared_preload_libraries=pg_stat_statements:
     // the statements that cost the server most, per run.
-    let profile = std::env::var("AGENTKIT_PG_SETTINGS")
-        .is_ok_and(|s| s.contains("pg_stat_statements"));
+    let profile =
+        std::env::var("AGENTKIT_PG_SETTINGS").is_ok_and(|s| s.contains("pg_stat_statements"));
     if profile {
-        server.query(&database, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        server.query(
+            &database,
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+        );
         server.query(&database, "SELECT pg_stat_statements_reset()");
     }
     let mut figures = pipeline(producer, producers, workers, sessions).await;
@@ -332,10 +335,7 @@ async fn postgres(
     }
     let wal = server.query(&database, "SELECT wal_sync, wal_records FROM pg_stat_wal");
     let mut fields = wal.split('|').map(|f| f.parse::<f64>().unwrap_or(0.0));
-    figures.wal = Some((
-        fields.next().unwrap_or(0.0),
-        fields.next().unwrap_or(0.0),
-    ));
+    figures.wal = Some((fields.next().unwrap_or(0.0), fields.next().unwrap_or(0.0)));
     figures
 }
 
