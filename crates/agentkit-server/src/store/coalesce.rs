@@ -101,24 +101,36 @@ impl<T: Send + 'static, R: Send + 'static> Coalescer<T, R> {
     }
 }
 
-/// A running chain of batches; if it stops abnormally (a batch panicked,
-/// the runtime shut down), it is counted out, and when no other chain
-/// runs, the calls still queued are dropped so their callers get `None`
-/// instead of waiting forever.
-struct Chain<T, R> {
+/// A running chain of batches. If it stops abnormally (a batch panicked:
+/// its own callers get `None`), the calls queued meanwhile go on in a new
+/// chain, so they are not left waiting for one that will never come.
+struct Chain<T: Send + 'static, R: Send + 'static> {
     state: Arc<Mutex<Queue<T, R>>>,
+    run: Run<T, R>,
+    max_batch: usize,
     ended: bool,
 }
 
-impl<T, R> Drop for Chain<T, R> {
+impl<T: Send + 'static, R: Send + 'static> Drop for Chain<T, R> {
     fn drop(&mut self) {
         if self.ended {
             return;
         }
         let mut queue = lock(&self.state);
-        queue.running -= 1;
-        if queue.running == 0 {
-            queue.calls.clear();
+        if queue.calls.is_empty() {
+            queue.running -= 1;
+            return;
+        }
+        // The new chain takes this one's place in `running`. Without a
+        // runtime (it is shutting down) the batch is dropped unrun and its
+        // callers get `None`.
+        let batch = take(&mut queue, self.max_batch);
+        drop(queue);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let (state, run) = (Arc::clone(&self.state), Arc::clone(&self.run));
+            runtime.spawn(run_batches(state, run, self.max_batch, batch));
+        } else {
+            lock(&self.state).running -= 1;
         }
     }
 }
@@ -134,7 +146,7 @@ fn take<T, R>(queue: &mut Queue<T, R>, max_batch: usize) -> Vec<Call<T, R>> {
 }
 
 /// Runs `batch`, then the calls queued meanwhile, until none are left.
-async fn run_batches<T, R>(
+async fn run_batches<T: Send + 'static, R: Send + 'static>(
     state: Arc<Mutex<Queue<T, R>>>,
     run: Run<T, R>,
     max_batch: usize,
@@ -142,6 +154,8 @@ async fn run_batches<T, R>(
 ) {
     let mut chain = Chain {
         state: Arc::clone(&state),
+        run: Arc::clone(&run),
+        max_batch,
         ended: false,
     };
     loop {
@@ -231,11 +245,21 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_that_panics_answers_its_callers_with_none_and_others_go_on() {
-        let coalescer = Coalescer::new(8, 1, |items: Vec<u32>| async move {
+        let coalescer = Arc::new(Coalescer::new(8, 1, |items: Vec<u32>| async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
             assert!(!items.contains(&13), "unlucky");
             items
-        });
-        assert_eq!(coalescer.call(13).await, None);
-        assert_eq!(coalescer.call(7).await, Some(7));
+        }));
+        let call = |item| {
+            let coalescer = Arc::clone(&coalescer);
+            tokio::spawn(async move { coalescer.call(item).await })
+        };
+        let unlucky = call(13);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Queued while the batch that will panic runs.
+        let queued = call(7);
+        assert_eq!(unlucky.await.unwrap(), None);
+        assert_eq!(queued.await.unwrap(), Some(7));
+        assert_eq!(call(8).await.unwrap(), Some(8));
     }
 }
