@@ -185,11 +185,11 @@ mod tests {
 
     use super::*;
 
+    /// The batches a recording coalescer was given, in order.
+    type Seen = Arc<Mutex<Vec<Vec<u32>>>>;
+
     /// Records the batches it is given, holding each for `hold`.
-    fn recording(
-        hold: Duration,
-        in_flight: usize,
-    ) -> (Coalescer<u32, u32>, Arc<Mutex<Vec<Vec<u32>>>>) {
+    fn recording(hold: Duration, in_flight: usize) -> (Coalescer<u32, u32>, Seen) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
         let coalescer = Coalescer::new(3, in_flight, move |items: Vec<u32>| {

@@ -83,7 +83,8 @@ pub(crate) struct Target {
 #[derive(Debug)]
 pub(crate) struct Batches {
     target: Arc<Target>,
-    enqueues: Coalescer<NewRow, Result<bool, StoreError>>,
+    /// `Some(ticket)`: created, woken by the `NOTIFY` with that ticket.
+    enqueues: Coalescer<NewRow, Result<Option<u64>, StoreError>>,
     completions: Coalescer<Completion, Result<(), StoreError>>,
 }
 
@@ -105,8 +106,9 @@ impl Batches {
     }
 
     /// Inserts `row` unless its id or key is stored (`Ok(false)`), and
-    /// once it is committed, wakes the workers (after the batch freed its
-    /// slot: the next batch need not wait for the `NOTIFY`).
+    /// once it is committed, wakes the workers: returns once the batch's
+    /// one `NOTIFY` went out (waited for here, so the next batch need not
+    /// wait for it).
     pub(crate) async fn enqueue(&self, row: NewRow) -> Result<bool, StoreError> {
         let id = row.id.clone();
         let created = self
@@ -114,11 +116,13 @@ impl Batches {
             .call(row)
             .await
             .unwrap_or_else(|| Err(unanswered(&format!("enqueue task `{id}`"))))?;
-        if created {
-            self.target.work.notify();
-            self.target.announcer.announce().await;
+        match created {
+            Some(ticket) => {
+                self.target.announcer.sent(ticket).await;
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        Ok(created)
     }
 
     /// Completes the task leased with `completion.token`, or says why not.
@@ -146,13 +150,25 @@ impl Target {
     }
 }
 
-async fn enqueue_batch(target: Arc<Target>, rows: Vec<NewRow>) -> Vec<Result<bool, StoreError>> {
-    batch_or_each(
+async fn enqueue_batch(
+    target: Arc<Target>,
+    rows: Vec<NewRow>,
+) -> Vec<Result<Option<u64>, StoreError>> {
+    let created = batch_or_each(
         rows,
         |rows| insert(&target.pool, rows),
         |row, err| target.error(&format!("enqueue task `{}`", row.id), err),
     )
-    .await
+    .await;
+    if !created.iter().any(|c| matches!(c, Ok(true))) {
+        return created.into_iter().map(|c| c.map(|_| None)).collect();
+    }
+    target.work.notify();
+    let ticket = target.announcer.request();
+    created
+        .into_iter()
+        .map(|c| c.map(|created| created.then_some(ticket)))
+        .collect()
 }
 
 /// One `INSERT` of `rows` in their order (so in enqueue order): whether each
