@@ -27,6 +27,12 @@
 //! connections (commits stop waiting for the flush; a server crash may lose
 //! the last few hundred milliseconds of them).
 //!
+//! For PostgreSQL it also prints the server's WAL flushes and WAL records
+//! per task (`pg_stat_wal`, read once the stores closed). With
+//! `AGENTKIT_PG_SETTINGS=shared_preload_libraries=pg_stat_statements` it
+//! prints each run's costliest statements too (wall time inside the server,
+//! so inflated on a busy machine).
+//!
 //! Goals on the 2-core reference machine: SQLite ≥ 1,000/s, PostgreSQL with
 //! 4 workers ≥ 2,000/s.
 
@@ -59,6 +65,9 @@ struct Figures {
     /// worker took).
     leases: usize,
     empty_leases: usize,
+    /// WAL flushes (`fsync`s, shared by the commits that waited at once) and
+    /// WAL records the server wrote (PostgreSQL only).
+    wal: Option<(f64, f64)>,
 }
 
 fn print(backend: &str, producers: usize, sessions: usize, figures: &Figures) {
@@ -67,10 +76,20 @@ fn print(backend: &str, producers: usize, sessions: usize, figures: &Figures) {
         .server_cpu
         .map(|cpu| format!(", server {:.0} µs", per_task(cpu)))
         .unwrap_or_default();
+    let wal = figures
+        .wal
+        .map(|(syncs, records)| {
+            format!(
+                "; per task {:.2} WAL flushes, {:.1} WAL records",
+                syncs / TASKS as f64,
+                records / TASKS as f64
+            )
+        })
+        .unwrap_or_default();
     println!(
         "{backend:<36} {producers:>2} producers, {WORKERS} workers x {sessions} slots: {:>5.0} tasks/s end to end \
          (enqueue alone {:>6.0}/s; {TASKS} tasks in {:.2} s; CPU per task: client {:.0} µs{server}; \
-         {} lease calls, {} empty)",
+         {} lease calls, {} empty{wal})",
         TASKS as f64 / figures.total.as_secs_f64(),
         TASKS as f64 / figures.enqueued.as_secs_f64(),
         figures.total.as_secs_f64(),
@@ -237,6 +256,7 @@ async fn pipeline(
         server_cpu: (server > 0.0).then_some(server),
         leases: counts.leases.load(Ordering::SeqCst),
         empty_leases: counts.empty_leases.load(Ordering::SeqCst),
+        wal: None,
     }
 }
 
@@ -270,13 +290,53 @@ async fn postgres(
     if relaxed {
         url.push_str("&options[synchronous_commit]=off");
     }
+    let database = url
+        .split_once("localhost/")
+        .and_then(|(_, rest)| rest.split('?').next())
+        .expect("a database name in the URL")
+        .to_string();
     let connect = || async { Arc::new(PgTaskStore::connect(&url).await.expect("connect")) };
-    let producer: Arc<dyn TaskStore> = connect().await;
-    let mut workers: Vec<Arc<dyn TaskStore>> = Vec::new();
+    let mut stores = vec![connect().await];
     for _ in 0..WORKERS {
-        workers.push(connect().await);
+        stores.push(connect().await);
     }
-    pipeline(producer, producers, workers, sessions).await
+    let producer: Arc<dyn TaskStore> = stores[0].clone();
+    let workers: Vec<Arc<dyn TaskStore>> = stores[1..]
+        .iter()
+        .map(|s| s.clone() as Arc<dyn TaskStore>)
+        .collect();
+    server.query(&database, "SELECT pg_stat_reset_shared('wal')");
+    // With AGENTKIT_PG_SETTINGS=shared_preload_libraries=pg_stat_statements:
+    // the statements that cost the server most, per run.
+    let profile =
+        std::env::var("AGENTKIT_PG_SETTINGS").is_ok_and(|s| s.contains("pg_stat_statements"));
+    if profile {
+        server.query(
+            &database,
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+        );
+        server.query(&database, "SELECT pg_stat_statements_reset()");
+    }
+    let mut figures = pipeline(producer, producers, workers, sessions).await;
+    // Backends report their WAL counts when they exit.
+    for store in &stores {
+        store.close().await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if profile {
+        let top = server.query(
+            &database,
+            "SELECT round(total_exec_time::numeric, 0) || ' ms, ' || calls || ' calls, ' \
+             || round((total_exec_time / calls * 1000)::numeric, 0) || ' µs each: ' \
+             || left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 90) \
+             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 8",
+        );
+        println!("{top}");
+    }
+    let wal = server.query(&database, "SELECT wal_sync, wal_records FROM pg_stat_wal");
+    let mut fields = wal.split('|').map(|f| f.parse::<f64>().unwrap_or(0.0));
+    figures.wal = Some((fields.next().unwrap_or(0.0), fields.next().unwrap_or(0.0)));
+    figures
 }
 
 fn main() {

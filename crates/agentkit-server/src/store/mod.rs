@@ -43,6 +43,10 @@
 //! ```
 
 #[cfg(feature = "postgres")]
+mod coalesce;
+#[cfg(feature = "postgres")]
+mod pg_batch;
+#[cfg(feature = "postgres")]
 mod pg_notify;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -60,9 +60,23 @@ impl Announcer {
     /// this call went out (or failed, which is logged: workers then find the
     /// entry at their next look); never fails the caller's write.
     pub(crate) async fn announce(&self) {
+        let ticket = self.request();
+        self.sent(ticket).await;
+    }
+
+    /// Asks for a `NOTIFY` without waiting for it: [`sent`](Self::sent)
+    /// with the ticket returned waits for it. A batch of enqueues asks once
+    /// for all of them, so its callers share one `NOTIFY` (and one round of
+    /// wake-ups) instead of asking one after another.
+    pub(crate) fn request(&self) -> u64 {
         let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut sent = self.sent.subscribe();
         self.wanted.notify_one();
+        ticket
+    }
+
+    /// Returns once a `NOTIFY` covering `ticket` went out (or failed).
+    pub(crate) async fn sent(&self, ticket: u64) {
+        let mut sent = self.sent.subscribe();
         // The sender lives as long as `self`; a closed channel ends the wait.
         let _ = sent.wait_for(|&covered| covered >= ticket).await;
     }

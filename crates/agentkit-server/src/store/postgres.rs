@@ -14,10 +14,11 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow, Postgres};
 use sqlx::{QueryBuilder, Row};
 
+use super::pg_batch::{Batches, Completion, NewRow, Target};
 use super::pg_notify::{Announcer, CHANNEL, relay};
 use super::sql::{
     EXPIRED_ERROR_SQL, FencedWrite, Param, Value, backend_error, cancel_refusal, from_db,
-    lease_doing, leases_in_order, record_columns, record_from_row, task_json, to_db,
+    lease_doing, leases_in_order, record_columns, record_from_row, result_json, task_json, to_db,
 };
 use crate::runlog::{LoggedEvent, RunLog};
 
@@ -38,6 +39,14 @@ pub(crate) const SCHEMA: &str = "agentkit";
 /// - Every fenced write is one `UPDATE … WHERE id = $ AND token = $ AND state
 ///   = 'leased'`. Every operation is one autocommit statement (one round
 ///   trip, one commit), except a run-log append (one transaction).
+/// - Concurrent [`enqueue`](TaskStore::enqueue)s through one handle share
+///   statements, and so do concurrent [`complete`](TaskStore::complete)s: a
+///   call runs at once when no batch of its kind is running, otherwise it
+///   joins the next batch, one `INSERT … SELECT … FROM unnest(…)` or
+///   `UPDATE … FROM unnest(…)` (one transaction, one WAL flush for all of
+///   them). Each caller gets its own answer: its own `created`, its own
+///   fencing refusal; a statement that fails on one call's data is run
+///   again per call, so the error is that call's (see `store/pg_batch.rs`).
 /// - [`wait_for_work`](TaskStore::wait_for_work) returns when a
 ///   `NOTIFY agentkit_tasks` arrives: one listening connection per store, no
 ///   polling. A write that makes an entry ready (an enqueue, a retry) sends
@@ -66,6 +75,7 @@ pub struct PgTaskStore {
     listener: tokio::task::JoinHandle<()>,
     announcer: Arc<Announcer>,
     announcing: tokio::task::JoinHandle<()>,
+    batches: Batches,
 }
 
 impl Drop for PgTaskStore {
@@ -127,6 +137,13 @@ impl PgTaskStore {
             .map_err(|e| backend_error("listen for new work", &name, &e, pg_advice))?;
         let listener = tokio::spawn(relay(listener, Arc::clone(&work), name.clone()));
         let (announcer, announcing) = Announcer::start(pool.clone(), name.clone());
+        let batches = Batches::start(Arc::new(Target {
+            pool: pool.clone(),
+            name: name.clone(),
+            work: Arc::clone(&work),
+            announcer: Arc::clone(&announcer),
+            advice: pg_advice,
+        }));
         Ok(Self {
             pool,
             name,
@@ -134,6 +151,7 @@ impl PgTaskStore {
             listener,
             announcer,
             announcing,
+            batches,
         })
     }
 
@@ -243,25 +261,15 @@ fn json_column(column: &str) -> String {
 impl TaskStore for PgTaskStore {
     async fn enqueue(&self, new: NewTask) -> Result<Enqueued, StoreError> {
         let doing = format!("enqueue task `{}`", new.task.id);
-        let now = to_db(now_ms());
-        let inserted = sqlx::query(
-            "INSERT INTO tasks (id, idempotency_key, task, state, priority, max_attempts, \
-             run_at_ms, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3::jsonb, 'queued', $4, $5, $6, $7, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(&new.task.id.0)
-        .bind(new.key())
-        .bind(task_json(&new.task)?)
-        .bind(i64::from(new.priority))
-        .bind(i64::from(new.max_attempts.max(1)))
-        .bind(new.run_at_ms.map(to_db))
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(self.error(&doing))?;
-        if inserted.rows_affected() == 1 {
-            self.work.notify();
-            self.announcer.announce().await;
+        let row = NewRow {
+            id: new.task.id.0.clone(),
+            key: new.key().to_string(),
+            task: task_json(&new.task)?,
+            priority: i64::from(new.priority),
+            max_attempts: i64::from(new.max_attempts.max(1)),
+            run_at_ms: new.run_at_ms.map(to_db),
+        };
+        if self.batches.enqueue(row).await? {
             return Ok(Enqueued {
                 id: new.task.id,
                 created: true,
@@ -312,22 +320,22 @@ impl TaskStore for PgTaskStore {
             "WITH reaped AS ( \
                 UPDATE tasks SET state = 'failed', last_error = {EXPIRED_ERROR_SQL}, \
                     lease_worker = NULL, lease_expires_at_ms = NULL, updated_at_ms = $4 \
-                WHERE seq IN (SELECT seq FROM tasks WHERE state = 'leased' \
+                WHERE id IN (SELECT id FROM tasks WHERE state = 'leased' \
                     AND lease_expires_at_ms <= $1 AND attempts >= max_attempts \
                     FOR UPDATE SKIP LOCKED)), \
-             queued AS (SELECT seq, priority FROM tasks \
+             queued AS (SELECT id, seq, priority FROM tasks \
                 WHERE state = 'queued' AND (run_at_ms IS NULL OR run_at_ms <= $1) \
                 ORDER BY priority DESC, seq LIMIT $5 FOR UPDATE SKIP LOCKED), \
-             expired AS (SELECT seq, priority FROM tasks \
+             expired AS (SELECT id, seq, priority FROM tasks \
                 WHERE state = 'leased' AND lease_expires_at_ms <= $1 \
                   AND attempts < max_attempts \
                 ORDER BY priority DESC, seq LIMIT $5 FOR UPDATE SKIP LOCKED), \
-             picked AS (SELECT seq FROM (SELECT * FROM queued UNION ALL SELECT * FROM expired) c \
+             picked AS (SELECT id FROM (SELECT * FROM queued UNION ALL SELECT * FROM expired) c \
                 ORDER BY priority DESC, seq LIMIT $5) \
              UPDATE tasks t SET state = 'leased', attempts = t.attempts + 1, \
                 token = t.token + 1, lease_worker = $2, lease_expires_at_ms = $3, \
                 updated_at_ms = $4 \
-             FROM picked WHERE t.seq = picked.seq \
+             FROM picked WHERE t.id = picked.id \
              RETURNING t.id, t.task::text AS task, t.token, t.attempts, t.checkpoint, \
                 t.priority, t.seq"
         );
@@ -372,8 +380,12 @@ impl TaskStore for PgTaskStore {
         token: FencingToken,
         result: TaskResult,
     ) -> Result<(), StoreError> {
-        let write = FencedWrite::complete(id, &result)?;
-        self.fenced(id, token, write).await.map(drop)
+        let completion = Completion {
+            id: id.clone(),
+            token,
+            result: result_json(id, &result)?,
+        };
+        self.batches.complete(completion).await
     }
 
     async fn fail(

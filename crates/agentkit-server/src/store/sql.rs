@@ -281,15 +281,27 @@ impl FencedWrite {
         presented: FencingToken,
         found: Option<(String, i64)>,
     ) -> StoreError {
-        match refusal(id, presented, self.action, found) {
-            Ok(Some(err)) | Err(err) => err,
-            // Only a token from the future gets here.
-            Ok(None) => StoreError::LeaseLost {
-                id: id.clone(),
-                presented,
-                current: presented,
-            },
-        }
+        refused(id, presented, self.action, found)
+    }
+}
+
+/// The error for a fenced `action` with token `presented` that matched no
+/// row, from the entry's `(state, token)` read after it (`None`: no such
+/// entry).
+pub(crate) fn refused(
+    id: &TaskId,
+    presented: FencingToken,
+    action: StoreAction,
+    found: Option<(String, i64)>,
+) -> StoreError {
+    match refusal(id, presented, action, found) {
+        Ok(Some(err)) | Err(err) => err,
+        // Only a token from the future gets here.
+        Ok(None) => StoreError::LeaseLost {
+            id: id.clone(),
+            presented,
+            current: presented,
+        },
     }
 }
 

@@ -127,6 +127,24 @@ impl PgServer {
         self.url(&name)
     }
 
+    /// Runs `sql` on `database` with `psql` and returns its unaligned,
+    /// tuples-only output (fields separated by `|`), trimmed.
+    pub fn query(&self, database: &str, sql: &str) -> String {
+        let output = self
+            .command("psql")
+            .arg("-h")
+            .arg(&self.dir)
+            .args(["-U", "postgres", "-d", database, "-XAtc", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            output.status.success(),
+            "psql `{sql}` failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
     /// Stops the server (fast shutdown: clients are disconnected). The data
     /// stays; [`restart`](Self::restart) brings it back.
     pub fn stop(&mut self) {
@@ -155,6 +173,13 @@ impl PgServer {
             .args(["-c", "listen_addresses=", "-c", "max_connections=200"])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(self.dir.join("server.log")).expect("log"));
+        // Extra settings for profiling, e.g.
+        // `shared_preload_libraries=pg_stat_statements`.
+        if let Ok(settings) = std::env::var("AGENTKIT_PG_SETTINGS") {
+            for setting in settings.split_whitespace() {
+                command.args(["-c", setting]);
+            }
+        }
         if self.durability == Durability::Fast {
             command.args(["-c", "fsync=off", "-c", "synchronous_commit=off"]);
             command.args(["-c", "full_page_writes=off"]);
