@@ -36,6 +36,8 @@ fn app() -> (axum::Router, Arc<MemoryTaskStore>) {
         slack: Some(SlackTrigger {
             signing_secret: SECRET.into(),
             repo: repo.clone(),
+            users: Vec::new(),
+            channels: Vec::new(),
         }),
         linear: Some(LinearTrigger {
             signing_secret: SECRET.into(),

@@ -289,6 +289,13 @@ pub struct SlackConfig {
     /// Its base branch.
     #[serde(default)]
     pub base: Option<String>,
+    /// The user ids (`U…`) who may ask the agent (empty: anyone in the
+    /// workspace).
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// The channel ids (`C…`) requests are taken in (empty: any).
+    #[serde(default)]
+    pub channels: Vec<String>,
     /// The Web API base.
     #[serde(default = "default_slack_api")]
     pub api_base: String,

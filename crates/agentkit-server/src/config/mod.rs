@@ -62,6 +62,8 @@
 //! signing_secret = "env:SLACK_SIGNING_SECRET"
 //! bot_token = "env:SLACK_BOT_TOKEN"   # replies in the thread with the pull-request link
 //! repo = "https://github.com/acme/app.git"   # default: the first configured repository
+//! users = ["U024BE7LH"]         # who may ask (default: anyone in the workspace)
+//! channels = ["C0123ABCD"]      # where (default: any channel)
 //!
 //! [triggers.linear]             # POST /triggers/linear
 //! webhook_secret = "env:LINEAR_WEBHOOK_SECRET"
@@ -619,7 +621,25 @@ mod tests {
             hook.webhook_secret,
             SecretSource::File(PathBuf::from("/run/secrets/hook"))
         );
+        assert_eq!(
+            hook.associations,
+            vec!["OWNER".to_string(), "MEMBER".into(), "COLLABORATOR".into()]
+        );
         assert_eq!(config.triggers.cron[0].timezone, "Europe/Paris");
+        let narrowed = parse(
+            "[triggers.slack]\nsigning_secret = \"env:S\"\nusers = [\"U1\"]\nchannels = [\"C7\"]\n\
+             [triggers.github]\nwebhook_secret = \"env:W\"\nassociations = [\"OWNER\"]\n",
+        )
+        .unwrap();
+        let slack = narrowed.triggers.slack.as_ref().unwrap();
+        assert_eq!(
+            (slack.users.clone(), slack.channels.clone()),
+            (vec!["U1".to_string()], vec!["C7".to_string()])
+        );
+        assert_eq!(
+            narrowed.triggers.github.as_ref().unwrap().associations,
+            vec!["OWNER".to_string()]
+        );
         assert_eq!(
             config.first_repo().as_deref(),
             Some("https://github.com/acme/app.git")

@@ -91,6 +91,8 @@ pub fn integrations(
                 .signing_secret
                 .read("triggers.slack.signing_secret", env)?,
             repo: repo_for("triggers.slack", &slack.repo, &slack.base)?,
+            users: slack.users.clone(),
+            channels: slack.channels.clone(),
         });
         if let Some(token) = &slack.bot_token {
             let token = token.read("triggers.slack.bot_token", env)?;

@@ -14,6 +14,11 @@
 //! - `app_mention`: idempotency key `slack-event:<event_id>` (Slack's retries
 //!   carry the same id); task id `slack:<team>/<channel>/<ts>`. A
 //!   `url_verification` challenge is answered.
+//!
+//! Everyone in a workspace can type a slash command or mention the app, so
+//! [`SlackTrigger::users`] and [`SlackTrigger::channels`] can narrow who may
+//! ask and where (empty: anyone, anywhere); other requests are ignored with
+//! the reason.
 
 use std::time::Duration;
 
@@ -36,12 +41,36 @@ pub struct SlackTrigger {
     pub signing_secret: String,
     /// The repository Slack tasks work on.
     pub repo: RepoRef,
+    /// The user ids (`U…`) who may ask the agent; empty: anyone in the
+    /// workspace.
+    pub users: Vec<String>,
+    /// The channel ids (`C…`) the agent takes requests in; empty: any.
+    pub channels: Vec<String>,
+}
+
+impl SlackTrigger {
+    /// `None` when `user` may ask in `channel`; else why not.
+    fn refuses(&self, user: &str, channel: &str) -> Option<String> {
+        if !self.users.is_empty() && !self.users.iter().any(|u| u == user) {
+            return Some(format!(
+                "<@{user}> is not one of the users who may ask the agent (triggers.slack.users)"
+            ));
+        }
+        if !self.channels.is_empty() && !self.channels.iter().any(|c| c == channel) {
+            return Some(format!(
+                "the agent takes no requests in <#{channel}> (triggers.slack.channels)"
+            ));
+        }
+        None
+    }
 }
 
 impl std::fmt::Debug for SlackTrigger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SlackTrigger")
             .field("repo", &self.repo)
+            .field("users", &self.users)
+            .field("channels", &self.channels)
             .finish()
     }
 }
@@ -115,6 +144,9 @@ pub fn parse_command(trigger: &SlackTrigger, body: &[u8]) -> Result<SlackAction,
             command.command
         )));
     }
+    if let Some(why) = trigger.refuses(&command.user_id, &command.channel_id) {
+        return Ok(SlackAction::Ignore(why));
+    }
     let id = format!("slack:{}/{}", command.team_id, command.trigger_id);
     let key = format!("slack-command:{}", command.trigger_id);
     let task = task(
@@ -187,6 +219,9 @@ pub fn parse_event(trigger: &SlackTrigger, body: &[u8]) -> Result<SlackAction, S
             }
             if event.bot_id.is_some() {
                 return Ok(SlackAction::Ignore("a message from a bot".into()));
+            }
+            if let Some(why) = trigger.refuses(&event.user, &event.channel) {
+                return Ok(SlackAction::Ignore(why));
             }
             // Drop the mention itself (`<@U123>`).
             let text: String = event
@@ -308,6 +343,8 @@ mod tests {
         SlackTrigger {
             signing_secret: "s".into(),
             repo: RepoRef::new("https://github.com/acme/app.git"),
+            users: Vec::new(),
+            channels: Vec::new(),
         }
     }
 
@@ -355,5 +392,63 @@ mod tests {
             task.body,
             "fix the flaky test\n\n(Asked in Slack by <@U1>.)"
         );
+    }
+
+    #[test]
+    fn only_the_listed_users_may_ask_and_only_in_the_listed_channels() {
+        let narrowed = SlackTrigger {
+            users: vec!["U1".into()],
+            channels: vec!["C7".into()],
+            ..trigger()
+        };
+        let command = |user: &str, channel: &str| {
+            format!(
+                "command=%2Fagent&text=deploy+my+branch&team_id=T1&channel_id={channel}\
+                 &user_id={user}&trigger_id=13.45"
+            )
+        };
+        let mention = |user: &str, channel: &str| {
+            serde_json::json!({
+                "type": "event_callback", "team_id": "T1", "event_id": "Ev9",
+                "event": {"type": "app_mention", "text": "<@U0BOT> deploy my branch",
+                          "user": user, "channel": channel, "ts": "1700000000.000100"}
+            })
+            .to_string()
+        };
+        let stranger = SlackAction::Ignore(
+            "<@U666> is not one of the users who may ask the agent (triggers.slack.users)".into(),
+        );
+        let elsewhere = SlackAction::Ignore(
+            "the agent takes no requests in <#C9> (triggers.slack.channels)".into(),
+        );
+        assert_eq!(
+            parse_command(&narrowed, command("U666", "C7").as_bytes()).unwrap(),
+            stranger
+        );
+        assert_eq!(
+            parse_command(&narrowed, command("U1", "C9").as_bytes()).unwrap(),
+            elsewhere
+        );
+        assert_eq!(
+            parse_event(&narrowed, mention("U666", "C7").as_bytes()).unwrap(),
+            stranger
+        );
+        assert_eq!(
+            parse_event(&narrowed, mention("U1", "C9").as_bytes()).unwrap(),
+            elsewhere
+        );
+        assert!(matches!(
+            parse_command(&narrowed, command("U1", "C7").as_bytes()).unwrap(),
+            SlackAction::Task { .. }
+        ));
+        assert!(matches!(
+            parse_event(&narrowed, mention("U1", "C7").as_bytes()).unwrap(),
+            SlackAction::Task { .. }
+        ));
+        // Without lists, anyone anywhere.
+        assert!(matches!(
+            parse_command(&trigger(), command("U666", "C9").as_bytes()).unwrap(),
+            SlackAction::Task { .. }
+        ));
     }
 }
