@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::forge::PullRequest;
@@ -212,6 +213,15 @@ pub struct EventRecord {
 pub trait EventSink: Send + Sync {
     /// Receives one event.
     fn emit(&self, record: &EventRecord);
+
+    /// For a sink that stores events behind the run's back (a writer task,
+    /// a queue): resolves once every event it was given so far is stored.
+    /// A run awaits this before each checkpoint, so whoever resumes from a
+    /// checkpoint finds the transcript whole up to it. `None`, the default:
+    /// the sink holds nothing back.
+    fn flushed(&self) -> Option<BoxFuture<'_, ()>> {
+        None
+    }
 }
 
 /// Fans events out to sinks, numbering them.
@@ -252,6 +262,13 @@ impl EventBus {
         for sink in &self.sinks {
             sink.emit(&record);
         }
+    }
+
+    /// Waits until every sink has stored the events it was given
+    /// ([`EventSink::flushed`]).
+    pub async fn flush(&self) {
+        let pending: Vec<_> = self.sinks.iter().filter_map(|s| s.flushed()).collect();
+        futures::future::join_all(pending).await;
     }
 }
 

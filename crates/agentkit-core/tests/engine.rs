@@ -779,3 +779,89 @@ async fn a_call_by_an_alias_runs_the_tool_and_is_recorded_under_its_name() {
         .collect();
     assert_eq!(shown, vec!["echo".to_string(), "finish".to_string()]);
 }
+
+/// A sink that stores events only when asked to flush (like a run log's
+/// writer task), and a checkpoint store that notes, at each save, how many
+/// events the sink had been given and how many it had stored.
+mod flushing {
+    use std::sync::Mutex;
+
+    use agentkit_core::checkpoint::CheckpointError;
+    use agentkit_core::event::{EventRecord, EventSink};
+    use futures::future::BoxFuture;
+
+    use super::*;
+
+    #[derive(Default)]
+    pub struct LaggingSink {
+        given: Mutex<usize>,
+        stored: Mutex<usize>,
+    }
+
+    impl LaggingSink {
+        pub fn counts(&self) -> (usize, usize) {
+            (*self.given.lock().unwrap(), *self.stored.lock().unwrap())
+        }
+    }
+
+    impl EventSink for LaggingSink {
+        fn emit(&self, _record: &EventRecord) {
+            *self.given.lock().unwrap() += 1;
+        }
+
+        fn flushed(&self) -> Option<BoxFuture<'_, ()>> {
+            Some(Box::pin(async move {
+                tokio::task::yield_now().await;
+                let given = *self.given.lock().unwrap();
+                *self.stored.lock().unwrap() = given;
+            }))
+        }
+    }
+
+    pub struct NotingCheckpoint {
+        pub sink: Arc<LaggingSink>,
+        pub inner: MemoryCheckpoint,
+        pub seen: Mutex<Vec<(usize, usize)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Checkpoint for NotingCheckpoint {
+        async fn save(&self, state: &RunState) -> Result<(), CheckpointError> {
+            self.seen.lock().unwrap().push(self.sink.counts());
+            self.inner.save(state).await
+        }
+
+        async fn load(&self, task: &TaskId) -> Result<Option<RunState>, CheckpointError> {
+            self.inner.load(task).await
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_checkpoint_waits_for_the_events_before_it_to_be_stored() {
+    let sink = Arc::new(flushing::LaggingSink::default());
+    let store = Arc::new(flushing::NotingCheckpoint {
+        sink: sink.clone(),
+        inner: MemoryCheckpoint::new(),
+        seen: Default::default(),
+    });
+    let agent = agent(script(&repeat(ECHO_FOREVER, 3)))
+        .checkpoint(store.clone())
+        .shared_sink(sink.clone())
+        .build();
+    agent
+        .run(
+            task(),
+            Arc::new(MemorySandbox::new()),
+            CancellationToken::new(),
+        )
+        .await;
+    let seen = store.seen.lock().unwrap().clone();
+    assert!(seen.len() >= 3, "{seen:?}");
+    for (given, stored) in &seen {
+        assert_eq!(
+            stored, given,
+            "a checkpoint was saved before its events: {seen:?}"
+        );
+    }
+}

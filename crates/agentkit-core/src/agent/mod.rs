@@ -381,6 +381,8 @@ impl Agent {
         workspace: Option<WorkspaceCapture>,
     ) {
         if let Some(store) = checkpoint {
+            // The events before this checkpoint are stored before it is.
+            self.events.flush().await;
             match store.save_turn(engine.state(), workspace).await {
                 Ok(()) => self.events.emit_for(
                     &engine.state().task.id,

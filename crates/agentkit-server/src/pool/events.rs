@@ -13,10 +13,13 @@
 //! close marker behind everything already emitted and waits for the writer
 //! to get there; only a log still failing when the caller's deadline passes
 //! loses events, and the writer logs how many. [`SessionSink::flush`] waits
-//! the same way for one session's events: a session's checkpoint is stored
+//! the same way for one session's events; it is the sink's [`EventSink::flushed`],
+//! which the agent awaits before each checkpoint: a checkpoint is stored
 //! only once every event emitted before it is in the log, so a run resumed
 //! after a crash never has a hole in its transcript before the checkpoint.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,7 +59,17 @@ impl EventSink for SessionSink {
             tracing::warn!(task = %self.task, "the pool's event writer has stopped; event dropped");
         }
     }
+
+    /// A checkpoint is saved only once every event the session emitted
+    /// before it is in the run log (or [`FLUSH_LIMIT`] passed).
+    fn flushed(&self) -> Option<Pin<Box<dyn Future<Output = ()> + Send + '_>>> {
+        Some(Box::pin(self.flush(FLUSH_LIMIT)))
+    }
 }
+
+/// The longest a checkpoint waits for the run log to take the events before
+/// it (a failing log must not stall the run).
+const FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
 impl SessionSink {
     /// Waits until every event emitted through the pool's writer before

@@ -18,7 +18,6 @@
 //! Start it with [`WorkerPool::start`]; the [`PoolHandle`] cancels tasks,
 //! streams live events, reports [`PoolStatus`] and shuts the pool down.
 
-mod checkpoints;
 mod events;
 mod leasing;
 mod session;

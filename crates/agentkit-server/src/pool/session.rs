@@ -15,7 +15,6 @@ use agentkit_core::worker::{
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::Shared;
-use super::checkpoints::EventsBeforeCheckpoints;
 
 /// Why the pool itself stopped a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,15 +112,11 @@ pub(super) async fn run(shared: Arc<Shared>, lease: Lease, permit: OwnedSemaphor
         pause,
         checkpoint: None,
     };
-    let store = Arc::new(EventsBeforeCheckpoints {
-        store: shared.store.clone(),
-        sink,
-    });
     let outcome = run_lease(
         &agent,
         shared.provider.as_ref(),
         &spec,
-        store,
+        shared.store.clone(),
         lease,
         control,
         watch.clone(),
