@@ -34,6 +34,7 @@
 //! ```
 
 mod files;
+mod jobs;
 mod lang;
 mod store;
 mod tags;
@@ -42,7 +43,7 @@ mod walk;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use agentkit_core::sandbox::{Sandbox, SandboxError};
@@ -53,8 +54,9 @@ pub use lang::Lang;
 pub use tags::{Chunk, Definition, FileTags, Reference, SymbolKind};
 
 use files::Listed;
+use jobs::{Job, Loaded, run_jobs};
 use store::DiskStore;
-use tags::{Extractor, LastParse};
+use tags::LastParse;
 
 /// Workspaces whose file tables are kept at once (the least recently used goes).
 const MAX_WORKSPACES: usize = 8;
@@ -496,119 +498,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|err| IndexError::Worker(err.to_string()))
-}
-
-struct Job {
-    file: Listed,
-    /// The content read through the sandbox, or `None` to read it from the host.
-    bytes: Option<Result<Vec<u8>, String>>,
-    /// The file's last parse, to parse it incrementally.
-    last: Option<LastParse>,
-    /// Whether to return the new parse.
-    keep: bool,
-}
-
-enum Loaded {
-    Known(u128),
-    Parsed(u128, FileTags, Option<LastParse>),
-    Skipped(String),
-}
-
-/// Reads (on the host), hashes and parses the jobs on `threads` threads.
-fn run_jobs(
-    jobs: Vec<Job>,
-    root: Option<PathBuf>,
-    known: &HashMap<u128, Arc<FileTags>>,
-    threads: usize,
-) -> Vec<(Listed, Loaded)> {
-    let threads = threads.clamp(1, jobs.len().div_ceil(4).max(1));
-    let next = AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Job>>> = jobs
-        .into_iter()
-        .map(|j| std::sync::Mutex::new(Some(j)))
-        .collect();
-    let work = |extractor: &mut Extractor, out: &mut Vec<(Listed, Loaded)>| loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(slot) = slots.get(i) else { break };
-        let Some(job) = slot.lock().ok().and_then(|mut s| s.take()) else {
-            continue;
-        };
-        let bytes = match job.bytes {
-            Some(bytes) => bytes,
-            None => match &root {
-                Some(root) => std::fs::read(root.join(&job.file.path)).map_err(|e| e.to_string()),
-                None => Err("no content".into()),
-            },
-        };
-        let loaded = match bytes {
-            Ok(bytes) => load(extractor, job.file.lang, bytes, known, job.last, job.keep),
-            Err(err) => Loaded::Skipped(format!("unreadable: {err}")),
-        };
-        out.push((job.file, loaded));
-    };
-    if threads == 1 {
-        let mut out = Vec::new();
-        work(&mut Extractor::new(), &mut out);
-        return out;
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    work(&mut Extractor::new(), &mut out);
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
-}
-
-/// Bytes a file starts with that are checked for NUL (binary files).
-const BINARY_PROBE: usize = 8000;
-
-fn load(
-    extractor: &mut Extractor,
-    lang: Lang,
-    bytes: Vec<u8>,
-    known: &HashMap<u128, Arc<FileTags>>,
-    last: Option<LastParse>,
-    keep: bool,
-) -> Loaded {
-    if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
-        return Loaded::Skipped("binary file".into());
-    }
-    let hash = content_key(lang, &bytes);
-    if known.contains_key(&hash) {
-        return Loaded::Known(hash);
-    }
-    match extractor.extract_after(lang, &bytes, last) {
-        Ok((tags, tree)) => {
-            let last = (keep && bytes.len() <= RECENT_PARSE_MAX_BYTES).then(|| LastParse {
-                source: bytes,
-                tree,
-            });
-            Loaded::Parsed(hash, tags, last)
-        }
-        Err(reason) => Loaded::Skipped(reason),
-    }
-}
-
-/// The cache key of a file's content: BLAKE3 of the format, the language and the bytes.
-fn content_key(lang: Lang, bytes: &[u8]) -> u128 {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&store::FORMAT.to_le_bytes());
-    hasher.update(lang.name().as_bytes());
-    hasher.update(&[0]);
-    hasher.update(bytes);
-    let digest = hasher.finalize();
-    let mut key = [0u8; 16];
-    key.copy_from_slice(&digest.as_bytes()[..16]);
-    u128::from_le_bytes(key)
 }
 
 /// What a refresh did.
