@@ -29,7 +29,6 @@ use agentkit_core::redact::Redactor;
 use agentkit_core::sandbox::{ExecRequest, Sandbox};
 use agentkit_core::task::Task;
 use agentkit_core::tokenizer::ApproxTokenizer;
-use agentkit_core::usage::{Cost, Usage};
 use agentkit_tools::context::RuleFiles;
 use agentkit_tools::tools::standard_tools;
 use async_trait::async_trait;
@@ -64,14 +63,8 @@ impl AgentRun {
     pub fn without_model(task: &Task, stop_reason: StopReason, duration: Duration) -> Self {
         Self {
             outcome: Outcome {
-                task_id: task.id.clone(),
-                stop_reason,
-                steps: 0,
-                usage: Usage::default(),
-                cost: Cost::default(),
                 duration,
-                verification: None,
-                pull_request: None,
+                ..Outcome::nothing_done(task.id.clone(), stop_reason)
             },
             contract_violations: None,
         }

@@ -52,16 +52,7 @@ impl ExternalAgent {
             model: format!("{}:{}", self.name, self.model),
             resumed: false,
         });
-        let mut outcome = Outcome {
-            task_id: task.id.clone(),
-            stop_reason: StopReason::Cancelled,
-            steps: 0,
-            usage: Default::default(),
-            cost: Default::default(),
-            duration: Duration::ZERO,
-            verification: None,
-            pull_request: None,
-        };
+        let mut outcome = Outcome::nothing_done(task.id.clone(), StopReason::Cancelled);
         let finish = |mut outcome: Outcome, stop: StopReason| {
             outcome.stop_reason = stop;
             outcome.duration = started.elapsed();

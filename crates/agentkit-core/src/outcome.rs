@@ -194,3 +194,20 @@ pub struct Outcome {
     /// The pull request, if one was published.
     pub pull_request: Option<PullRequest>,
 }
+
+impl Outcome {
+    /// The outcome of a run that did nothing before it stopped: no model
+    /// call, no usage, no time, no verification, no pull request.
+    pub fn nothing_done(task_id: TaskId, stop_reason: StopReason) -> Self {
+        Self {
+            task_id,
+            stop_reason,
+            steps: 0,
+            usage: Usage::default(),
+            cost: Cost::default(),
+            duration: Duration::ZERO,
+            verification: None,
+            pull_request: None,
+        }
+    }
+}

@@ -296,16 +296,7 @@ impl EnvironmentReport {
 /// The outcome of a run that never started because its environment is
 /// broken: no model call, no pull request.
 pub fn broken_outcome(task_id: TaskId, broken: Broken) -> Outcome {
-    Outcome {
-        task_id,
-        stop_reason: broken.into_stop(),
-        steps: 0,
-        usage: Default::default(),
-        cost: Default::default(),
-        duration: Duration::ZERO,
-        verification: None,
-        pull_request: None,
-    }
+    Outcome::nothing_done(task_id, broken.into_stop())
 }
 
 #[cfg(test)]

@@ -257,14 +257,5 @@ fn warn(agent: &Agent, task: &TaskId, message: String) {
 
 /// The outcome of a run that could not start.
 pub(super) fn failed(task_id: TaskId, message: String) -> Outcome {
-    Outcome {
-        task_id,
-        stop_reason: StopReason::EnvironmentFailed { message },
-        steps: 0,
-        usage: Default::default(),
-        cost: Default::default(),
-        duration: std::time::Duration::ZERO,
-        verification: None,
-        pull_request: None,
-    }
+    Outcome::nothing_done(task_id, StopReason::EnvironmentFailed { message })
 }
