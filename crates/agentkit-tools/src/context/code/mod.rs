@@ -36,6 +36,7 @@
 mod files;
 mod jobs;
 mod lang;
+mod scan;
 mod store;
 mod tags;
 pub(crate) mod terms;

@@ -136,6 +136,12 @@ pub struct FileTags {
     pub chunks: Vec<Chunk>,
     /// Whether tree-sitter found syntax errors (tags are still taken from the rest).
     pub has_errors: bool,
+    /// Whether these tags come from the quick lexical scan (see
+    /// [`scan`](super::scan)) rather than tree-sitter: ranking-grade
+    /// definitions and references, no chunks, replaced by the exact tags as
+    /// soon as they are parsed. Never stored on disk.
+    #[serde(skip)]
+    pub provisional: bool,
 }
 
 /// A tree-sitter parser, reused across files on one thread.
@@ -183,7 +189,7 @@ impl Extractor {
                 tags.definition(&def, &node, kind);
             }
         });
-        let tags = tags.finish(root.has_error());
+        let tags = tags.finish(root.has_error(), false);
         Ok((tags, tree))
     }
 
@@ -233,7 +239,7 @@ impl Extractor {
                 tags.definition(&node, &name, kind);
             }
         }
-        Ok(tags.finish(root.has_error()))
+        Ok(tags.finish(root.has_error(), false))
     }
 }
 
@@ -277,8 +283,9 @@ fn point_at(text: &[u8], at: usize) -> tree_sitter::Point {
     tree_sitter::Point { row, column }
 }
 
-/// The tags of one file as its definitions and references are found.
-struct TagsBuilder<'s> {
+/// The tags of one file as its definitions and references are found (by
+/// the tree walk, or by the quick scan).
+pub(super) struct TagsBuilder<'s> {
     source: &'s [u8],
     lines: LineIndex,
     defs: Vec<Definition>,
@@ -288,7 +295,7 @@ struct TagsBuilder<'s> {
 }
 
 impl<'s> TagsBuilder<'s> {
-    fn new(source: &'s [u8]) -> Self {
+    pub(super) fn new(source: &'s [u8]) -> Self {
         Self {
             source,
             lines: LineIndex::new(source),
@@ -299,11 +306,16 @@ impl<'s> TagsBuilder<'s> {
     }
 
     fn reference(&mut self, node: &tree_sitter::Node<'_>) {
-        let Some(text) = node_text(self.source, node) else {
-            return;
-        };
-        let line = node.start_position().row as u32 + 1;
-        self.refs.entry(text).or_default().push(line);
+        if let Some(text) = node_text(self.source, node) {
+            self.reference_at(text, node.start_position().row as u32 + 1);
+        }
+    }
+
+    /// A reference to `name` on 1-based `line`.
+    pub(super) fn reference_at(&mut self, name: &'s str, line: u32) {
+        if !name.is_empty() && name.len() <= MAX_NAME_BYTES {
+            self.refs.entry(name).or_default().push(line);
+        }
     }
 
     /// A definition: its whole node, its name's node and its kind.
@@ -316,21 +328,42 @@ impl<'s> TagsBuilder<'s> {
         let Some(text) = node_text(self.source, name) else {
             return;
         };
-        if !self.name_spans.insert(name.start_byte()) {
+        self.definition_at(
+            text,
+            name.start_byte(),
+            kind,
+            name.start_position().row as u32 + 1,
+            node.start_position().row as u32 + 1..=node.end_position().row as u32 + 1,
+        );
+    }
+
+    /// A definition of `name` (which starts at byte `at`) of this kind, on
+    /// 1-based `line`, spanning the 1-based lines `span`.
+    pub(super) fn definition_at(
+        &mut self,
+        name: &str,
+        at: usize,
+        kind: SymbolKind,
+        line: u32,
+        span: std::ops::RangeInclusive<u32>,
+    ) {
+        if name.is_empty() || name.len() > MAX_NAME_BYTES || !self.name_spans.insert(at) {
             return;
         }
-        let row = name.start_position().row;
         self.defs.push(Definition {
-            name: text.to_string(),
+            name: name.to_string(),
             kind,
-            line: row as u32 + 1,
-            start_line: node.start_position().row as u32 + 1,
-            end_line: node.end_position().row as u32 + 1,
-            signature: self.lines.signature(self.source, row),
+            line,
+            start_line: *span.start(),
+            end_line: *span.end(),
+            signature: self
+                .lines
+                .signature(self.source, line.saturating_sub(1) as usize),
         });
     }
 
-    fn finish(self, has_errors: bool) -> FileTags {
+    /// The tags; `provisional` ones (from the quick scan) get no retrieval chunks.
+    pub(super) fn finish(self, has_errors: bool, provisional: bool) -> FileTags {
         let Self {
             source,
             lines,
@@ -358,7 +391,11 @@ impl<'s> TagsBuilder<'s> {
         refs.shrink_to_fit();
         defs.sort_by_key(|d| (d.start_line, d.line));
         defs.shrink_to_fit();
-        let mut chunks = chunks(source, &lines, &defs);
+        let mut chunks = if provisional {
+            Vec::new()
+        } else {
+            chunks(source, &lines, &defs)
+        };
         chunks.shrink_to_fit();
         // Tags stay in memory for every file of the workspace: no spare capacity.
         FileTags {
@@ -366,6 +403,7 @@ impl<'s> TagsBuilder<'s> {
             refs,
             chunks,
             has_errors,
+            provisional,
         }
     }
 }
