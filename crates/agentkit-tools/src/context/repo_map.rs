@@ -58,7 +58,9 @@ pub struct RepoMap {
 
 /// The last map rendered, reused while nothing it depends on changed.
 struct LastMap {
-    snapshot: Arc<Snapshot>,
+    /// Not kept alive by the map: the index drops a provisional snapshot
+    /// once its exact tags are being parsed, to free its tags.
+    snapshot: std::sync::Weak<Snapshot>,
     focus: Focus,
     max_tokens: usize,
     map: RenderedMap,
@@ -141,13 +143,13 @@ impl RepoMap {
         texts: impl IntoIterator<Item = &'a str>,
         max_tokens: usize,
     ) -> Result<RenderedMap, IndexError> {
-        let refresh = self.index.refresh(sandbox).await?;
+        let refresh = self.index.refresh_quick(sandbox).await?;
         let snapshot = refresh.snapshot;
         let focus = Focus::find(&snapshot, texts);
         // An unchanged snapshot with the same focus and budget gives the same map.
         if let Ok(last) = self.last.lock()
             && let Some(last) = last.as_ref()
-            && Arc::ptr_eq(&last.snapshot, &snapshot)
+            && std::ptr::eq(last.snapshot.as_ptr(), Arc::as_ptr(&snapshot))
             && last.focus == focus
             && last.max_tokens == max_tokens
         {
@@ -163,7 +165,7 @@ impl RepoMap {
         let map = render_ranked(&snapshot, &focus, self.tokenizer.as_ref(), max_tokens, hint);
         if let Ok(mut last) = self.last.lock() {
             *last = Some(LastMap {
-                snapshot,
+                snapshot: Arc::downgrade(&snapshot),
                 focus,
                 max_tokens,
                 map: map.clone(),

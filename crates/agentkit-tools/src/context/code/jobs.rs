@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::files::Listed;
 use super::lang::Lang;
 use super::tags::{Extractor, FileTags, LastParse};
-use super::{RECENT_PARSE_MAX_BYTES, store};
+use super::{RECENT_PARSE_MAX_BYTES, scan, store};
 
 pub(super) struct Job {
     pub(super) file: Listed,
@@ -22,10 +22,13 @@ pub(super) struct Job {
     pub(super) last: Option<LastParse>,
     /// Whether to return the new parse.
     pub(super) keep: bool,
+    /// Whether the quick scan may tag it (then known provisional tags do too).
+    pub(super) quick: bool,
 }
 
 pub(super) enum Loaded {
     Known(u128),
+    /// Tags parsed, or scanned (then [`FileTags::provisional`]).
     Parsed(u128, FileTags, Option<LastParse>),
     Skipped(String),
 }
@@ -46,10 +49,10 @@ pub(super) fn run_jobs(
     let work = |extractor: &mut Extractor, out: &mut Vec<(Listed, Loaded)>| loop {
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(slot) = slots.get(i) else { break };
-        let Some(job) = slot.lock().ok().and_then(|mut s| s.take()) else {
+        let Some(mut job) = slot.lock().ok().and_then(|mut s| s.take()) else {
             continue;
         };
-        let bytes = match job.bytes {
+        let bytes = match job.bytes.take() {
             Some(bytes) => bytes,
             None => match &root {
                 Some(root) => std::fs::read(root.join(&job.file.path)).map_err(|e| e.to_string()),
@@ -57,7 +60,7 @@ pub(super) fn run_jobs(
             },
         };
         let loaded = match bytes {
-            Ok(bytes) => load(extractor, job.file.lang, bytes, known, job.last, job.keep),
+            Ok(bytes) => load(extractor, &mut job, bytes, known),
             Err(err) => Loaded::Skipped(format!("unreadable: {err}")),
         };
         out.push((job.file, loaded));
@@ -89,22 +92,29 @@ const BINARY_PROBE: usize = 8000;
 
 fn load(
     extractor: &mut Extractor,
-    lang: Lang,
+    job: &mut Job,
     bytes: Vec<u8>,
     known: &HashMap<u128, Arc<FileTags>>,
-    last: Option<LastParse>,
-    keep: bool,
 ) -> Loaded {
+    let lang = job.file.lang;
     if bytes[..bytes.len().min(BINARY_PROBE)].contains(&0) {
         return Loaded::Skipped("binary file".into());
     }
     let hash = content_key(lang, &bytes);
-    if known.contains_key(&hash) {
+    if known
+        .get(&hash)
+        .is_some_and(|tags| job.quick || !tags.provisional)
+    {
         return Loaded::Known(hash);
     }
-    match extractor.extract_after(lang, &bytes, last) {
+    if job.quick
+        && let Some(tags) = scan::scan(lang, &bytes)
+    {
+        return Loaded::Parsed(hash, tags, None);
+    }
+    match extractor.extract_after(lang, &bytes, job.last.take()) {
         Ok((tags, tree)) => {
-            let last = (keep && bytes.len() <= RECENT_PARSE_MAX_BYTES).then(|| LastParse {
+            let last = (job.keep && bytes.len() <= RECENT_PARSE_MAX_BYTES).then(|| LastParse {
                 source: bytes,
                 tree,
             });

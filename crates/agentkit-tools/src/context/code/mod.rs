@@ -68,6 +68,11 @@ const RECENT_PARSES: usize = 8;
 const RECENT_PARSE_MAX_BYTES: usize = 256 * 1024;
 /// Files read from a sandbox at once.
 const READ_CONCURRENCY: usize = 16;
+/// Bytes of new source from which [`CodeIndex::refresh_quick`] scans instead
+/// of parsing (about 30 ms of tree-sitter on two cores).
+const QUICK_MIN_BYTES: u64 = 256 * 1024;
+/// Files the background parse takes between checks that the index is still wanted.
+const UPGRADE_BATCH: usize = 512;
 
 /// The index could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +98,8 @@ struct Inner {
     threads: usize,
     state: tokio::sync::Mutex<State>,
     parses: AtomicU64,
+    /// Held by the background parse that replaces provisional tags.
+    upgrade: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Default)]
@@ -101,6 +108,8 @@ struct State {
     store: Option<DiskStore>,
     workspaces: HashMap<String, Workspace>,
     tick: u64,
+    /// Background parses that replaced provisional tags so far.
+    upgrades: u64,
 }
 
 #[derive(Default)]
@@ -114,6 +123,9 @@ struct Workspace {
     /// (up to [`RECENT_PARSES`], of files up to [`RECENT_PARSE_MAX_BYTES`]),
     /// most recent first.
     recent: Vec<(String, Lang, LastParse)>,
+    /// Whether the snapshot holds provisional tags, and `State::upgrades` when it was built.
+    provisional: bool,
+    upgrades_seen: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +196,7 @@ impl CodeIndex {
                 threads,
                 state: tokio::sync::Mutex::new(State::default()),
                 parses: AtomicU64::new(0),
+                upgrade: Arc::new(tokio::sync::Mutex::new(())),
             }),
         }
     }
@@ -194,8 +207,34 @@ impl CodeIndex {
     }
 
     /// Brings the index up to date with the workspace of `sandbox` and
-    /// returns its snapshot. Refreshes of one index run one at a time.
+    /// returns its snapshot, every file's tags from tree-sitter. Refreshes of
+    /// one index run one at a time, and after the background parse started by
+    /// [`refresh_quick`](Self::refresh_quick).
     pub async fn refresh(&self, sandbox: &dyn Sandbox) -> Result<Refresh, IndexError> {
+        self.refresh_with(sandbox, false).await
+    }
+
+    /// [`refresh`](Self::refresh) for ranking: when a workspace on the host
+    /// has over 256 KiB of source the index has never seen (its first
+    /// refresh, with no disk cache), those files are tagged by the quick
+    /// lexical [`scan`] instead of tree-sitter — a few percent of the time,
+    /// with the same definitions and nearly the same references (the
+    /// snapshot says [`Snapshot::is_provisional`]). Tree-sitter then parses
+    /// them on background threads: any refresh waits for that parse (a map
+    /// asked for again within those seconds waits), then has the exact tags.
+    /// The repo map uses this; the symbol and search tools, which need exact
+    /// lines and chunks, use `refresh`.
+    pub async fn refresh_quick(&self, sandbox: &dyn Sandbox) -> Result<Refresh, IndexError> {
+        self.refresh_with(sandbox, true).await
+    }
+
+    async fn refresh_with(
+        &self,
+        sandbox: &dyn Sandbox,
+        quick: bool,
+    ) -> Result<Refresh, IndexError> {
+        // The scanned tags are dropped while the background parse runs.
+        drop(self.inner.upgrade.lock().await);
         let mut guard = self.inner.state.lock().await;
         let state = &mut *guard;
         if state.store.is_none()
@@ -263,9 +302,19 @@ impl CodeIndex {
         let mut work = Vec::new();
         for file in listed {
             let old = workspace.files.get(&file.path);
+            // Tags still usable: in memory (a background parse that stopped
+            // early leaves none), and exact unless `quick`.
+            let usable = |entry: &Entry| match entry.outcome {
+                Outcome::Tags(hash) => state
+                    .tags
+                    .get(&hash)
+                    .is_some_and(|t| quick || !t.provisional),
+                Outcome::Skipped(_) => true,
+            };
             if let Some(old) = old
                 && file.mtime != 0
                 && (old.size, old.mtime, old.lang) == (file.size, file.mtime, file.lang)
+                && usable(old)
             {
                 stats.unchanged += 1;
                 next.insert(file.path, old.clone());
@@ -284,6 +333,9 @@ impl CodeIndex {
             }
         }
         stats.changed += work.len();
+        let quick = quick
+            && sandbox.host_workspace().is_some()
+            && work.iter().map(|f| f.size).sum::<u64>() >= QUICK_MIN_BYTES;
 
         // Read what changed: on the host inside the workers, else through the sandbox.
         let host_root = sandbox.host_workspace().map(|p| p.to_path_buf());
@@ -295,6 +347,7 @@ impl CodeIndex {
                     bytes: None,
                     last: None,
                     keep: false,
+                    quick,
                 })
                 .collect(),
             None => futures::stream::iter(work)
@@ -311,6 +364,7 @@ impl CodeIndex {
                     bytes: Some(bytes.map_err(|err| err.to_string())),
                     last: None,
                     keep: false,
+                    quick: false,
                 })
                 .collect(),
         };
@@ -336,9 +390,10 @@ impl CodeIndex {
         let known = Arc::new(std::mem::take(&mut state.tags));
         let threads = self.inner.threads;
         let known_for_workers = known.clone();
+        let root_for_workers = host_root.clone();
         let done = blocking(move || {
             let many = jobs.len() >= RELEASE_AFTER_FILES;
-            let done = run_jobs(jobs, host_root, &known_for_workers, threads);
+            let done = run_jobs(jobs, root_for_workers, &known_for_workers, threads);
             if many {
                 // The parse trees are gone; what they used is free in the workers' arenas.
                 release_free_memory();
@@ -356,7 +411,11 @@ impl CodeIndex {
                     Outcome::Tags(hash)
                 }
                 Loaded::Parsed(hash, tags, last) => {
-                    stats.parsed += 1;
+                    if tags.provisional {
+                        stats.scanned += 1;
+                    } else {
+                        stats.parsed += 1;
+                    }
                     if let Some(last) = last {
                         recent.insert(0, (file.path.clone(), file.lang, last));
                     }
@@ -379,7 +438,10 @@ impl CodeIndex {
             .values_mut()
             .find(|w| w.last_used == tick)
             .ok_or_else(|| IndexError::Worker("workspace table lost".into()))?;
-        let changed = stats.changed > 0 || stats.removed > 0 || workspace.snapshot.is_none();
+        let changed = stats.changed > 0
+            || stats.removed > 0
+            || workspace.snapshot.is_none()
+            || (workspace.provisional && workspace.upgrades_seen != state.upgrades);
         recent.retain(|(path, lang, _)| next.get(path).is_some_and(|e| e.lang == *lang));
         recent.truncate(RECENT_PARSES);
         workspace.recent = recent;
@@ -393,9 +455,41 @@ impl CodeIndex {
             {
                 let _ = next.graph.set(updated);
             }
+            workspace.provisional = next.is_provisional();
+            workspace.upgrades_seen = state.upgrades;
             workspace.snapshot = Some(Arc::new(next));
         }
         let snapshot = workspace.snapshot.clone().unwrap_or_default();
+        // Parse what was scanned, in the background.
+        if workspace.provisional
+            && let Some(root) = &host_root
+            && let Ok(guard) = self.inner.upgrade.clone().try_lock_owned()
+        {
+            let scanned: Vec<(Listed, u128)> = workspace
+                .files
+                .iter()
+                .filter_map(|(path, entry)| match entry.outcome {
+                    Outcome::Tags(hash) if state.tags.get(&hash).is_some_and(|t| t.provisional) => {
+                        Some((
+                            Listed {
+                                path: path.clone(),
+                                lang: entry.lang,
+                                size: entry.size,
+                                mtime: entry.mtime,
+                            },
+                            hash,
+                        ))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let inner = Arc::downgrade(&self.inner);
+            let (root, threads) = (root.clone(), self.inner.threads);
+            std::thread::Builder::new()
+                .name("agentkit-code-index-upgrade".into())
+                .spawn(move || upgrade(inner, guard, root, scanned, threads))
+                .map_err(|err| IndexError::Worker(err.to_string()))?;
+        }
         stats.skipped = snapshot.skipped.len();
 
         if changed {
@@ -410,15 +504,106 @@ impl CodeIndex {
                 })
                 .collect();
             state.tags.retain(|hash, _| live.contains(hash));
-            if let Some(store) = state.store.as_mut() {
-                store.save(
-                    new_tags.iter().map(|(h, t)| (*h, t.as_ref())),
-                    state.tags.iter().map(|(h, t)| (*h, t.as_ref())),
-                    state.tags.len(),
-                );
-            }
+            // Provisional tags are never stored.
+            new_tags.retain(|(_, t)| !t.provisional);
+            save(
+                &mut state.store,
+                &state.tags,
+                new_tags.iter().map(|(h, t)| (*h, t.as_ref())),
+            );
         }
         Ok(Refresh { snapshot, stats })
+    }
+}
+
+/// Stores `new` tags in the disk cache, if there is one.
+fn save<'a>(
+    store: &mut Option<DiskStore>,
+    tags: &'a HashMap<u128, Arc<FileTags>>,
+    new: impl ExactSizeIterator<Item = (u128, &'a FileTags)>,
+) {
+    if let Some(store) = store.as_mut() {
+        let live = tags.values().filter(|t| !t.provisional).count();
+        store.save(
+            new,
+            tags.iter()
+                .filter(|(_, t)| !t.provisional)
+                .map(|(h, t)| (*h, t.as_ref())),
+            live,
+        );
+    }
+}
+
+/// The background parse after a quick refresh: drops the provisional tags
+/// of the `scanned` files of the workspace at `root` (they have served their
+/// map; holding them beside the exact ones would double the memory), then
+/// parses the files with tree-sitter, a batch at a time while the index is
+/// still wanted, and stores their exact tags (of the same content: a file
+/// changed since has none, and the next refresh reads it again). Holding
+/// `_guard` makes refreshes wait.
+fn upgrade(
+    inner: std::sync::Weak<Inner>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    root: PathBuf,
+    scanned: Vec<(Listed, u128)>,
+    threads: usize,
+) {
+    {
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let mut guard = inner.state.blocking_lock();
+        let state = &mut *guard;
+        for (_, hash) in &scanned {
+            if state.tags.get(hash).is_some_and(|t| t.provisional) {
+                state.tags.remove(hash);
+            }
+        }
+        for workspace in state.workspaces.values_mut().filter(|w| w.provisional) {
+            workspace.snapshot = None;
+        }
+    }
+    release_free_memory();
+    let none = HashMap::new();
+    for batch in scanned.chunks(UPGRADE_BATCH) {
+        let jobs = batch
+            .iter()
+            .map(|(file, _)| Job {
+                file: file.clone(),
+                bytes: None,
+                last: None,
+                keep: false,
+                quick: false,
+            })
+            .collect();
+        let want: HashMap<&str, u128> = batch.iter().map(|(f, h)| (f.path.as_str(), *h)).collect();
+        let mut exact = Vec::with_capacity(batch.len());
+        for (file, loaded) in run_jobs(jobs, Some(root.clone()), &none, threads) {
+            if let Loaded::Parsed(hash, tags, _) = loaded
+                && want.get(file.path.as_str()) == Some(&hash)
+            {
+                exact.push((hash, Arc::new(tags)));
+            }
+        }
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let mut guard = inner.state.blocking_lock();
+        let state = &mut *guard;
+        exact.retain(|(hash, _)| !state.tags.contains_key(hash));
+        inner
+            .parses
+            .fetch_add(exact.len() as u64, Ordering::Relaxed);
+        state.tags.extend(exact.iter().cloned());
+        state.upgrades += 1;
+        save(
+            &mut state.store,
+            &state.tags,
+            exact.iter().map(|(h, t)| (*h, t.as_ref())),
+        );
+        drop(guard);
+        // What the batch's parse trees used is free in the workers' arenas.
+        release_free_memory();
     }
 }
 
@@ -514,6 +699,8 @@ pub struct RefreshStats {
     pub cached: usize,
     /// Files parsed.
     pub parsed: usize,
+    /// Files tagged by the quick scan (see [`CodeIndex::refresh_quick`]).
+    pub scanned: usize,
     /// Files skipped (binary, too large, unreadable, unparsable), in the snapshot.
     pub skipped: usize,
     /// Files gone since the last refresh.
@@ -558,6 +745,8 @@ pub struct Snapshot {
     skipped: Vec<SkippedFile>,
     pub(crate) graph: OnceLock<crate::context::rank::Graph>,
     pub(crate) bm25: OnceLock<crate::context::retrieval::Bm25>,
+    /// Files whose tags are provisional.
+    provisional: usize,
 }
 
 impl Snapshot {
@@ -584,11 +773,18 @@ impl Snapshot {
         indexed.sort_by(|a, b| a.path.cmp(&b.path));
         skipped.sort_by(|a, b| a.path.cmp(&b.path));
         Self {
+            provisional: indexed.iter().filter(|f| f.tags.provisional).count(),
             files: indexed,
             skipped,
             graph: OnceLock::new(),
             bm25: OnceLock::new(),
         }
+    }
+
+    /// Whether some files' tags come from the quick scan (see
+    /// [`CodeIndex::refresh_quick`]): ranking-grade, without retrieval chunks.
+    pub fn is_provisional(&self) -> bool {
+        self.provisional > 0
     }
 
     /// The indexed files, by path.

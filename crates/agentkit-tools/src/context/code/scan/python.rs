@@ -16,33 +16,52 @@ enum Kind {
     Newline,
 }
 
+/// A token, in 16 bytes (a file's tokens are held at once).
 #[derive(Debug, Clone, Copy)]
 struct Tok {
-    kind: Kind,
     start: u32,
     end: u32,
-    /// 1-based line of its first and last byte.
+    /// 1-based line of its first byte.
     line: u32,
-    end_line: u32,
-    /// The indentation of its logical line, when it starts one.
-    first: Option<u32>,
+    kind: Kind,
+    /// The indentation of its logical line when it starts one, else `NOT_FIRST`.
+    first: u16,
+}
+
+const NOT_FIRST: u16 = u16::MAX;
+
+impl Tok {
+    fn first(&self) -> Option<u32> {
+        (self.first != NOT_FIRST).then_some(u32::from(self.first))
+    }
+}
+
+thread_local! {
+    /// The token buffer, reused from file to file: allocating one per file
+    /// (several times the file's size) and freeing it scatters the heap.
+    static TOKENS: std::cell::RefCell<Vec<Tok>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Tags of `source` from its tokens.
 pub(super) fn scan(source: &[u8]) -> FileTags {
-    let mut lexer = Lexer {
-        s: source,
-        i: 0,
-        line: 1,
-        line_start: 0,
-        toks: Vec::with_capacity(source.len() / 5),
-        at_line_start: true,
-    };
-    lexer.code(false);
-    let toks = lexer.toks;
-    let mut tags = TagsBuilder::new(source);
-    Rules::new(source, &toks).run(&mut tags);
-    tags.finish(false, true)
+    TOKENS.with(|buffer| {
+        let mut toks = buffer.take();
+        toks.clear();
+        let mut lexer = Lexer {
+            s: source,
+            i: 0,
+            line: 1,
+            line_start: 0,
+            toks,
+            at_line_start: true,
+        };
+        lexer.code(false);
+        let toks = lexer.toks;
+        let mut tags = TagsBuilder::new(source);
+        Rules::new(source, &toks).run(&mut tags);
+        buffer.replace(toks);
+        tags.finish(false, true)
+    })
 }
 
 struct Lexer<'s> {
@@ -58,16 +77,15 @@ impl Lexer<'_> {
     fn push(&mut self, kind: Kind, start: usize, line: u32) {
         let first = if self.at_line_start && kind != Kind::Newline {
             self.at_line_start = false;
-            Some((start - self.line_start.min(start)) as u32)
+            (start - self.line_start.min(start)).min(NOT_FIRST as usize - 1) as u16
         } else {
-            None
+            NOT_FIRST
         };
         self.toks.push(Tok {
             kind,
             start: start as u32,
             end: self.i as u32,
             line,
-            end_line: self.line,
             first,
         });
     }
@@ -313,17 +331,17 @@ struct TypeSpan {
     ends: &'static [u8],
 }
 
-struct Rules<'a> {
-    s: &'a [u8],
-    toks: &'a [Tok],
+struct Rules<'s, 't> {
+    s: &'s [u8],
+    toks: &'t [Tok],
 }
 
-impl<'a> Rules<'a> {
-    fn new(s: &'a [u8], toks: &'a [Tok]) -> Self {
+impl<'s, 't> Rules<'s, 't> {
+    fn new(s: &'s [u8], toks: &'t [Tok]) -> Self {
         Self { s, toks }
     }
 
-    fn text(&self, t: usize) -> &'a [u8] {
+    fn text(&self, t: usize) -> &'s [u8] {
         let tok = &self.toks[t];
         &self.s[tok.start as usize..tok.end as usize]
     }
@@ -340,6 +358,21 @@ impl<'a> Rules<'a> {
         self.kind(t) == Some(Kind::Punct(b))
     }
 
+    /// The 1-based line of the last byte of token `t` (strings span lines).
+    fn end_line(&self, t: usize) -> u32 {
+        let tok = &self.toks[t];
+        match tok.kind {
+            Kind::Str => {
+                tok.line
+                    + self.s[tok.start as usize..tok.end as usize]
+                        .iter()
+                        .filter(|b| **b == b'\n')
+                        .count() as u32
+            }
+            _ => tok.line,
+        }
+    }
+
     /// Whether tokens `a` and `a + 1` touch (`==`, `->`, `:=`).
     fn touching(&self, a: usize) -> bool {
         self.toks
@@ -347,7 +380,7 @@ impl<'a> Rules<'a> {
             .is_some_and(|next| next.start == self.toks[a].end)
     }
 
-    fn run(&self, tags: &mut TagsBuilder<'a>) {
+    fn run(&self, tags: &mut TagsBuilder<'s>) {
         let toks = self.toks;
         // Definitions whose block is open: (indentation, index in `defs`).
         let mut blocks: Vec<(u32, usize)> = Vec::new();
@@ -364,7 +397,7 @@ impl<'a> Rules<'a> {
         let mut last_end_line = 0u32;
         for t in 0..toks.len() {
             let tok = toks[t];
-            if let Some(indent) = tok.first {
+            if let Some(indent) = tok.first() {
                 while let Some((open, def)) = blocks.last().copied() {
                     if indent > open {
                         break;
@@ -393,7 +426,7 @@ impl<'a> Rules<'a> {
                 }
             }
             if tok.kind != Kind::Newline {
-                last_end_line = tok.end_line;
+                last_end_line = self.end_line(t);
             }
             let prev = t.checked_sub(1);
             let next = Some(t + 1);
@@ -481,14 +514,14 @@ impl<'a> Rules<'a> {
                         None
                     };
                     if let Some(kind) = def_kind {
-                        let indent = first.first.unwrap_or(0);
+                        let indent = first.first().unwrap_or(0);
                         defs.push((t, kind, first.line, indent));
-                        ends.push(tok.end_line);
+                        ends.push(tok.line);
                         blocks.push((indent, defs.len() - 1));
                         continue;
                     }
                     if t == line_first
-                        && first.first == Some(0)
+                        && first.first() == Some(0)
                         && ((self.is_punct(next, b'=') && !self.is_punct(Some(t + 2), b'='))
                             || (self.is_punct(next, b':') && !self.touching(t + 1)))
                     {
@@ -541,7 +574,7 @@ impl<'a> Rules<'a> {
             let end = if indent == u32::MAX {
                 self.statement_end(t)
             } else {
-                end.max(tok.end_line)
+                end.max(tok.line)
             };
             tags.definition_at(name, tok.start as usize, kind, tok.line, start..=end);
         }
@@ -549,13 +582,17 @@ impl<'a> Rules<'a> {
 
     /// The last line of the logical line holding token `t`.
     fn statement_end(&self, t: usize) -> u32 {
-        let mut end = self.toks[t].end_line;
-        for tok in &self.toks[t..] {
+        let mut end = self.toks[t].line;
+        for (k, tok) in self.toks.iter().enumerate().skip(t) {
             if tok.kind == Kind::Newline {
                 break;
             }
-            end = tok.end_line;
+            end = self.end_line(k);
         }
         end
     }
 }
+
+#[cfg(test)]
+#[path = "python_tests.rs"]
+mod tests;
