@@ -338,7 +338,7 @@ fn measure(tree: &Tree, root: &Path) {
 fn same_lines(quick: &str, exact: &str) -> String {
     let quick: std::collections::HashSet<&str> = quick.lines().collect();
     let shared = exact.lines().filter(|l| quick.contains(l)).count();
-    if quick.len() == exact.lines().count() && shared == quick.len() && quick.len() > 0 {
+    if quick.len() == exact.lines().count() && shared == quick.len() && !quick.is_empty() {
         return format!("identical to the exact one, {shared} lines");
     }
     format!(
