@@ -33,12 +33,14 @@ pub(super) enum Loaded {
     Skipped(String),
 }
 
-/// Reads (on the host), hashes and parses the jobs on `threads` threads.
+/// Reads (on the host), hashes and parses the jobs on `threads` threads;
+/// `background` ones at the lowest CPU priority.
 pub(super) fn run_jobs(
     jobs: Vec<Job>,
     root: Option<PathBuf>,
     known: &HashMap<u128, Arc<FileTags>>,
     threads: usize,
+    background: bool,
 ) -> Vec<(Listed, Loaded)> {
     let threads = threads.clamp(1, jobs.len().div_ceil(4).max(1));
     let next = AtomicUsize::new(0);
@@ -74,6 +76,9 @@ pub(super) fn run_jobs(
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
+                    if background {
+                        lower_this_thread_priority();
+                    }
                     let mut out = Vec::new();
                     work(&mut Extractor::new(), &mut out);
                     out
@@ -85,6 +90,17 @@ pub(super) fn run_jobs(
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     })
+}
+
+/// Gives the calling thread the lowest CPU priority (nice 19; on Linux the
+/// nice value is per thread), so background parsing yields to the agent's
+/// own work. Best effort: without support it is a no-op.
+pub(super) fn lower_this_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority takes no pointer; `who` 0 is the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
 }
 
 /// Bytes a file starts with that are checked for NUL (binary files).

@@ -393,7 +393,7 @@ impl CodeIndex {
         let root_for_workers = host_root.clone();
         let done = blocking(move || {
             let many = jobs.len() >= RELEASE_AFTER_FILES;
-            let done = run_jobs(jobs, root_for_workers, &known_for_workers, threads);
+            let done = run_jobs(jobs, root_for_workers, &known_for_workers, threads, false);
             if many {
                 // The parse trees are gone; what they used is free in the workers' arenas.
                 release_free_memory();
@@ -548,6 +548,7 @@ fn upgrade(
     scanned: Vec<(Listed, u128)>,
     threads: usize,
 ) {
+    jobs::lower_this_thread_priority();
     {
         let Some(inner) = inner.upgrade() else {
             return;
@@ -578,7 +579,7 @@ fn upgrade(
             .collect();
         let want: HashMap<&str, u128> = batch.iter().map(|(f, h)| (f.path.as_str(), *h)).collect();
         let mut exact = Vec::with_capacity(batch.len());
-        for (file, loaded) in run_jobs(jobs, Some(root.clone()), &none, threads) {
+        for (file, loaded) in run_jobs(jobs, Some(root.clone()), &none, threads, true) {
             if let Loaded::Parsed(hash, tags, _) = loaded
                 && want.get(file.path.as_str()) == Some(&hash)
             {
