@@ -187,25 +187,3 @@ fn bad_input_degrades_without_panicking() {
         }
     }
 }
-
-#[test]
-fn zz_speed() {
-    let Some(root) = std::env::var_os("ZZ_TREE") else { return };
-    let root = std::path::PathBuf::from(root);
-    let (files, _) = super::super::super::files::list_host(&root);
-    let sources: Vec<Vec<u8>> = files
-        .iter()
-        .filter(|f| f.lang == super::super::super::lang::Lang::Python)
-        .map(|f| std::fs::read(root.join(&f.path)).unwrap())
-        .collect();
-    let bytes: usize = sources.iter().map(Vec::len).sum();
-    for _ in 0..3 {
-        let start = std::time::Instant::now();
-        let mut n = 0;
-        for s in &sources {
-            n += scan(s).refs.len();
-        }
-        let t = start.elapsed();
-        println!("{} files {} MB in {:?}: {:.1} MB/s ({n})", sources.len(), bytes >> 20, t, bytes as f64 / 1e6 / t.as_secs_f64());
-    }
-}
