@@ -105,6 +105,14 @@ async fn a_large_cold_workspace_is_scanned_then_parsed_in_the_background() {
     );
     assert_eq!(tags(&after.snapshot), exact);
     assert_eq!(index.total_parses(), MODULES as u64);
+    // From then on nothing is read again.
+    for again in [
+        index.refresh_quick(&sandbox).await.unwrap(),
+        index.refresh(&sandbox).await.unwrap(),
+    ] {
+        assert_eq!(again.stats.unchanged, MODULES, "{:?}", again.stats);
+        assert!(std::sync::Arc::ptr_eq(&again.snapshot, &after.snapshot));
+    }
 
     // Only exact tags reached the disk cache.
     let warm = CodeIndex::with_cache_dir(caches.path())

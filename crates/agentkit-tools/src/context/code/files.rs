@@ -83,11 +83,14 @@ fn stamp(path: &Path, dir: bool) -> Stamp {
     Some((mtime_nanos(&meta), if dir { 0 } else { meta.len() }))
 }
 
+/// The modification time in nanoseconds; 0 only when unknown. A file dated
+/// at the epoch itself (sdists and other reproducible archives are) is 1 ns
+/// later, so it is not read again on every refresh.
 fn mtime_nanos(meta: &std::fs::Metadata) -> u64 {
     meta.modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as u64)
+        .map_or(0, |d| (d.as_nanos() as u64).max(1))
 }
 
 impl TreeStamps {
@@ -314,10 +317,13 @@ fn parse_find(text: &str) -> Vec<Listed> {
         .collect()
 }
 
-/// `1700000000.123456789` (seconds with a fraction) as nanoseconds.
+/// `1700000000.123456789` (seconds with a fraction) as nanoseconds; 0 when
+/// unreadable, 1 for the epoch itself (see [`mtime_nanos`]).
 fn parse_mtime(text: &str) -> u64 {
     let (secs, frac) = text.split_once('.').unwrap_or((text, ""));
-    let secs: u64 = secs.parse().unwrap_or(0);
+    let Ok(secs) = secs.parse::<u64>() else {
+        return 0;
+    };
     let mut frac = frac
         .chars()
         .filter(char::is_ascii_digit)
@@ -328,6 +334,7 @@ fn parse_mtime(text: &str) -> u64 {
     }
     secs.saturating_mul(1_000_000_000)
         .saturating_add(frac.parse().unwrap_or(0))
+        .max(1)
 }
 
 async fn list_through_api(sandbox: &dyn Sandbox) -> Result<Vec<Listed>, SandboxError> {
@@ -388,6 +395,35 @@ mod tests {
                     mtime: 1_700_000_001_000_000_001
                 },
             ]
+        );
+        assert_eq!(
+            (parse_mtime("0"), parse_mtime("0.0000000"), parse_mtime("?")),
+            (1, 1, 0)
+        );
+    }
+
+    /// Files dated at the epoch (as in rich's sdist) have a known time, so an
+    /// unchanged one is not read again.
+    #[test]
+    fn a_file_dated_at_the_epoch_has_a_known_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.py");
+        std::fs::write(&path, "x = 1\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(UNIX_EPOCH)
+            .unwrap();
+        let (listed, _) = list_host(dir.path());
+        assert_eq!(
+            listed,
+            vec![Listed {
+                path: "old.py".into(),
+                lang: Lang::Python,
+                size: 6,
+                mtime: 1
+            }]
         );
     }
 }
