@@ -485,10 +485,13 @@ impl CodeIndex {
                 .collect();
             let inner = Arc::downgrade(&self.inner);
             let (root, threads) = (root.clone(), self.inner.threads);
-            std::thread::Builder::new()
+            // Without a thread the scanned tags stay until a refresh parses them.
+            if let Err(err) = std::thread::Builder::new()
                 .name("agentkit-code-index-upgrade".into())
                 .spawn(move || upgrade(inner, guard, root, scanned, threads))
-                .map_err(|err| IndexError::Worker(err.to_string()))?;
+            {
+                tracing::warn!(error = %err, "cannot start the background parse; the next refresh parses instead");
+            }
         }
         stats.skipped = snapshot.skipped.len();
 
