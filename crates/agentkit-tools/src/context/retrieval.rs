@@ -61,8 +61,12 @@ impl Bm25 {
                 index.docs.push((f as u32, c as u32));
                 index.lens.push(chunk.len);
                 total += u64::from(chunk.len);
-                for (term, count) in &chunk.terms {
-                    index.postings.entry(*term).or_default().push((doc, *count));
+                for term in chunk.terms.iter() {
+                    index
+                        .postings
+                        .entry(term.hash())
+                        .or_default()
+                        .push((doc, term.count()));
                 }
             }
         }

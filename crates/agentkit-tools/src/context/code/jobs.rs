@@ -128,9 +128,10 @@ fn load(
     {
         return Loaded::Parsed(hash, tags, None);
     }
-    match extractor.extract_after(lang, &bytes, job.last.take()) {
+    let keep = job.keep && bytes.len() <= RECENT_PARSE_MAX_BYTES;
+    match extractor.extract_after(lang, &bytes, job.last.take(), keep) {
         Ok((tags, tree)) => {
-            let last = (job.keep && bytes.len() <= RECENT_PARSE_MAX_BYTES).then(|| LastParse {
+            let last = tree.map(|tree| LastParse {
                 source: bytes,
                 tree,
             });

@@ -155,8 +155,9 @@ fn incremental_parses_give_the_tags_of_full_ones() {
     ];
     let mut extractor = Extractor::new();
     let (_, tree) = extractor
-        .extract_after(Lang::Python, source.as_bytes(), None)
+        .extract_after(Lang::Python, source.as_bytes(), None, true)
         .unwrap();
+    let tree = tree.unwrap();
     let mut last = LastParse {
         source: source.clone().into_bytes(),
         tree,
@@ -164,8 +165,9 @@ fn incremental_parses_give_the_tags_of_full_ones() {
     for edit in edits {
         edit(&mut source);
         let (tags, tree) = extractor
-            .extract_after(Lang::Python, source.as_bytes(), Some(last))
+            .extract_after(Lang::Python, source.as_bytes(), Some(last), true)
             .unwrap();
+        let tree = tree.unwrap();
         assert_eq!(
             tags,
             Extractor::new()
@@ -217,4 +219,22 @@ fn long_definitions_are_split_into_windows() {
         spans,
         vec![(1, 40, Some(0)), (41, 80, Some(0)), (81, 101, Some(0))]
     );
+}
+
+/// A packed term is stored as the `(hash, count)` tuple it replaced, so
+/// caches written before read the same.
+#[test]
+fn terms_are_stored_as_tuples() {
+    let term = super::Term {
+        hash: 0xdead_beef,
+        count: 300,
+    };
+    let bytes = postcard::to_allocvec(&vec![term]).unwrap();
+    assert_eq!(
+        bytes,
+        postcard::to_allocvec(&vec![(0xdead_beef_u32, 300_u16)]).unwrap()
+    );
+    let back: Vec<super::Term> = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!((back[0].hash(), back[0].count()), (0xdead_beef, 300));
+    assert_eq!(std::mem::size_of::<super::Term>(), 6);
 }
