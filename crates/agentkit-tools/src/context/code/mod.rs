@@ -594,7 +594,9 @@ fn upgrade(
         };
         let mut guard = inner.state.blocking_lock();
         let state = &mut *guard;
-        exact.retain(|(hash, _)| !state.tags.contains_key(hash));
+        // In place of nothing or of provisional tags (a refresh that began
+        // before this parse may have scanned the files again).
+        exact.retain(|(hash, _)| state.tags.get(hash).is_none_or(|t| t.provisional));
         inner
             .parses
             .fetch_add(exact.len() as u64, Ordering::Relaxed);
