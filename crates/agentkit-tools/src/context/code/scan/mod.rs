@@ -18,6 +18,8 @@
 //! measured by a test over this repository (and any tree given in
 //! `AGENTKIT_TAGS_TREES`).
 
+mod clike;
+mod go;
 mod python;
 
 #[cfg(test)]
@@ -41,8 +43,7 @@ fn is_ident_continue(b: u8) -> bool {
 pub(crate) fn scan(lang: Lang, source: &[u8]) -> Option<FileTags> {
     match lang {
         Lang::Python => Some(python::scan(source)),
-        Lang::Rust | Lang::JavaScript | Lang::TypeScript | Lang::Tsx | Lang::Go | Lang::Java => {
-            None
-        }
+        Lang::Go => Some(go::scan(source)),
+        Lang::Rust | Lang::JavaScript | Lang::TypeScript | Lang::Tsx | Lang::Java => None,
     }
 }
