@@ -20,6 +20,7 @@
 
 mod clike;
 mod go;
+mod java;
 mod python;
 
 #[cfg(test)]
@@ -44,6 +45,7 @@ pub(crate) fn scan(lang: Lang, source: &[u8]) -> Option<FileTags> {
     match lang {
         Lang::Python => Some(python::scan(source)),
         Lang::Go => Some(go::scan(source)),
-        Lang::Rust | Lang::JavaScript | Lang::TypeScript | Lang::Tsx | Lang::Java => None,
+        Lang::Java => Some(java::scan(source)),
+        Lang::Rust | Lang::JavaScript | Lang::TypeScript | Lang::Tsx => None,
     }
 }
