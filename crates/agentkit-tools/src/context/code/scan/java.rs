@@ -319,7 +319,9 @@ impl Java<'_, '_> {
             }
             match word {
                 b"import" | b"package" => import = true,
-                b"extends" | b"implements" | b"throws" | b"permits" => type_list = true,
+                b"extends" | b"implements" | b"throws" | b"permits" if angle == 0 => {
+                    type_list = true;
+                }
                 _ => {}
             }
             if is_keyword(word) || import || (word == b"record" && self.is_name(i + 1)) {
@@ -366,7 +368,7 @@ impl Java<'_, '_> {
                 || after_new
                 || cast
                 || generic
-                || matches!(stack.last(), Some(Open::Catch))
+                || (matches!(stack.last(), Some(Open::Catch)) && c.is_punct(next, b'|'))
                 || prev.is_some_and(|p| c.is_word(p, b"instanceof"))
                 || (self.is_name(next) && !c.is_word(next, b"record"))
                 || (c.is_punct(next, b'[') && c.is_punct(next + 1, b']'))
