@@ -22,6 +22,7 @@ mod clike;
 mod go;
 mod java;
 mod python;
+mod rust;
 
 #[cfg(test)]
 mod agreement;
@@ -46,6 +47,7 @@ pub(crate) fn scan(lang: Lang, source: &[u8]) -> Option<FileTags> {
         Lang::Python => Some(python::scan(source)),
         Lang::Go => Some(go::scan(source)),
         Lang::Java => Some(java::scan(source)),
-        Lang::Rust | Lang::JavaScript | Lang::TypeScript | Lang::Tsx => None,
+        Lang::Rust => Some(rust::scan(source)),
+        Lang::JavaScript | Lang::TypeScript | Lang::Tsx => None,
     }
 }
