@@ -34,6 +34,7 @@ pub(super) fn scan(source: &[u8]) -> FileTags {
         impl_name: None,
         tuple_fields: None,
         forced: Vec::new(),
+        type_eq: None,
     }
     .run();
     tags.finish(false, true)
@@ -165,6 +166,8 @@ struct Rust<'a, 's> {
     tuple_fields: Option<usize>,
     /// Brackets known from their item: an enum's body, a macro's rules.
     forced: Vec<(usize, Open)>,
+    /// The `=` of a `type` alias (a type follows).
+    type_eq: Option<usize>,
 }
 
 impl Rust<'_, '_> {
@@ -322,6 +325,7 @@ impl Rust<'_, '_> {
         let fat_arrow = b == b'>' && prev.is_some_and(|p| c.is_punct(p, b'=') && c.touching(p));
         let double = |x: u8| c.is_punct(t + 1, x) && c.touching(t);
         // Types end at a terminator of their depth.
+        let mut type_ended = false;
         while let Some(span) = self.types.last().copied() {
             let at = span.depth == depth;
             let ends = span.depth > depth
@@ -337,6 +341,7 @@ impl Rust<'_, '_> {
             if !ends {
                 break;
             }
+            type_ended |= at;
             self.types.pop();
         }
         match b {
@@ -367,7 +372,7 @@ impl Rust<'_, '_> {
                     Open::TypeParen
                 } else if b == b'(' && top == Some(Open::Enum) && self.is_name(p) {
                     Open::TypeParen
-                } else if b == b'{' && self.struct_literal(p) {
+                } else if b == b'{' && !type_ended && self.struct_literal(p) {
                     Open::StructLit
                 } else {
                     Open::Other
@@ -442,6 +447,11 @@ impl Rust<'_, '_> {
                     });
                 }
             }
+            b'=' if self.type_eq == Some(t) => self.types.push(TypeSpan {
+                depth,
+                where_clause: false,
+                cast: false,
+            }),
             b'=' if !double(b'=') && !double(b'>') => {
                 if self.pattern == Some(depth) && top != Some(Open::Match) {
                     self.pattern = None;
@@ -572,7 +582,7 @@ impl Rust<'_, '_> {
             }
             _ => {}
         }
-        if is_keyword(word) {
+        if is_keyword(word) && !(word == b"_" && self.in_type()) {
             return;
         }
         // Definitions.
@@ -643,10 +653,10 @@ impl Rust<'_, '_> {
         if before_colons {
             // In a type, `io::Result` is a type named in module `io`; in
             // code, `io::stdin` is a path of two references.
-            let short_type_path = in_type
-                && !after_colons
+            let short_type_path = !after_colons
                 && self.is_name(t + 3)
-                && !self.colons(t + 4);
+                && !self.colons(t + 4)
+                && (in_type || (c.is_punct(t + 4, b'{') && self.struct_literal(t + 3)));
             if !short_type_path {
                 self.reference(t);
             }
@@ -658,7 +668,7 @@ impl Rust<'_, '_> {
         }
         if in_type {
             let const_param = prev.is_some_and(|p| c.is_word(p, b"const"));
-            if !is_primitive(word) && !const_param {
+            if !is_primitive(word) && !const_param || word == b"_" {
                 self.reference(t);
             }
             return;
@@ -694,8 +704,9 @@ impl Rust<'_, '_> {
             }
             SymbolKind::Type => {
                 let end = self.item_end(t, true);
-                let alias = (t + 1..end).any(|k| c.is_punct(k, b'=') && !c.is_punct(k + 1, b'>'));
-                if alias {
+                let eq = (t + 1..end).find(|k| c.is_punct(*k, b'=') && !c.is_punct(k + 1, b'>'));
+                if eq.is_some() {
+                    self.type_eq = eq;
                     self.definition(t, kind, start, end);
                 } else {
                     self.reference(t);
