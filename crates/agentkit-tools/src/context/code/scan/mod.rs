@@ -21,6 +21,7 @@
 mod clike;
 mod go;
 mod java;
+mod js;
 mod python;
 mod rust;
 
@@ -48,6 +49,8 @@ pub(crate) fn scan(lang: Lang, source: &[u8]) -> Option<FileTags> {
         Lang::Go => Some(go::scan(source)),
         Lang::Java => Some(java::scan(source)),
         Lang::Rust => Some(rust::scan(source)),
-        Lang::JavaScript | Lang::TypeScript | Lang::Tsx => None,
+        Lang::JavaScript => Some(js::scan(source, false, true)),
+        Lang::TypeScript => Some(js::scan(source, true, false)),
+        Lang::Tsx => Some(js::scan(source, true, true)),
     }
 }
