@@ -359,7 +359,7 @@ impl Js<'_, '_> {
                         matches!(b, b',' | b';' | b')' | b']' | b'}')
                             || (b == b'=' && !arrow && !double(b'=') && !after_op)
                             || (arrow && span.ret)
-                            || (b == b'{' && self.ends_value(t - 1) && !c.is_punct(t - 1, b'>'))
+                            || (b == b'{' && self.ends_value(t - 1) && !self.arrow_at(t.wrapping_sub(2)))
                     });
             if !ends {
                 break;
@@ -838,5 +838,21 @@ impl Js<'_, '_> {
             let end = self.statement_end(k + 1);
             self.definition(name, SymbolKind::Function, t, end);
         }
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn debug_stack() {
+    let Ok(path) = std::env::var("JS_DEBUG") else { return };
+    let source = std::fs::read(path).unwrap();
+    let code = lex(&source, Flavor::Js);
+    let mut tags = TagsBuilder::new(&source);
+    let mut js = Js { c: &code, tags: &mut tags, ts: true, jsx: false, stack: Vec::new(), types: Vec::new(), ternaries: Vec::new(), forced: Vec::new(), import: None, init: false, type_eq: None };
+    let mut line = 0;
+    for t in 0..code.toks.len() {
+        let tok = code.toks[t];
+        if tok.line != line { line = tok.line; println!("{line}: {:?} types={:?}", js.stack, js.types.len()); }
+        match tok.kind { Kind::Punct(b) => js.punct(t, b), Kind::Ident => js.ident(t), _ => {} }
     }
 }
