@@ -97,7 +97,6 @@ fn is_type_word(word: &[u8]) -> bool {
             | b"never"
             | b"object"
             | b"symbol"
-            | b"bigint"
             | b"undefined"
             | b"null"
             | b"this"
@@ -508,22 +507,31 @@ impl Js<'_, '_> {
             return false;
         }
         let mut depth = 0;
-        for k in t..(t + 48).min(c.toks.len()) {
+        let mut k = t;
+        let end = (t + 256).min(c.toks.len());
+        while k < end {
             match c.toks[k].kind {
                 Kind::Punct(b'<') => depth += 1,
-                Kind::Punct(b'>') => {
+                Kind::Punct(b'>') if !self.arrow_at(k.wrapping_sub(1)) => {
                     depth -= 1;
                     if depth == 0 {
-                        return matches!(c.toks.get(k + 1).map(|t| t.kind), Some(Kind::Punct(b'(') | Kind::Str))
-                            || c.is_punct(k + 1, b'{') && self.forced.iter().any(|(f, _)| *f == k + 1);
+                        return matches!(
+                            c.toks.get(k + 1).map(|t| t.kind),
+                            Some(Kind::Punct(b'(') | Kind::Str)
+                        );
                     }
                 }
-                Kind::Punct(b'(' | b')' | b';' | b'{' | b'}' | b'=' | b'!' | b'+' | b'-' | b'*' | b'/') => return false,
+                Kind::Punct(b'(' | b'[' | b'{') if c.pair(k) > k => k = c.pair(k),
+                Kind::Punct(b')' | b']' | b'}' | b';' | b'!' | b'+' | b'-' | b'*' | b'/') => {
+                    return false;
+                }
+                Kind::Punct(b'=') if !self.arrow_at(k) => return false,
                 Kind::Punct(b'&') if c.is_punct(k + 1, b'&') => return false,
                 Kind::Punct(b'|') if c.is_punct(k + 1, b'|') => return false,
                 Kind::Number => return false,
                 _ => {}
             }
+            k += 1;
         }
         false
     }
@@ -613,7 +621,7 @@ impl Js<'_, '_> {
                 _ => {}
             }
         }
-        if self.ts && matches!(word, b"as" | b"satisfies") && !self.in_type() {
+        if self.ts && matches!(word, b"as" | b"satisfies") && !self.in_type() && self.import.is_none() {
             self.types.push(TypeSpan { depth, cast: true, ..TypeSpan::default() });
             return;
         }
@@ -660,7 +668,8 @@ impl Js<'_, '_> {
         let top = self.stack.last().copied();
         // A property or parameter name, a module before `.`, a type query.
         let label = next_colon && matches!(top, Some(Open::TypeBody | Open::TypeParen));
-        if label || is_type_word(word) || c.is_punct(t + 1, b'.') || self.typeof_chain(t) {
+        let predicate = c.is_word(t + 1, b"is");
+        if label || predicate || is_type_word(word) || c.is_punct(t + 1, b'.') || self.typeof_chain(t) {
             return;
         }
         if matches!(top, Some(Open::TypeBody)) && (c.is_punct(t + 1, b'(') || c.is_punct(t + 1, b'<')) {
