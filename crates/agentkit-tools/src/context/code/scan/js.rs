@@ -216,7 +216,7 @@ impl Js<'_, '_> {
 
     fn in_type(&self) -> bool {
         matches!(self.stack.last(), Some(Open::Angle | Open::TypeParen))
-            || self.types.last().is_some_and(|s| s.depth <= self.stack.len())
+            || self.types.iter().any(|s| s.depth <= self.stack.len())
     }
 
     /// Whether token `t` ends a value or a type (so a line break after it
@@ -469,7 +469,8 @@ impl Js<'_, '_> {
             return false;
         };
         match c.toks[p].kind {
-            Kind::Punct(b'>') => !(c.is_punct(p - 1, b'=') && c.touching(p - 1)),
+            // `=> {` is a body, `>{` a JSX expression.
+            Kind::Punct(b'>') => false,
             Kind::Punct(b')' | b']' | b'}' | b';') => false,
             Kind::Punct(b':') => self.stack.last() == Some(&Open::Object) || self.ternaries.last().is_some(),
             Kind::Punct(_) => true,
@@ -565,7 +566,9 @@ impl Js<'_, '_> {
                 return;
             }
             b"export" => {
-                self.import = Some((depth, false));
+                if c.is_punct(t + 1, b'{') || c.is_punct(t + 1, b'*') || c.is_word(t + 1, b"type") {
+                    self.import = Some((depth, false));
+                }
                 return;
             }
             b"function" => {
@@ -670,9 +673,6 @@ impl Js<'_, '_> {
         let label = next_colon && matches!(top, Some(Open::TypeBody | Open::TypeParen));
         let predicate = c.is_word(t + 1, b"is");
         if label || predicate || is_type_word(word) || c.is_punct(t + 1, b'.') || self.typeof_chain(t) {
-            return;
-        }
-        if matches!(top, Some(Open::TypeBody)) && (c.is_punct(t + 1, b'(') || c.is_punct(t + 1, b'<')) {
             return;
         }
         self.reference(t);
@@ -850,18 +850,3 @@ impl Js<'_, '_> {
     }
 }
 
-#[cfg(test)]
-#[test]
-fn debug_stack() {
-    let Ok(path) = std::env::var("JS_DEBUG") else { return };
-    let source = std::fs::read(path).unwrap();
-    let code = lex(&source, Flavor::Js);
-    let mut tags = TagsBuilder::new(&source);
-    let mut js = Js { c: &code, tags: &mut tags, ts: true, jsx: false, stack: Vec::new(), types: Vec::new(), ternaries: Vec::new(), forced: Vec::new(), import: None, init: false, type_eq: None };
-    let mut line = 0;
-    for t in 0..code.toks.len() {
-        let tok = code.toks[t];
-        if tok.line != line { line = tok.line; println!("{line}: {:?} types={:?}", js.stack, js.types.len()); }
-        match tok.kind { Kind::Punct(b) => js.punct(t, b), Kind::Ident => js.ident(t), _ => {} }
-    }
-}

@@ -27,6 +27,8 @@ mod rust;
 
 #[cfg(test)]
 mod agreement;
+#[cfg(test)]
+mod clike_tests;
 
 use super::lang::Lang;
 use super::tags::FileTags;

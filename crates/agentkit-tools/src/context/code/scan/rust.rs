@@ -197,7 +197,7 @@ impl Rust<'_, '_> {
 
     fn in_type(&self) -> bool {
         matches!(self.stack.last(), Some(Open::Angle | Open::TypeParen))
-            || self.types.last().is_some_and(|s| s.depth <= self.stack.len())
+            || self.types.iter().any(|s| s.depth <= self.stack.len())
     }
 
     /// Where an item starting at `k` (a keyword) begins: before `pub`,
