@@ -80,7 +80,9 @@ impl<'s> Lexed<'s> {
 
     /// Whether token `t` is the punctuation `b`.
     pub fn is_punct(&self, t: usize, b: u8) -> bool {
-        self.toks.get(t).is_some_and(|tok| tok.kind == Kind::Punct(b))
+        self.toks
+            .get(t)
+            .is_some_and(|tok| tok.kind == Kind::Punct(b))
     }
 
     /// Whether tokens `t` and `t + 1` touch (`::`, `->`, `=>`).
@@ -485,9 +487,7 @@ impl Lexer<'_> {
         }
         self.i += hashes + 1;
         while self.i < self.s.len() {
-            if self.s[self.i] == b'"'
-                && (1..=hashes).all(|k| self.at(k) == b'#')
-            {
+            if self.s[self.i] == b'"' && (1..=hashes).all(|k| self.at(k) == b'#') {
                 self.i += hashes + 1;
                 return true;
             }

@@ -139,7 +139,12 @@ func (s *Store) Get(key string) (Item, error) {
     let (defs, refs) = agreed(Lang::Go, source);
     assert_eq!(
         defs,
-        strings(&["Get method 10", "Get method 13", "Getter interface 9", "Store struct 4"])
+        strings(&[
+            "Get method 10",
+            "Get method 13",
+            "Getter interface 9",
+            "Store struct 4"
+        ])
     );
     assert_eq!(
         refs,
@@ -330,8 +335,14 @@ fn broken_and_empty_files_degrade() {
     let cases: [(Lang, &str); 6] = [
         (Lang::Rust, "fn open(x: Foo { let s = \"unterminated"),
         (Lang::Go, "func (s *S) M( { x := `unterminated"),
-        (Lang::Java, "class A { void m( { String s = \"\"\"unterminated"),
-        (Lang::JavaScript, "function f( { const r = /unterminated\nlet s = `${g("),
+        (
+            Lang::Java,
+            "class A { void m( { String s = \"\"\"unterminated",
+        ),
+        (
+            Lang::JavaScript,
+            "function f( { const r = /unterminated\nlet s = `${g(",
+        ),
         (Lang::TypeScript, "interface I { m(): Promise<"),
         (Lang::Tsx, "const x = <div>{f(</span>"),
     ];
@@ -344,9 +355,15 @@ fn broken_and_empty_files_degrade() {
         vec![
             (strings(&["open function 1"]), strings(&["Foo 1"])),
             (strings(&["M method 1"]), strings(&["S 1"])),
-            (strings(&["A class 1", "m method 1"]), strings(&["String 1"])),
+            (
+                strings(&["A class 1", "m method 1"]),
+                strings(&["String 1"])
+            ),
             (strings(&["f function 1"]), strings(&["g 2"])),
-            (strings(&["I interface 1", "m method 1"]), strings(&["Promise 1"])),
+            (
+                strings(&["I interface 1", "m method 1"]),
+                strings(&["Promise 1"])
+            ),
             (vec![], strings(&["f 1"])),
         ]
     );

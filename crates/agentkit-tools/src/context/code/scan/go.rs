@@ -126,8 +126,8 @@ impl Go<'_, '_> {
                         }
                         _ => {
                             let call = c.is_punct(i + 1, b'(');
-                            let literal = c.is_punct(i + 1, b'{')
-                                && !self.header_braces.contains(&(i + 1));
+                            let literal =
+                                c.is_punct(i + 1, b'{') && !self.header_braces.contains(&(i + 1));
                             if call || literal {
                                 self.reference(i);
                             }
@@ -189,7 +189,8 @@ impl Go<'_, '_> {
         let mut kind = SymbolKind::Function;
         if c.is_punct(k, b'(') {
             let close = c.pair(k);
-            if !(c.is_ident(close + 1) && (c.is_punct(close + 2, b'(') || c.is_punct(close + 2, b'[')))
+            if !(c.is_ident(close + 1)
+                && (c.is_punct(close + 2, b'(') || c.is_punct(close + 2, b'[')))
             {
                 // A function literal or type.
                 return self.signature(k);
@@ -279,10 +280,7 @@ impl Go<'_, '_> {
         let c = self.c;
         let entries = self.entries(open);
         let named = entries.iter().any(|(s, e)| {
-            e - s >= 2
-                && c.is_ident(*s)
-                && !is_keyword(c.text(*s))
-                && !c.is_punct(s + 1, b'.')
+            e - s >= 2 && c.is_ident(*s) && !is_keyword(c.text(*s)) && !c.is_punct(s + 1, b'.')
         });
         for (s, e) in entries {
             if named {
@@ -339,7 +337,11 @@ impl Go<'_, '_> {
                     self.ty(c.pair(i + 1) + 1)
                 }
                 b"chan" => {
-                    let k = if c.is_punct(i + 1, b'<') { i + 3 } else { i + 1 };
+                    let k = if c.is_punct(i + 1, b'<') {
+                        i + 3
+                    } else {
+                        i + 1
+                    };
                     self.ty(k)
                 }
                 b"func" => self.signature(i + 1),

@@ -102,7 +102,10 @@ fn looks_like_type(word: &[u8]) -> bool {
 enum Open {
     /// A class body; `consts` while an enum's constants are listed,
     /// `annotation` for an `@interface`'s.
-    Class { consts: bool, annotation: bool },
+    Class {
+        consts: bool,
+        annotation: bool,
+    },
     /// A `catch (` clause's parentheses.
     Catch,
     Other,
@@ -198,10 +201,7 @@ impl Java<'_, '_> {
         while i < n {
             let tok = c.toks[i];
             let prev = i.checked_sub(1);
-            let at_class = matches!(
-                stack.last(),
-                Some(Open::Class { consts: false, .. }) | None
-            );
+            let at_class = matches!(stack.last(), Some(Open::Class { consts: false, .. }) | None);
             match tok.kind {
                 Kind::Punct(b) => {
                     match b {
@@ -214,9 +214,7 @@ impl Java<'_, '_> {
                                 Open::Class { consts, annotation }
                             } else if self.anonymous_body(i)
                                 || (matches!(stack.last(), Some(Open::Class { consts: true, .. }))
-                                    && prev.is_some_and(|p| {
-                                        c.is_punct(p, b')') || self.is_name(p)
-                                    }))
+                                    && prev.is_some_and(|p| c.is_punct(p, b')') || self.is_name(p)))
                             {
                                 Open::Class {
                                     consts: false,
@@ -236,7 +234,8 @@ impl Java<'_, '_> {
                         b'[' => stack.push(Open::Other),
                         b')' | b']' | b'}' => {
                             stack.pop();
-                            if b == b'}' && matches!(stack.last(), Some(Open::Class { .. }) | None) {
+                            if b == b'}' && matches!(stack.last(), Some(Open::Class { .. }) | None)
+                            {
                                 member_start = i + 1;
                                 initializer = false;
                             }
@@ -274,7 +273,12 @@ impl Java<'_, '_> {
                 if word == b"interface" {
                     if let Some(name) = Some(i + 1).filter(|k| self.is_name(*k)) {
                         let body = self.body_or_end(name + 1);
-                        self.definition(name, SymbolKind::Interface, member_start, c.end_line(c.pair(body)));
+                        self.definition(
+                            name,
+                            SymbolKind::Interface,
+                            member_start,
+                            c.end_line(c.pair(body)),
+                        );
                         class_braces.push((body, false, true));
                     }
                     i += 2;
@@ -290,14 +294,17 @@ impl Java<'_, '_> {
                 continue;
             }
             let declares = match word {
-                b"class" | b"interface" | b"enum" if !c.is_punct(i.wrapping_sub(1), b'.') => Some(
-                    match word {
+                b"class" | b"interface" | b"enum" if !c.is_punct(i.wrapping_sub(1), b'.') => {
+                    Some(match word {
                         b"class" => SymbolKind::Class,
                         b"interface" => SymbolKind::Interface,
                         _ => SymbolKind::Enum,
-                    },
-                ),
-                b"record" if self.is_name(i + 1) && (c.is_punct(i + 2, b'(') || c.is_punct(i + 2, b'<')) => {
+                    })
+                }
+                b"record"
+                    if self.is_name(i + 1)
+                        && (c.is_punct(i + 2, b'(') || c.is_punct(i + 2, b'<')) =>
+                {
                     Some(SymbolKind::Class)
                 }
                 _ => None,
@@ -336,14 +343,23 @@ impl Java<'_, '_> {
             let next = end + 1;
             let after_new = prev.is_some_and(|p| c.is_word(p, b"new"));
             if c.is_punct(next, b'(') {
-                let annotation_member =
-                    matches!(stack.last(), Some(Open::Class { annotation: true, .. }));
+                let annotation_member = matches!(
+                    stack.last(),
+                    Some(Open::Class {
+                        annotation: true,
+                        ..
+                    })
+                );
                 if after_new {
                     self.references(i, end);
                 } else if at_class && !initializer && end == i && angle == 0 {
                     if !annotation_member {
                         let body = self.body_or_end(c.pair(next) + 1);
-                        let end_line = c.end_line(if c.is_punct(body, b'{') { c.pair(body) } else { body });
+                        let end_line = c.end_line(if c.is_punct(body, b'{') {
+                            c.pair(body)
+                        } else {
+                            body
+                        });
                         self.definition(i, SymbolKind::Method, member_start.min(i), end_line);
                     }
                 } else {

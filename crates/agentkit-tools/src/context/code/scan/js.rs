@@ -154,7 +154,9 @@ enum Open {
     /// Parentheses or brackets inside a type.
     TypeParen,
     /// `import { … }` (or `export { … }` with `import` false).
-    Names { import: bool },
+    Names {
+        import: bool,
+    },
     Other,
 }
 
@@ -239,7 +241,9 @@ impl Js<'_, '_> {
             match c.toks[k].kind {
                 Kind::Punct(b';') => return k,
                 Kind::Punct(b')' | b']' | b'}') => return last,
-                Kind::Punct(b'{') if c.is_punct(k.wrapping_sub(1), b')') || self.arrow_at(k.wrapping_sub(2)) => {
+                Kind::Punct(b'{')
+                    if c.is_punct(k.wrapping_sub(1), b')') || self.arrow_at(k.wrapping_sub(2)) =>
+                {
                     return c.pair(k);
                 }
                 Kind::Punct(b'(' | b'[' | b'{') => {
@@ -249,7 +253,11 @@ impl Js<'_, '_> {
                 }
                 _ => {}
             }
-            if k > last && c.line(k) > c.end_line(last) && self.ends_value(last) && !c.is_punct(k, b'.') {
+            if k > last
+                && c.line(k) > c.end_line(last)
+                && self.ends_value(last)
+                && !c.is_punct(k, b'.')
+            {
                 return last;
             }
             last = k;
@@ -312,11 +320,17 @@ impl Js<'_, '_> {
             if t > 0 && tok.line > c.end_line(t - 1) && self.ends_value(t - 1) {
                 let continues = matches!(
                     tok.kind,
-                    Kind::Punct(b'|' | b'&' | b'.' | b'?' | b':' | b'=' | b'[' | b'<' | b'>' | b',')
+                    Kind::Punct(
+                        b'|' | b'&' | b'.' | b'?' | b':' | b'=' | b'[' | b'<' | b'>' | b','
+                    )
                 ) || c.is_word(t, b"extends");
                 if !continues {
                     let depth = self.stack.len();
-                    while self.types.last().is_some_and(|s| s.depth == depth && !s.header) {
+                    while self
+                        .types
+                        .last()
+                        .is_some_and(|s| s.depth == depth && !s.header)
+                    {
                         self.types.pop();
                     }
                     if self.stack.last() == Some(&Open::Class) {
@@ -358,7 +372,9 @@ impl Js<'_, '_> {
                         matches!(b, b',' | b';' | b')' | b']' | b'}')
                             || (b == b'=' && !arrow && !double(b'=') && !after_op)
                             || (arrow && span.ret)
-                            || (b == b'{' && self.ends_value(t - 1) && !self.arrow_at(t.wrapping_sub(2)))
+                            || (b == b'{'
+                                && self.ends_value(t - 1)
+                                && !self.arrow_at(t.wrapping_sub(2)))
                     });
             if !ends {
                 break;
@@ -381,7 +397,11 @@ impl Js<'_, '_> {
                 }) {
                     Open::Names { import }
                 } else if self.in_type() && !type_ended {
-                    if b == b'{' { Open::TypeBody } else { Open::TypeParen }
+                    if b == b'{' {
+                        Open::TypeBody
+                    } else {
+                        Open::TypeParen
+                    }
                 } else if b == b'{' && !type_ended && self.object_here(t) {
                     Open::Object
                 } else {
@@ -413,15 +433,17 @@ impl Js<'_, '_> {
                     self.stack.pop();
                 }
             }
-            b'?' if !double(b'.') && !double(b'?') && !double(b':') && !c.is_punct(t.wrapping_sub(1), b'?') => {
+            b'?' if !double(b'.')
+                && !double(b'?')
+                && !double(b':')
+                && !c.is_punct(t.wrapping_sub(1), b'?') =>
+            {
                 self.ternaries.push(depth);
             }
             b':' => {
                 if self.ternaries.last() == Some(&depth) {
                     self.ternaries.pop();
-                } else if self.ts
-                    && !matches!(top, Some(Open::Object | Open::Names { .. }))
-                {
+                } else if self.ts && !matches!(top, Some(Open::Object | Open::Names { .. })) {
                     self.types.push(TypeSpan {
                         depth,
                         ret: c.is_punct(t.wrapping_sub(1), b')')
@@ -434,7 +456,9 @@ impl Js<'_, '_> {
                 depth,
                 ..TypeSpan::default()
             }),
-            b'=' if top == Some(Open::Class) && !arrow && !double(b'=') && !after_op => self.init = true,
+            b'=' if top == Some(Open::Class) && !arrow && !double(b'=') && !after_op => {
+                self.init = true
+            }
             b';' => {
                 if self.import.is_some_and(|(d, _)| d == depth) {
                     self.import = None;
@@ -472,11 +496,21 @@ impl Js<'_, '_> {
             // `=> {` is a body, `>{` a JSX expression.
             Kind::Punct(b'>') => false,
             Kind::Punct(b')' | b']' | b'}' | b';') => false,
-            Kind::Punct(b':') => self.stack.last() == Some(&Open::Object) || self.ternaries.last().is_some(),
+            Kind::Punct(b':') => {
+                self.stack.last() == Some(&Open::Object) || self.ternaries.last().is_some()
+            }
             Kind::Punct(_) => true,
             Kind::Ident => matches!(
                 c.text(p),
-                b"return" | b"yield" | b"await" | b"typeof" | b"in" | b"of" | b"case" | b"throw" | b"void"
+                b"return"
+                    | b"yield"
+                    | b"await"
+                    | b"typeof"
+                    | b"in"
+                    | b"of"
+                    | b"case"
+                    | b"throw"
+                    | b"void"
             ),
             _ => false,
         }
@@ -548,14 +582,22 @@ impl Js<'_, '_> {
         if after_dot || private {
             if !private && self.called(t + 1) && !self.in_type() {
                 self.reference(t);
-            } else if after_dot && self.in_type() && !c.is_punct(t + 1, b'.') && !self.typeof_chain(t) {
+            } else if after_dot
+                && self.in_type()
+                && !c.is_punct(t + 1, b'.')
+                && !self.typeof_chain(t)
+            {
                 self.reference(t);
             }
             return;
         }
         // Import and export lists.
         if let Some(Open::Names { import }) = top {
-            if import && !prev.is_some_and(|p| c.is_word(p, b"as")) && word != b"type" && word != b"as" {
+            if import
+                && !prev.is_some_and(|p| c.is_word(p, b"as"))
+                && word != b"type"
+                && word != b"as"
+            {
                 self.reference(t);
             }
             return;
@@ -603,15 +645,25 @@ impl Js<'_, '_> {
             match word {
                 b"interface" if self.is_name(t + 1) => {
                     let body = self.header_end(t + 2);
-                    self.definition(t + 1, SymbolKind::Interface, self.decl_start(t), c.pair(body));
+                    self.definition(
+                        t + 1,
+                        SymbolKind::Interface,
+                        self.decl_start(t),
+                        c.pair(body),
+                    );
                     self.forced.push((body, Open::TypeBody));
-                    self.types.push(TypeSpan { depth, header: true, ..TypeSpan::default() });
+                    self.types.push(TypeSpan {
+                        depth,
+                        header: true,
+                        ..TypeSpan::default()
+                    });
                     return;
                 }
                 b"type" if self.is_name(t + 1) => {
                     let end = self.statement_end(t + 1);
                     self.definition(t + 1, SymbolKind::Type, self.decl_start(t), end);
-                    self.type_eq = (t + 2..=end).find(|k| c.is_punct(*k, b'=') && !self.arrow_at(*k));
+                    self.type_eq =
+                        (t + 2..=end).find(|k| c.is_punct(*k, b'=') && !self.arrow_at(*k));
                     return;
                 }
                 b"enum" if self.is_name(t + 1) => {
@@ -624,12 +676,24 @@ impl Js<'_, '_> {
                 _ => {}
             }
         }
-        if self.ts && matches!(word, b"as" | b"satisfies") && !self.in_type() && self.import.is_none() {
-            self.types.push(TypeSpan { depth, cast: true, ..TypeSpan::default() });
+        if self.ts
+            && matches!(word, b"as" | b"satisfies")
+            && !self.in_type()
+            && self.import.is_none()
+        {
+            self.types.push(TypeSpan {
+                depth,
+                cast: true,
+                ..TypeSpan::default()
+            });
             return;
         }
         if self.ts && word == b"implements" {
-            self.types.push(TypeSpan { depth, header: true, ..TypeSpan::default() });
+            self.types.push(TypeSpan {
+                depth,
+                header: true,
+                ..TypeSpan::default()
+            });
             return;
         }
         if word == b"case" || (word == b"default" && c.is_punct(t + 1, b':')) {
@@ -642,7 +706,10 @@ impl Js<'_, '_> {
         let member = match top {
             Some(Open::Class) => !self.init,
             Some(Open::Object) => prev.is_none_or(|p| {
-                c.is_punct(p, b'{') || c.is_punct(p, b',') || c.is_punct(p, b'*') || is_modifier(c.text(p))
+                c.is_punct(p, b'{')
+                    || c.is_punct(p, b',')
+                    || c.is_punct(p, b'*')
+                    || is_modifier(c.text(p))
             }),
             Some(Open::TypeBody) => self.ts,
             _ => false,
@@ -667,12 +734,18 @@ impl Js<'_, '_> {
     fn type_name(&mut self, t: usize) {
         let c = self.c;
         let word = c.text(t);
-        let next_colon = c.is_punct(t + 1, b':') || (c.is_punct(t + 1, b'?') && c.is_punct(t + 2, b':'));
+        let next_colon =
+            c.is_punct(t + 1, b':') || (c.is_punct(t + 1, b'?') && c.is_punct(t + 2, b':'));
         let top = self.stack.last().copied();
         // A property or parameter name, a module before `.`, a type query.
         let label = next_colon && matches!(top, Some(Open::TypeBody | Open::TypeParen));
         let predicate = c.is_word(t + 1, b"is");
-        if label || predicate || is_type_word(word) || c.is_punct(t + 1, b'.') || self.typeof_chain(t) {
+        if label
+            || predicate
+            || is_type_word(word)
+            || c.is_punct(t + 1, b'.')
+            || self.typeof_chain(t)
+        {
             return;
         }
         self.reference(t);
@@ -695,24 +768,26 @@ impl Js<'_, '_> {
             Some(Kind::Punct(b'(')) => !self.arrow_at(c.pair(k) + 1),
             Some(Kind::Str) => c.text(k).first() == Some(&b'`') && c.touching(k - 1),
             Some(Kind::Punct(b'?')) => c.is_punct(k + 1, b'.') && c.is_punct(k + 2, b'('),
-            Some(Kind::Punct(b'<')) if self.ts => self.generic_here(k) && {
-                let mut depth = 0;
-                let mut j = k;
-                while j < c.toks.len() {
-                    match c.toks[j].kind {
-                        Kind::Punct(b'<') => depth += 1,
-                        Kind::Punct(b'>') => {
-                            depth -= 1;
-                            if depth == 0 {
-                                break;
+            Some(Kind::Punct(b'<')) if self.ts => {
+                self.generic_here(k) && {
+                    let mut depth = 0;
+                    let mut j = k;
+                    while j < c.toks.len() {
+                        match c.toks[j].kind {
+                            Kind::Punct(b'<') => depth += 1,
+                            Kind::Punct(b'>') => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    break;
+                                }
                             }
+                            _ => {}
                         }
-                        _ => {}
+                        j += 1;
                     }
-                    j += 1;
+                    c.is_punct(j + 1, b'(')
                 }
-                c.is_punct(j + 1, b'(')
-            },
+            }
             _ => false,
         }
     }
@@ -771,7 +846,13 @@ impl Js<'_, '_> {
     fn decl_start(&self, t: usize) -> usize {
         let c = self.c;
         let mut k = t;
-        while k > 0 && c.is_ident(k - 1) && matches!(c.text(k - 1), b"async" | b"declare" | b"abstract" | b"const" | b"default") {
+        while k > 0
+            && c.is_ident(k - 1)
+            && matches!(
+                c.text(k - 1),
+                b"async" | b"declare" | b"abstract" | b"const" | b"default"
+            )
+        {
             k -= 1;
         }
         k
@@ -781,7 +862,9 @@ impl Js<'_, '_> {
     fn member_start(&self, t: usize) -> usize {
         let c = self.c;
         let mut k = t;
-        while k > 0 && (c.is_punct(k - 1, b'*') || (c.is_ident(k - 1) && is_modifier(c.text(k - 1)))) {
+        while k > 0
+            && (c.is_punct(k - 1, b'*') || (c.is_ident(k - 1) && is_modifier(c.text(k - 1))))
+        {
             k -= 1;
         }
         k
@@ -806,8 +889,13 @@ impl Js<'_, '_> {
         let c = self.c;
         let body = self.header_end(t + 1);
         self.forced.push((body, Open::Class));
-        if self.is_name(t + 1) && !c.is_word(t + 1, b"extends") && !c.is_word(t + 1, b"implements") {
-            let declared = self.declares(if c.is_word(t.wrapping_sub(1), b"abstract") { t - 1 } else { t });
+        if self.is_name(t + 1) && !c.is_word(t + 1, b"extends") && !c.is_word(t + 1, b"implements")
+        {
+            let declared = self.declares(if c.is_word(t.wrapping_sub(1), b"abstract") {
+                t - 1
+            } else {
+                t
+            });
             if declared && (!self.ts || self.is_name(t + 1)) {
                 self.definition(t + 1, SymbolKind::Class, self.decl_start(t), c.pair(body));
             }
@@ -849,4 +937,3 @@ impl Js<'_, '_> {
         }
     }
 }
-

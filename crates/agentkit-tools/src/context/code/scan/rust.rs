@@ -485,7 +485,9 @@ impl Rust<'_, '_> {
         } else {
             p
         };
-        self.is_name(name) && looks_like_type(c.text(name)) && !self.def_keyword(name.wrapping_sub(1))
+        self.is_name(name)
+            && looks_like_type(c.text(name))
+            && !self.def_keyword(name.wrapping_sub(1))
             || c.is_word(name, b"Self")
     }
 
@@ -494,7 +496,15 @@ impl Rust<'_, '_> {
         let c = self.c;
         matches!(
             c.text(k),
-            b"fn" | b"struct" | b"enum" | b"trait" | b"type" | b"mod" | b"union" | b"const" | b"static"
+            b"fn"
+                | b"struct"
+                | b"enum"
+                | b"trait"
+                | b"type"
+                | b"mod"
+                | b"union"
+                | b"const"
+                | b"static"
         ) && c.is_ident(k)
     }
 
