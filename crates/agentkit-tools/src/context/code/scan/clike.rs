@@ -451,11 +451,9 @@ impl Lexer<'_> {
             let word = &self.s[start..self.i];
             let next = self.at(0);
             match word {
-                b"r" | b"br" | b"cr" if next == b'#' || next == b'"' => {
-                    if self.raw_string() {
-                        self.push(Kind::Str, start, line);
-                        return;
-                    }
+                b"r" | b"br" | b"cr" if (next == b'#' || next == b'"') && self.raw_string() => {
+                    self.push(Kind::Str, start, line);
+                    return;
                 }
                 b"b" | b"c" if next == b'"' => {
                     self.i += 1;

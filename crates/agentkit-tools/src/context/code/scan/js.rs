@@ -423,15 +423,13 @@ impl Js<'_, '_> {
                     self.init = false;
                 }
             }
-            b'<' if self.ts && !double(b'=') && !double(b'<') => {
-                if self.generic_here(t) {
-                    self.stack.push(Open::Angle);
-                }
+            b'<' if self.ts && !double(b'=') && !double(b'<') && self.generic_here(t) => {
+                self.stack.push(Open::Angle);
             }
-            b'>' if !c.is_punct(t.wrapping_sub(1), b'=') || !c.touching(t - 1) => {
-                if top == Some(Open::Angle) {
-                    self.stack.pop();
-                }
+            b'>' if (!c.is_punct(t.wrapping_sub(1), b'=') || !c.touching(t - 1))
+                && top == Some(Open::Angle) =>
+            {
+                self.stack.pop();
             }
             b'?' if !double(b'.')
                 && !double(b'?')
@@ -580,13 +578,12 @@ impl Js<'_, '_> {
         let after_dot = prev.is_some_and(|p| c.is_punct(p, b'.'));
         let private = prev.is_some_and(|p| c.is_punct(p, b'#') && c.touching(p));
         if after_dot || private {
-            if !private && self.called(t + 1) && !self.in_type() {
-                self.reference(t);
-            } else if after_dot
-                && self.in_type()
-                && !c.is_punct(t + 1, b'.')
-                && !self.typeof_chain(t)
-            {
+            // A method call, or in a type the name after a namespace.
+            let in_type = self.in_type();
+            let call = !private && !in_type && self.called(t + 1);
+            let qualified_type =
+                after_dot && in_type && !c.is_punct(t + 1, b'.') && !self.typeof_chain(t);
+            if call || qualified_type {
                 self.reference(t);
             }
             return;
@@ -714,12 +711,13 @@ impl Js<'_, '_> {
             Some(Open::TypeBody) => self.ts,
             _ => false,
         };
-        if member && self.method_name(t) {
-            if top != Some(Open::TypeBody) || prev.is_none_or(|p| !c.is_punct(p, b':')) {
-                let end = self.statement_end(t);
-                self.definition(t, SymbolKind::Method, self.member_start(t), end);
-                return;
-            }
+        if member
+            && self.method_name(t)
+            && (top != Some(Open::TypeBody) || prev.is_none_or(|p| !c.is_punct(p, b':')))
+        {
+            let end = self.statement_end(t);
+            self.definition(t, SymbolKind::Method, self.member_start(t), end);
+            return;
         }
         if self.in_type() {
             self.type_name(t);
@@ -921,7 +919,7 @@ impl Js<'_, '_> {
         let mut k = name + 1;
         if c.is_punct(k, b':') {
             // Skip the type to `=`.
-            while k < c.toks.len() && !(c.is_punct(k, b'=') && !self.arrow_at(k)) {
+            while k < c.toks.len() && (!c.is_punct(k, b'=') || self.arrow_at(k)) {
                 if matches!(c.toks[k].kind, Kind::Punct(b';' | b')' | b']' | b'}')) {
                     return;
                 }

@@ -296,10 +296,8 @@ impl Rust<'_, '_> {
             let tok = c.toks[t];
             match tok.kind {
                 Kind::Punct(b) => self.punct(t, b),
-                Kind::Ident => {
-                    if !matches!(self.stack.last(), Some(Open::Tree)) {
-                        self.ident(t);
-                    }
+                Kind::Ident if !matches!(self.stack.last(), Some(Open::Tree)) => {
+                    self.ident(t);
                 }
                 _ => {}
             }
@@ -368,9 +366,9 @@ impl Rust<'_, '_> {
                     }
                 } else if b == b'{' && self.use_depth.is_some() {
                     Open::UseList
-                } else if b != b'{' && (self.in_type() || self.tuple_fields == Some(t)) {
-                    Open::TypeParen
-                } else if b == b'(' && top == Some(Open::Enum) && self.is_name(p) {
+                } else if (b != b'{' && (self.in_type() || self.tuple_fields == Some(t)))
+                    || (b == b'(' && top == Some(Open::Enum) && self.is_name(p))
+                {
                     Open::TypeParen
                 } else if b == b'{' && !type_ended && self.struct_literal(p) {
                     Open::StructLit
@@ -416,28 +414,22 @@ impl Rust<'_, '_> {
                     self.stack.push(Open::Angle);
                 }
             }
-            b'>' if !arrow && !fat_arrow => {
-                if self.stack.last() == Some(&Open::Angle) {
-                    self.stack.pop();
-                }
+            b'>' if !arrow && !fat_arrow && self.stack.last() == Some(&Open::Angle) => {
+                self.stack.pop();
             }
             b'>' if arrow => self.types.push(TypeSpan {
                 depth,
                 where_clause: false,
                 cast: false,
             }),
-            b'>' if fat_arrow => {
-                if top == Some(Open::Match) && self.pattern == Some(depth) {
-                    self.pattern = None;
-                }
+            b'>' if fat_arrow && top == Some(Open::Match) && self.pattern == Some(depth) => {
+                self.pattern = None;
             }
             b':' => {
                 let path = double(b':') || prev.is_some_and(|p| self.colons(p));
                 let label = prev.is_some_and(|p| c.toks[p].kind == Kind::Lifetime);
-                if self.pattern == Some(depth) && top != Some(Open::Match) {
-                    if !path {
-                        self.pattern = None;
-                    }
+                if self.pattern == Some(depth) && top != Some(Open::Match) && !path {
+                    self.pattern = None;
                 }
                 if !path && !label && top != Some(Open::StructLit) {
                     self.types.push(TypeSpan {
@@ -452,10 +444,12 @@ impl Rust<'_, '_> {
                 where_clause: false,
                 cast: false,
             }),
-            b'=' if !double(b'=') && !double(b'>') => {
-                if self.pattern == Some(depth) && top != Some(Open::Match) {
-                    self.pattern = None;
-                }
+            b'=' if !double(b'=')
+                && !double(b'>')
+                && self.pattern == Some(depth)
+                && top != Some(Open::Match) =>
+            {
+                self.pattern = None;
             }
             b',' if top == Some(Open::Match) => self.pattern = Some(depth),
             b';' => {
