@@ -8,6 +8,7 @@
 //! line, as tree-sitter recovers), and bytes that are not UTF-8 are read as
 //! letters.
 
+use super::super::tags::{SymbolKind, TagsBuilder};
 use super::{is_ident_continue, is_ident_start};
 
 /// What a token is.
@@ -112,6 +113,54 @@ impl<'s> Lexed<'s> {
             .get(t)
             .or(self.toks.last())
             .map_or(1, |tok| tok.end_line)
+    }
+
+    /// A reference to name token `t`, if it is one.
+    pub fn refer(&self, tags: &mut TagsBuilder<'s>, t: usize) {
+        if let Some(name) = self.name(t) {
+            tags.reference_at(name, self.line(t));
+        }
+    }
+
+    /// A definition named by token `t`, spanning from the line of token
+    /// `start` to `end_line` (and at least its name's line).
+    pub fn define(
+        &self,
+        tags: &mut TagsBuilder<'s>,
+        t: usize,
+        kind: SymbolKind,
+        start: usize,
+        end_line: u32,
+    ) {
+        if let Some(name) = self.name(t) {
+            let tok = self.toks[t];
+            let span = self.line(start).min(tok.line)..=end_line.max(tok.line);
+            tags.definition_at(name, tok.start as usize, kind, tok.line, span);
+        }
+    }
+
+    /// The `>` closing the `<` at `open` (nested ones counted, `->` and
+    /// `=>` not closers), or `None` at one of `stops` or the end.
+    pub fn angle_close(&self, open: usize, stops: &[u8]) -> Option<usize> {
+        let mut depth = 0u32;
+        for k in open..self.toks.len() {
+            match self.toks[k].kind {
+                Kind::Punct(b'<') => depth += 1,
+                Kind::Punct(b'>')
+                    if !(k > 0
+                        && (self.is_punct(k - 1, b'-') || self.is_punct(k - 1, b'='))
+                        && self.touching(k - 1)) =>
+                {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return Some(k);
+                    }
+                }
+                Kind::Punct(b) if stops.contains(&b) => return None,
+                _ => {}
+            }
+        }
+        None
     }
 }
 
@@ -255,6 +304,14 @@ impl Lexer<'_> {
         self.i += 1;
     }
 
+    /// A backslash and the byte it escapes.
+    fn escape(&mut self) {
+        self.i += 1;
+        if self.i < self.s.len() {
+            self.step();
+        }
+    }
+
     /// A `/* */` comment (nested in Rust).
     fn block_comment(&mut self) {
         self.i += 2;
@@ -280,12 +337,7 @@ impl Lexer<'_> {
     fn quoted(&mut self, quote: u8, multiline: bool, triple: bool) {
         while self.i < self.s.len() {
             match self.s[self.i] {
-                b'\\' => {
-                    self.i += 1;
-                    if self.i < self.s.len() {
-                        self.step();
-                    }
-                }
+                b'\\' => self.escape(),
                 b'\n' if !multiline => return,
                 b if b == quote => {
                     if !triple {
@@ -332,12 +384,7 @@ impl Lexer<'_> {
         self.i += 1;
         while self.i < self.s.len() {
             match self.s[self.i] {
-                b'\\' => {
-                    self.i += 1;
-                    if self.i < self.s.len() {
-                        self.step();
-                    }
-                }
+                b'\\' => self.escape(),
                 b'`' => {
                     self.i += 1;
                     break;

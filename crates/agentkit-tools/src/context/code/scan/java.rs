@@ -118,18 +118,11 @@ struct Java<'a, 's> {
 
 impl Java<'_, '_> {
     fn reference(&mut self, t: usize) {
-        if let Some(name) = self.c.name(t) {
-            self.tags.reference_at(name, self.c.line(t));
-        }
+        self.c.refer(self.tags, t);
     }
 
     fn definition(&mut self, t: usize, kind: SymbolKind, start: usize, end_line: u32) {
-        if let Some(name) = self.c.name(t) {
-            let tok = self.c.toks[t];
-            let span = self.c.line(start).min(tok.line)..=end_line.max(tok.line);
-            self.tags
-                .definition_at(name, tok.start as usize, kind, tok.line, span);
-        }
+        self.c.define(self.tags, t, kind, start, end_line);
     }
 
     fn is_name(&self, t: usize) -> bool {

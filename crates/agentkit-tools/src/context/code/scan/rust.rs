@@ -145,18 +145,13 @@ struct Rust<'a, 's> {
 
 impl Rust<'_, '_> {
     fn reference(&mut self, t: usize) {
-        if let Some(name) = self.c.name(t) {
-            self.tags.reference_at(name, self.c.line(t));
-        }
+        self.c.refer(self.tags, t);
     }
 
+    /// A definition named by token `t`, from token `start` to token `end`.
     fn definition(&mut self, t: usize, kind: SymbolKind, start: usize, end: usize) {
-        if let Some(name) = self.c.name(t) {
-            let tok = self.c.toks[t];
-            let span = self.c.line(start).min(tok.line)..=self.c.end_line(end).max(tok.line);
-            self.tags
-                .definition_at(name, tok.start as usize, kind, tok.line, span);
-        }
+        self.c
+            .define(self.tags, t, kind, start, self.c.end_line(end));
     }
 
     fn is_name(&self, t: usize) -> bool {

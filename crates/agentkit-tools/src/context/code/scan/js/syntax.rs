@@ -261,24 +261,9 @@ impl Js<'_, '_> {
             Some(Kind::Str) => c.text(k).first() == Some(&b'`') && c.touching(k - 1),
             Some(Kind::Punct(b'?')) => c.is_punct(k + 1, b'.') && c.is_punct(k + 2, b'('),
             Some(Kind::Punct(b'<')) if self.ts => {
-                self.generic_here(k) && {
-                    let mut depth = 0;
-                    let mut j = k;
-                    while j < c.toks.len() {
-                        match c.toks[j].kind {
-                            Kind::Punct(b'<') => depth += 1,
-                            Kind::Punct(b'>') => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    break;
-                                }
-                            }
-                            _ => {}
-                        }
-                        j += 1;
-                    }
-                    c.is_punct(j + 1, b'(')
-                }
+                self.generic_here(k)
+                    && c.angle_close(k, b";")
+                        .is_some_and(|close| c.is_punct(close + 1, b'('))
             }
             _ => false,
         }
@@ -293,22 +278,10 @@ impl Js<'_, '_> {
             k += 1;
         }
         if c.is_punct(k, b'<') && self.ts {
-            let mut depth = 0;
-            while k < c.toks.len() {
-                match c.toks[k].kind {
-                    Kind::Punct(b'<') => depth += 1,
-                    Kind::Punct(b'>') => {
-                        depth -= 1;
-                        if depth == 0 {
-                            break;
-                        }
-                    }
-                    Kind::Punct(b';' | b'{' | b'}') => return false,
-                    _ => {}
-                }
-                k += 1;
-            }
-            k += 1;
+            let Some(close) = c.angle_close(k, b";{}") else {
+                return false;
+            };
+            k = close + 1;
         }
         c.is_punct(k, b'(')
     }
