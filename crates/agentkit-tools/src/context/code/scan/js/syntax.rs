@@ -168,6 +168,8 @@ impl Js<'_, '_> {
             // `=> {` is a body, `>{` a JSX expression.
             Kind::Punct(b'>') => false,
             Kind::Punct(b')' | b']' | b'}' | b';') => false,
+            // `name={…}` is a JSX attribute's expression.
+            Kind::Punct(b'=') if self.jsx && c.touching(p) && c.touching(p - 1) => false,
             Kind::Punct(b':') => {
                 self.stack.last() == Some(&Open::Object) || self.ternaries.last().is_some()
             }
