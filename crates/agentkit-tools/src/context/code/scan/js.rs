@@ -174,12 +174,17 @@ impl Js<'_, '_> {
         }
     }
 
+    /// Whether token `t` can end a type (a value, or `void`, `null`, ...).
+    fn ends_type(&self, t: usize) -> bool {
+        self.ends_value(t) || matches!(self.c.text(t), b"void" | b"null" | b"true" | b"false")
+    }
+
     fn run(&mut self) {
         let c = self.c;
         for t in 0..c.toks.len() {
             let tok = c.toks[t];
             // A line break after a complete type or field ends it.
-            if t > 0 && tok.line > c.end_line(t - 1) && self.ends_value(t - 1) {
+            if t > 0 && tok.line > c.end_line(t - 1) && self.ends_type(t - 1) {
                 let continues = matches!(
                     tok.kind,
                     Kind::Punct(
@@ -235,7 +240,7 @@ impl Js<'_, '_> {
                             || (b == b'=' && !arrow && !double(b'=') && !after_op)
                             || (arrow && span.ret)
                             || (b == b'{'
-                                && self.ends_value(t - 1)
+                                && self.ends_type(t - 1)
                                 && !self.arrow_at(t.wrapping_sub(2)))
                     });
             if !ends {
