@@ -176,7 +176,10 @@ impl Js<'_, '_> {
             Kind::Punct(_) => true,
             Kind::Ident => matches!(
                 c.text(p),
-                b"return"
+                b"const"
+                    | b"let"
+                    | b"var"
+                    | b"return"
                     | b"yield"
                     | b"await"
                     | b"typeof"
