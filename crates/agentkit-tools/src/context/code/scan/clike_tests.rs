@@ -318,15 +318,18 @@ export abstract class Store<T> implements Repo<T> {
 }
 
 #[test]
-fn tsx_elements_are_not_generics() {
-    let source = r#"export function App(props: Props) {
+fn tsx_elements_attributes_and_destructuring() {
+    let source = r#"export function App(props: Props): void {
+  const {
+    config: {title: siteTitle},
+  } = props;
   const items = props.list.map((x) => <Row key={x.id} onClick={() => select(x)} />);
-  return <div className="app">{items}</div>;
+  return <div className={clsx(siteTitle, 'a')}>{items}</div>;
 }
 "#;
     let (defs, refs) = agreed(Lang::Tsx, source);
     assert_eq!(defs, strings(&["App function 1"]));
-    assert_eq!(refs, strings(&["Props 1", "map 2", "select 2"]));
+    assert_eq!(refs, strings(&["Props 1", "clsx 6", "map 5", "select 5"]));
 }
 
 /// Broken and empty files degrade (some tags, no panic).
