@@ -9,6 +9,12 @@
 //! after `def`/`fn`/`class`/... is a definition, a name before `(` a call, a
 //! name after `.` an attribute or method, and so on. It runs at tens of MB/s.
 //!
+//! Python has its own lexer ([`python`]); Rust, Go, Java, JavaScript,
+//! TypeScript and TSX share one C-family lexer ([`clike`]) and each has a
+//! rules file ([`rust`], [`go`], [`java`], [`js`]) reading what a parser
+//! would know from the brackets and keywords around a name (type positions,
+//! patterns, class bodies, macro token trees).
+//!
 //! Its tags are *provisional* ([`FileTags::provisional`]): the definitions
 //! and references that rank files (names, lines, signatures), no retrieval
 //! chunks, and line ranges found from indentation or braces. The index uses
