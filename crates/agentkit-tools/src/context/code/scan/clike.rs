@@ -139,12 +139,15 @@ impl<'s> Lexed<'s> {
         }
     }
 
-    /// The `>` closing the `<` at `open` (nested ones counted, `->` and
-    /// `=>` not closers), or `None` at one of `stops` or the end.
+    /// The `>` closing the `<` at `open` (nested ones counted, bracket
+    /// pairs skipped, `->` and `=>` not closers), or `None` at one of
+    /// `stops` or the end.
     pub fn angle_close(&self, open: usize, stops: &[u8]) -> Option<usize> {
         let mut depth = 0u32;
-        for k in open..self.toks.len() {
+        let mut k = open;
+        while k < self.toks.len() {
             match self.toks[k].kind {
+                Kind::Punct(b'(' | b'[' | b'{') if self.pair(k) > k => k = self.pair(k),
                 Kind::Punct(b'<') => depth += 1,
                 Kind::Punct(b'>')
                     if !(k > 0
@@ -159,6 +162,7 @@ impl<'s> Lexed<'s> {
                 Kind::Punct(b) if stops.contains(&b) => return None,
                 _ => {}
             }
+            k += 1;
         }
         None
     }

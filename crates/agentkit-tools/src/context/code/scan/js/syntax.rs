@@ -204,9 +204,10 @@ impl Js<'_, '_> {
         let Some(p) = t.checked_sub(1) else {
             return true;
         };
+        // After a declared name, or the class a class extends.
         let declared = matches!(
             c.text(p.wrapping_sub(1)),
-            b"type" | b"interface" | b"class" | b"function"
+            b"type" | b"interface" | b"class" | b"function" | b"extends"
         );
         if declared && c.is_ident(p) {
             return true;
