@@ -347,12 +347,21 @@ impl Js<'_, '_> {
         if after_dot || private {
             // A method call, or in a type the name after a namespace.
             let in_type = self.in_type();
-            let call = !private && !in_type && self.called(t + 1);
+            // `new a.B(…)` constructs; it calls nothing.
+            let call = !private && !in_type && self.called(t + 1) && !self.chain_after(t, b"new");
             let qualified_type =
                 after_dot && in_type && !c.is_punct(t + 1, b'.') && !self.typeof_chain(t);
             if call || qualified_type {
                 self.reference(t);
             }
+            return;
+        }
+        // A function expression's own name.
+        let function_name = prev.is_some_and(|p| {
+            c.is_word(p, b"function")
+                || (c.is_punct(p, b'*') && c.is_word(p.wrapping_sub(1), b"function"))
+        });
+        if function_name {
             return;
         }
         // Import and export lists.
@@ -549,23 +558,38 @@ impl Js<'_, '_> {
     /// `const`/`let`/`var` at `t`: names bound to functions or classes.
     fn variables(&mut self, t: usize) {
         let c = self.c;
-        let name = t + 1;
-        let mut k = name + 1;
-        if c.is_punct(k, b':') {
-            // Skip the type to `=`.
-            while k < c.toks.len() && (!c.is_punct(k, b'=') || self.arrow_at(k)) {
-                if matches!(c.toks[k].kind, Kind::Punct(b';' | b')' | b']' | b'}')) {
-                    return;
-                }
-                if matches!(c.toks[k].kind, Kind::Punct(b'(' | b'[' | b'{')) {
-                    k = c.pair(k);
+        let mut name = t + 1;
+        while self.is_name(name) {
+            // Past an annotation, to `=`, `,` or the end of the declaration.
+            let mut k = name + 1;
+            while k < c.toks.len()
+                && !c.is_punct(k, b',')
+                && (!c.is_punct(k, b'=') || self.arrow_at(k))
+            {
+                match c.toks[k].kind {
+                    Kind::Punct(b';' | b')' | b']' | b'}') => return,
+                    Kind::Punct(b'(' | b'[' | b'{') => k = c.pair(k).max(k),
+                    _ => {}
                 }
                 k += 1;
             }
-        }
-        if c.is_punct(k, b'=') && !self.arrow_at(k) && self.function_value(k + 1) {
-            let end = self.statement_end(k + 1);
-            self.definition(name, SymbolKind::Function, t, end);
+            if c.is_punct(k, b'=') && self.function_value(k + 1) {
+                let end = self.statement_end(k + 1);
+                self.definition(name, SymbolKind::Function, t, end);
+            }
+            // The next declarator, after a `,` at this depth.
+            while k < c.toks.len() && !(c.is_punct(k, b',') && k > name + 1) {
+                let new_statement =
+                    c.is_ident(k) && c.line(k) > c.end_line(k - 1) && self.ends_value(k - 1);
+                match c.toks[k].kind {
+                    Kind::Punct(b';' | b')' | b']' | b'}') => return,
+                    Kind::Punct(b'(' | b'[' | b'{') => k = c.pair(k).max(k),
+                    _ if new_statement => return,
+                    _ => {}
+                }
+                k += 1;
+            }
+            name = k + 1;
         }
     }
 }

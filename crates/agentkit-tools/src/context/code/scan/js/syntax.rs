@@ -250,12 +250,17 @@ impl Js<'_, '_> {
     }
 
     /// Whether name `t` follows `typeof` (possibly through dots).
-    pub(super) fn typeof_chain(&self, mut t: usize) -> bool {
+    pub(super) fn typeof_chain(&self, t: usize) -> bool {
+        self.chain_after(t, b"typeof")
+    }
+
+    /// Whether the dotted name ending at `t` follows keyword `word`.
+    pub(super) fn chain_after(&self, mut t: usize, word: &[u8]) -> bool {
         let c = self.c;
         while t >= 2 && c.is_punct(t - 1, b'.') {
             t -= 2;
         }
-        t >= 1 && c.is_word(t - 1, b"typeof")
+        t >= 1 && c.is_word(t - 1, word)
     }
 
     /// Whether the token at `k` (after a name) calls it: `(`, `?.(`, a
