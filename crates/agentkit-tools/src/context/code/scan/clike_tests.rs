@@ -232,6 +232,7 @@ export class View extends Base {
 }
 const build = async (x) => new Widget(x).mount();
 function main() { render(build(1)); }
+var one = 1, two = function named() { return new ns.Thing(); };
 "#;
     let (defs, refs) = agreed(Lang::JavaScript, source);
     assert_eq!(
@@ -240,7 +241,8 @@ function main() { render(build(1)); }
             "View class 5",
             "build function 10",
             "draw method 6",
-            "main function 11"
+            "main function 11",
+            "two function 12",
         ])
     );
     assert_eq!(
