@@ -35,6 +35,10 @@ pub(super) struct Tok {
     pub end_line: u32,
 }
 
+/// How deep the scans recurse (nested templates, Go's nested types) before
+/// they read the rest flat: bad input must not exhaust the stack.
+pub(super) const MAX_NESTING: u32 = 64;
+
 /// The language whose literal forms are lexed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Flavor {
@@ -176,6 +180,7 @@ pub(super) fn lex(source: &[u8], flavor: Flavor) -> Lexed<'_> {
         line: 1,
         flavor,
         toks: Vec::with_capacity(source.len() / 4),
+        nesting: 0,
     };
     lexer.code(false);
     let toks = lexer.toks;
@@ -220,6 +225,8 @@ struct Lexer<'s> {
     line: u32,
     flavor: Flavor,
     toks: Vec<Tok>,
+    /// Template expressions open around the cursor.
+    nesting: u32,
 }
 
 impl Lexer<'_> {
@@ -393,9 +400,12 @@ impl Lexer<'_> {
                     self.i += 1;
                     break;
                 }
-                b'$' if self.at(1) == b'{' => {
+                // Templates nested past `MAX_NESTING` are read as text.
+                b'$' if self.at(1) == b'{' && self.nesting < MAX_NESTING => {
                     self.i += 2;
+                    self.nesting += 1;
                     self.code(true);
+                    self.nesting -= 1;
                 }
                 _ => self.step(),
             }

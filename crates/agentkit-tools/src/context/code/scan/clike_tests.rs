@@ -417,3 +417,30 @@ fn random_bytes_never_panic() {
     let tags = scan(Lang::Rust, &bad).expect("a scan");
     assert_eq!(summary(&tags), (vec![], strings(&["\u{1f600} 1"])));
 }
+
+/// Deeply nested or repeated constructs are read without exhausting the
+/// stack (templates in templates, types in types, long modifier runs).
+#[test]
+fn deep_nesting_degrades() {
+    let deep = |unit: &str, n: usize| unit.repeat(n).into_bytes();
+    let cases = [
+        (Lang::JavaScript, deep("`${", 20_000)),
+        (Lang::TypeScript, deep("async ", 20_000)),
+        (Lang::Go, deep("map struct interface chan ", 5_000)),
+        (
+            Lang::Go,
+            deep("var x ", 1)
+                .into_iter()
+                .chain(deep("*[]map[chan ", 20_000))
+                .collect(),
+        ),
+        (Lang::Go, deep("func f(a func(", 20_000)),
+        (Lang::Rust, deep("Vec<(", 20_000)),
+        (Lang::Java, deep("class A {\n", 20_000)),
+        (Lang::Tsx, deep("<a>{", 20_000)),
+    ];
+    for (lang, source) in cases {
+        let tags = scan(lang, &source).expect("a scan");
+        assert!(tags.provisional, "{}", lang.name());
+    }
+}

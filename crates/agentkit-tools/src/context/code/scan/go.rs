@@ -11,7 +11,7 @@
 //! rest by one pass over the tokens.
 
 use super::super::tags::{FileTags, SymbolKind, TagsBuilder};
-use super::clike::{Flavor, Kind, Lexed, lex};
+use super::clike::{Flavor, Kind, Lexed, MAX_NESTING, lex};
 
 /// Tags of `source`.
 pub(super) fn scan(source: &[u8]) -> FileTags {
@@ -22,6 +22,7 @@ pub(super) fn scan(source: &[u8]) -> FileTags {
         tags: &mut tags,
         header_braces: Vec::new(),
         switches: Vec::new(),
+        nesting: 0,
     };
     go.run(0, code.toks.len());
     tags.finish(false, true)
@@ -66,6 +67,8 @@ struct Go<'a, 's> {
     header_braces: Vec<usize>,
     /// Open switch bodies: their `}` and whether they switch on a type.
     switches: Vec<(usize, bool)>,
+    /// Types being read inside one another.
+    nesting: u32,
 }
 
 impl Go<'_, '_> {
@@ -91,7 +94,14 @@ impl Go<'_, '_> {
     fn run(&mut self, from: usize, to: usize) {
         let c = self.c;
         let mut i = from;
+        let mut last = None;
         while i < to {
+            // Every step moves on, whatever a broken file holds.
+            if last.is_some_and(|l| i <= l) {
+                i = last.unwrap_or(i) + 1;
+                continue;
+            }
+            last = Some(i);
             let tok = c.toks[i];
             let prev = i.checked_sub(1);
             match tok.kind {
@@ -305,6 +315,16 @@ impl Go<'_, '_> {
 
     /// The type at `i` (its names are references); returns the index after it.
     fn ty(&mut self, i: usize) -> usize {
+        if self.nesting >= MAX_NESTING {
+            return i;
+        }
+        self.nesting += 1;
+        let after = self.ty_at(i);
+        self.nesting -= 1;
+        after
+    }
+
+    fn ty_at(&mut self, i: usize) -> usize {
         let c = self.c;
         let Some(tok) = c.toks.get(i) else { return i };
         match tok.kind {
@@ -326,8 +346,13 @@ impl Go<'_, '_> {
             }
             Kind::Ident => match c.text(i) {
                 b"map" if c.is_punct(i + 1, b'[') => {
-                    self.ty(i + 2);
-                    self.ty(c.pair(i + 1) + 1)
+                    let key_end = self.ty(i + 2);
+                    let close = c.pair(i + 1);
+                    if close == i + 1 {
+                        // Unclosed: the key is all there is.
+                        return key_end;
+                    }
+                    self.ty(close + 1)
                 }
                 b"chan" => {
                     let k = if c.is_punct(i + 1, b'<') {

@@ -414,7 +414,8 @@ impl Js<'_, '_> {
             }
             _ => {}
         }
-        if self.ts && !self.in_type() && self.declares(t) {
+        let declaration = matches!(word, b"interface" | b"type" | b"enum" | b"abstract");
+        if self.ts && declaration && !self.in_type() && self.declares(t) {
             match word {
                 b"interface" if self.is_name(t + 1) => {
                     let body = self.header_end(t + 2);

@@ -299,8 +299,11 @@ impl Js<'_, '_> {
 
     /// Whether keyword `t` starts a declaration (not an expression): at a
     /// statement's start, or after `export`/`default`/`declare`/`async`.
-    pub(super) fn declares(&self, t: usize) -> bool {
+    pub(super) fn declares(&self, mut t: usize) -> bool {
         let c = self.c;
+        while t > 0 && c.is_word(t - 1, b"async") {
+            t -= 1;
+        }
         let Some(p) = t.checked_sub(1) else {
             return true;
         };
@@ -309,7 +312,6 @@ impl Js<'_, '_> {
             Kind::Punct(b')') => c.line(t) > c.end_line(p),
             Kind::Ident => match c.text(p) {
                 b"export" | b"default" | b"declare" | b"abstract" | b"const" => true,
-                b"async" => self.declares(p),
                 _ => c.line(t) > c.end_line(p) && !is_keyword(c.text(p)),
             },
             Kind::Str | Kind::Number => c.line(t) > c.end_line(p),
