@@ -283,7 +283,11 @@ impl Go<'_, '_> {
         let c = self.c;
         let entries = self.entries(open);
         let named = entries.iter().any(|(s, e)| {
-            e - s >= 2 && c.is_ident(*s) && !is_keyword(c.text(*s)) && !c.is_punct(s + 1, b'.')
+            // `pkg.T` is a type; `name ...T` a variadic parameter.
+            e - s >= 2
+                && c.is_ident(*s)
+                && !is_keyword(c.text(*s))
+                && (!c.is_punct(s + 1, b'.') || c.is_punct(s + 2, b'.'))
         });
         for (s, e) in entries {
             if named {
