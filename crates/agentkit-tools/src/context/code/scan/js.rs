@@ -342,7 +342,9 @@ impl Js<'_, '_> {
         let depth = self.stack.len();
         let top = self.stack.last().copied();
         let prev = t.checked_sub(1);
-        let after_dot = prev.is_some_and(|p| c.is_punct(p, b'.'));
+        // After `.`, not after a spread `...`.
+        let after_dot =
+            prev.is_some_and(|p| c.is_punct(p, b'.') && !c.is_punct(p.wrapping_sub(1), b'.'));
         let private = prev.is_some_and(|p| c.is_punct(p, b'#') && c.touching(p));
         if after_dot || private {
             // A method call, or in a type the name after a namespace.
