@@ -444,3 +444,18 @@ fn deep_nesting_degrades() {
         assert!(tags.provisional, "{}", lang.name());
     }
 }
+
+/// A minified file: thousands of definitions on one long line, each with
+/// the line's head as its signature.
+#[test]
+fn minified_lines_give_short_signatures() {
+    let source = "function f(){}".repeat(20_000);
+    let tags = scan(Lang::JavaScript, source.as_bytes()).expect("a scan");
+    assert_eq!(tags.defs.len(), 20_000);
+    let expected = format!("{}…", &source[..200]);
+    assert!(
+        tags.defs
+            .iter()
+            .all(|d| d.signature == expected && d.line == 1)
+    );
+}
