@@ -475,10 +475,8 @@ impl Js<'_, '_> {
         if word == b"case" || (word == b"default" && c.is_punct(t + 1, b':')) {
             self.ternaries.push(depth);
         }
-        if is_keyword(word) {
-            return;
-        }
-        // Members of classes, object literals and object types.
+        // Members of classes, object literals and object types (a method
+        // may be named by a keyword: `catch(`, `delete(`).
         let member = match top {
             Some(Open::Class) => !self.init,
             Some(Open::Object) => prev.is_none_or(|p| {
@@ -496,6 +494,9 @@ impl Js<'_, '_> {
         {
             let end = self.statement_end(t);
             self.definition(t, SymbolKind::Method, self.member_start(t), end);
+            return;
+        }
+        if is_keyword(word) {
             return;
         }
         if self.in_type() {
