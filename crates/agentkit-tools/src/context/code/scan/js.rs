@@ -438,8 +438,12 @@ impl Js<'_, '_> {
                 b"type" if self.is_name(t + 1) => {
                     let end = self.statement_end(t + 1);
                     self.definition(t + 1, SymbolKind::Type, self.decl_start(t), end);
-                    self.type_eq =
-                        (t + 2..=end).find(|k| c.is_punct(*k, b'=') && !self.arrow_at(*k));
+                    // The `=` after the name and its parameters (not a default's).
+                    let mut eq = t + 2;
+                    if c.is_punct(eq, b'<') {
+                        eq = c.angle_close(eq, b";").map_or(eq, |close| close + 1);
+                    }
+                    self.type_eq = c.is_punct(eq, b'=').then_some(eq);
                     return;
                 }
                 b"enum" if self.is_name(t + 1) => {
