@@ -90,6 +90,23 @@ fn is_keyword(word: &[u8]) -> bool {
     )
 }
 
+/// Words that may precede a member's type parameters.
+fn is_modifier(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"public"
+            | b"private"
+            | b"protected"
+            | b"static"
+            | b"final"
+            | b"abstract"
+            | b"synchronized"
+            | b"native"
+            | b"default"
+            | b"strictfp"
+    )
+}
+
 /// Whether a name reads as a type: a capital first, not all capitals
 /// (`MAX_SIZE` is a constant) unless one letter (`T`).
 fn looks_like_type(word: &[u8]) -> bool {
@@ -246,7 +263,15 @@ impl Java<'_, '_> {
                             angle = 0;
                         }
                         b'=' if at_class => initializer = true,
-                        b'<' if at_class && i == member_start => angle += 1,
+                        // A generic method's type parameters.
+                        b'<' if at_class
+                            && (i == member_start
+                                || prev.is_some_and(|p| {
+                                    is_modifier(c.text(p)) || c.is_punct(p.wrapping_sub(1), b'@')
+                                })) =>
+                        {
+                            angle += 1
+                        }
                         b'<' if c.is_punct(i.wrapping_sub(1), b'.') => angle += 1,
                         b'>' if angle > 0 => angle -= 1,
                         _ => {}
@@ -355,7 +380,8 @@ impl Java<'_, '_> {
                         });
                         self.definition(i, SymbolKind::Method, member_start.min(i), end_line);
                     }
-                } else {
+                } else if !matches!(stack.last(), Some(Open::Class { consts: true, .. })) {
+                    // (An enum constant's arguments are no call.)
                     self.reference(end);
                 }
                 i = next;
@@ -366,7 +392,15 @@ impl Java<'_, '_> {
             let cast = in_parens
                 && c.is_punct(next, b')')
                 && looks_like_type(last)
-                && !c.is_ident(prev.map_or(0, |p| p.wrapping_sub(1)))
+                && !prev.is_some_and(|p| {
+                    // `f(X)` and `if (x)` are no casts; `return (X) y` is.
+                    let before = p.wrapping_sub(1);
+                    self.is_name(before)
+                        || matches!(
+                            c.text(before),
+                            b"if" | b"while" | b"for" | b"switch" | b"synchronized" | b"catch"
+                        )
+                })
                 && matches!(
                     c.toks.get(next + 1).map(|t| t.kind),
                     Some(Kind::Ident | Kind::Str | Kind::Number | Kind::Punct(b'(' | b'!' | b'~'))
@@ -380,7 +414,24 @@ impl Java<'_, '_> {
                 || (matches!(stack.last(), Some(Open::Catch)) && c.is_punct(next, b'|'))
                 || prev.is_some_and(|p| c.is_word(p, b"instanceof"))
                 || (self.is_name(next) && !c.is_word(next, b"record"))
-                || (c.is_punct(next, b'[') && c.is_punct(next + 1, b']'))
+                // `T[] x` (not `int x[]`, a declarator).
+                || (c.is_punct(next, b'[')
+                    && c.is_punct(next + 1, b']')
+                    && !prev.is_some_and(|p| {
+                        self.is_name(p)
+                            || c.is_punct(p, b'>')
+                            || matches!(
+                                c.text(p),
+                                b"boolean"
+                                    | b"byte"
+                                    | b"char"
+                                    | b"short"
+                                    | b"int"
+                                    | b"long"
+                                    | b"float"
+                                    | b"double"
+                            )
+                    }))
                 || (c.is_punct(next, b'.') && c.is_punct(next + 1, b'.'))
                 || (c.is_punct(next, b'.') && c.is_word(next + 1, b"class"));
             if is_type {
