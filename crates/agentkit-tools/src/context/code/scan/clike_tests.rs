@@ -184,19 +184,35 @@ public class Orders<T extends Item> extends Base implements Api {
         char q = '"';
         return (List<T>) repo.load(id, Order.class);
     }
+
+    public static <E extends Comparable<? super E>> int max(E[] all, int counts[]) {
+        throw (IllegalStateException) failure(counts);
+    }
+
+    enum Kind { PLAIN("p"), RICH(make()); Kind(String tag) {} }
 }
 "#;
     let (defs, refs) = agreed(Lang::Java, source);
     assert_eq!(
         defs,
-        strings(&["Orders class 5", "Orders method 11", "find method 14"])
+        strings(&[
+            "Kind enum 23",
+            "Kind method 23",
+            "Orders class 5",
+            "Orders method 11",
+            "find method 14",
+            "max method 19",
+        ])
     );
     assert_eq!(
         refs,
         strings(&[
             "Api 5",
             "Base 5",
+            "Comparable 19",
+            "E 19",
             "HashMap 9",
+            "IllegalStateException 20",
             "Item 5",
             "List 14",
             "List 16",
@@ -208,13 +224,16 @@ public class Orders<T extends Item> extends Base implements Api {
             "Repo 11",
             "Service 4",
             "String 14",
+            "String 23",
             "String 6",
             "String 9",
             "T 14",
             "T 16",
             "T 5",
             "T 9",
+            "failure 20",
             "load 16",
+            "make 23",
         ])
     );
 }
