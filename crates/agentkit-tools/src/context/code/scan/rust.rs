@@ -211,6 +211,7 @@ impl Rust<'_, '_> {
                         matches!(b, b'{' | b';')
                     } else if span.cast {
                         !matches!(b, b'<' | b'>' | b':' | b'&')
+                            && !(b == b'*' && prev.is_some_and(|p| c.is_word(p, b"as")))
                     } else {
                         matches!(b, b',' | b';' | b'{' | b')' | b']' | b'}' | b'|')
                             || (b == b'=' && !double(b'>') && !fat_arrow && !arrow)
@@ -289,7 +290,9 @@ impl Rust<'_, '_> {
                                 _ => false,
                             }
                     });
-                if generic && !double(b'=') && !double(b'<') {
+                // (`<<` and `<=` are operators.)
+                let shift = prev.is_some_and(|p| c.is_punct(p, b'<') && c.touching(p));
+                if generic && !double(b'=') && !double(b'<') && !shift {
                     self.stack.push(Open::Angle);
                 }
             }
@@ -540,7 +543,12 @@ impl Rust<'_, '_> {
                 && self.is_name(t + 3)
                 && !self.colons(t + 4)
                 && (in_type || (c.is_punct(t + 4, b'{') && self.struct_literal(t + 3)));
-            if !short_type_path {
+            // `f::<T>(…)` calls a generic function: no path, no reference.
+            let generic_call = !after_colons
+                && c.is_punct(t + 3, b'<')
+                && c.angle_close(t + 3, b";{")
+                    .is_some_and(|close| c.is_punct(close + 1, b'('));
+            if !short_type_path && !generic_call {
                 self.reference(t);
             }
             return;
