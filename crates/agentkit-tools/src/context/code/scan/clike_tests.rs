@@ -115,6 +115,33 @@ mod inner { pub enum Kind { A(u8), B { y: Label } } }
 }
 
 #[test]
+fn rust_operators_casts_and_turbofish() {
+    let source = r#"
+fn shifts(rem: usize, p: *const u8) -> Result<(), io::Error> {
+    let bits = rem << Self::SHIFT;
+    let raw = p as *mut _ as *mut Buffer;
+    let flag = rem < LIMIT && bits > 2;
+    Ok::<(), io::Error>(consume(raw, flag))
+}
+"#;
+    let (defs, refs) = agreed(Lang::Rust, source);
+    assert_eq!(defs, strings(&["shifts function 2"]));
+    assert_eq!(
+        refs,
+        strings(&[
+            "Buffer 4",
+            "Error 2",
+            "Error 6",
+            "Result 2",
+            "SHIFT 3",
+            "Self 3",
+            "_ 4",
+            "consume 6",
+        ])
+    );
+}
+
+#[test]
 fn go_types_methods_and_raw_strings() {
     let source = "package p
 
