@@ -505,8 +505,17 @@ impl LineIndex {
     }
 
     fn signature(&self, source: &[u8], row: usize) -> String {
-        let text = String::from_utf8_lossy(self.line(source, row));
-        let text = text.trim_end();
+        // A char takes at most 4 bytes, so the signature lies in the line's
+        // head: a minified file's line of megabytes is not decoded whole
+        // for each of its thousands of definitions.
+        let line = self.line(source, row).trim_ascii_end();
+        let head = &line[..line.len().min(MAX_SIGNATURE_CHARS * 4 + 4)];
+        let text = String::from_utf8_lossy(head);
+        let text = if head.len() < line.len() {
+            &*text
+        } else {
+            text.trim_end()
+        };
         match text.char_indices().nth(MAX_SIGNATURE_CHARS) {
             Some((cut, _)) => format!("{}…", &text[..cut]),
             None => text.to_string(),

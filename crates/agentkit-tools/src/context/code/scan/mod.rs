@@ -9,6 +9,12 @@
 //! after `def`/`fn`/`class`/... is a definition, a name before `(` a call, a
 //! name after `.` an attribute or method, and so on. It runs at tens of MB/s.
 //!
+//! Python has its own lexer ([`python`]); Rust, Go, Java, JavaScript,
+//! TypeScript and TSX share one C-family lexer ([`clike`]) and each has a
+//! rules file ([`rust`], [`go`], [`java`], [`js`]) reading what a parser
+//! would know from the brackets and keywords around a name (type positions,
+//! patterns, class bodies, macro token trees).
+//!
 //! Its tags are *provisional* ([`FileTags::provisional`]): the definitions
 //! and references that rank files (names, lines, signatures), no retrieval
 //! chunks, and line ranges found from indentation or braces. The index uses
@@ -18,10 +24,17 @@
 //! measured by a test over this repository (and any tree given in
 //! `AGENTKIT_TAGS_TREES`).
 
+mod clike;
+mod go;
+mod java;
+mod js;
 mod python;
+mod rust;
 
 #[cfg(test)]
 mod agreement;
+#[cfg(test)]
+mod clike_tests;
 
 use super::lang::Lang;
 use super::tags::FileTags;
@@ -41,8 +54,11 @@ fn is_ident_continue(b: u8) -> bool {
 pub(crate) fn scan(lang: Lang, source: &[u8]) -> Option<FileTags> {
     match lang {
         Lang::Python => Some(python::scan(source)),
-        Lang::Rust | Lang::JavaScript | Lang::TypeScript | Lang::Tsx | Lang::Go | Lang::Java => {
-            None
-        }
+        Lang::Go => Some(go::scan(source)),
+        Lang::Java => Some(java::scan(source)),
+        Lang::Rust => Some(rust::scan(source)),
+        Lang::JavaScript => Some(js::scan(source, false, true)),
+        Lang::TypeScript => Some(js::scan(source, true, false)),
+        Lang::Tsx => Some(js::scan(source, true, true)),
     }
 }
