@@ -210,8 +210,10 @@ impl Rust<'_, '_> {
                     && if span.where_clause {
                         matches!(b, b'{' | b';')
                     } else if span.cast {
-                        !matches!(b, b'<' | b'>' | b':' | b'&')
-                            && !(b == b'*' && prev.is_some_and(|p| c.is_word(p, b"as")))
+                        // A cast's type goes on through `<`, `>`, `::`, `&` and `as *`.
+                        let continues = matches!(b, b'<' | b'>' | b':' | b'&')
+                            || (b == b'*' && prev.is_some_and(|p| c.is_word(p, b"as")));
+                        !continues
                     } else {
                         matches!(b, b',' | b';' | b'{' | b')' | b']' | b'}' | b'|')
                             || (b == b'=' && !double(b'>') && !fat_arrow && !arrow)
