@@ -217,7 +217,7 @@ impl CodeIndex {
     /// [`refresh`](Self::refresh) for ranking: when a workspace on the host
     /// has over 256 KiB of source the index has never seen (its first
     /// refresh, with no disk cache), those files are tagged by the quick
-    /// lexical [`scan`] instead of tree-sitter — a few percent of the time,
+    /// lexical scan instead of tree-sitter — a few percent of the time,
     /// with the same definitions and nearly the same references (the
     /// snapshot says [`Snapshot::is_provisional`]). Tree-sitter then parses
     /// them on background threads: any refresh waits for that parse (a map

@@ -172,7 +172,7 @@ pub struct FileTags {
     /// Whether tree-sitter found syntax errors (tags are still taken from the rest).
     pub has_errors: bool,
     /// Whether these tags come from the quick lexical scan (see
-    /// [`scan`](super::scan)) rather than tree-sitter: ranking-grade
+    /// [`CodeIndex::refresh_quick`](super::CodeIndex::refresh_quick)) rather than tree-sitter: ranking-grade
     /// definitions and references, no chunks, replaced by the exact tags as
     /// soon as they are parsed. Never stored on disk.
     #[serde(skip)]
