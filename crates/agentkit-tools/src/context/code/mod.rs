@@ -12,6 +12,11 @@
 //! tree-sitter cannot parse are skipped and listed, never fatal; syntax errors
 //! keep the tags of the parts that parse; invalid UTF-8 is read as bytes.
 //!
+//! [`CodeIndex::refresh_quick`], used by the repo map, tags a large batch of
+//! never-seen files with a lexical scan instead (ranking-grade tags, tens of
+//! times faster) and parses them with tree-sitter in the background; every
+//! refresh waits for that parse.
+//!
 //! The on-disk cache lives in the directory given to
 //! [`CodeIndex::with_cache_dir`], which should be outside the repository
 //! (a user cache directory, or the git directory): nothing is ever written
