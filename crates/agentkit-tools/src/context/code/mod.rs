@@ -42,21 +42,24 @@ mod files;
 mod jobs;
 mod lang;
 mod scan;
+mod snapshot;
 mod store;
 mod tags;
 pub(crate) mod terms;
+mod upgrade;
 mod walk;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use agentkit_core::sandbox::{Sandbox, SandboxError};
 use futures::StreamExt;
 
 pub use files::PRUNED_DIRS;
 pub use lang::Lang;
+pub use snapshot::{IndexedFile, Refresh, RefreshStats, SkippedFile, Snapshot};
 pub use tags::{Chunk, Definition, FileTags, Reference, SymbolKind};
 
 use files::Listed;
@@ -76,8 +79,6 @@ const READ_CONCURRENCY: usize = 16;
 /// Bytes of new source from which [`CodeIndex::refresh_quick`] scans instead
 /// of parsing (about 30 ms of tree-sitter on two cores).
 const QUICK_MIN_BYTES: u64 = 256 * 1024;
-/// Files the background parse takes between checks that the index is still wanted.
-const UPGRADE_BATCH: usize = 512;
 
 /// The index could not be brought up to date.
 #[derive(Debug, thiserror::Error)]
@@ -493,12 +494,12 @@ impl CodeIndex {
             // Without a thread the scanned tags stay until a refresh parses them.
             if let Err(err) = std::thread::Builder::new()
                 .name("agentkit-code-index-upgrade".into())
-                .spawn(move || upgrade(inner, guard, root, scanned, threads))
+                .spawn(move || upgrade::upgrade(inner, guard, root, scanned, threads))
             {
                 tracing::warn!(error = %err, "cannot start the background parse; the next refresh parses instead");
             }
         }
-        stats.skipped = snapshot.skipped.len();
+        stats.skipped = snapshot.skipped().len();
 
         if changed {
             // Keep in memory only the tags some workspace still uses.
@@ -514,107 +515,13 @@ impl CodeIndex {
             state.tags.retain(|hash, _| live.contains(hash));
             // Provisional tags are never stored.
             new_tags.retain(|(_, t)| !t.provisional);
-            save(
+            upgrade::save(
                 &mut state.store,
                 &state.tags,
                 new_tags.iter().map(|(h, t)| (*h, t.as_ref())),
             );
         }
         Ok(Refresh { snapshot, stats })
-    }
-}
-
-/// Stores `new` tags in the disk cache, if there is one.
-fn save<'a>(
-    store: &mut Option<DiskStore>,
-    tags: &'a HashMap<u128, Arc<FileTags>>,
-    new: impl ExactSizeIterator<Item = (u128, &'a FileTags)>,
-) {
-    if let Some(store) = store.as_mut() {
-        let live = tags.values().filter(|t| !t.provisional).count();
-        store.save(
-            new,
-            tags.iter()
-                .filter(|(_, t)| !t.provisional)
-                .map(|(h, t)| (*h, t.as_ref())),
-            live,
-        );
-    }
-}
-
-/// The background parse after a quick refresh: drops the provisional tags
-/// of the `scanned` files of the workspace at `root` (they have served their
-/// map; holding them beside the exact ones would double the memory), then
-/// parses the files with tree-sitter, a batch at a time while the index is
-/// still wanted, and stores their exact tags (of the same content: a file
-/// changed since has none, and the next refresh reads it again). Holding
-/// `_guard` makes refreshes wait.
-fn upgrade(
-    inner: std::sync::Weak<Inner>,
-    _guard: tokio::sync::OwnedMutexGuard<()>,
-    root: PathBuf,
-    scanned: Vec<(Listed, u128)>,
-    threads: usize,
-) {
-    jobs::lower_this_thread_priority();
-    {
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        let mut guard = inner.state.blocking_lock();
-        let state = &mut *guard;
-        for (_, hash) in &scanned {
-            if state.tags.get(hash).is_some_and(|t| t.provisional) {
-                state.tags.remove(hash);
-            }
-        }
-        for workspace in state.workspaces.values_mut().filter(|w| w.provisional) {
-            workspace.snapshot = None;
-        }
-    }
-    release_free_memory();
-    let none = HashMap::new();
-    for batch in scanned.chunks(UPGRADE_BATCH) {
-        let jobs = batch
-            .iter()
-            .map(|(file, _)| Job {
-                file: file.clone(),
-                bytes: None,
-                last: None,
-                keep: false,
-                quick: false,
-            })
-            .collect();
-        let want: HashMap<&str, u128> = batch.iter().map(|(f, h)| (f.path.as_str(), *h)).collect();
-        let mut exact = Vec::with_capacity(batch.len());
-        for (file, loaded) in run_jobs(jobs, Some(root.clone()), &none, threads, true) {
-            if let Loaded::Parsed(hash, tags, _) = loaded
-                && want.get(file.path.as_str()) == Some(&hash)
-            {
-                exact.push((hash, Arc::new(tags)));
-            }
-        }
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        let mut guard = inner.state.blocking_lock();
-        let state = &mut *guard;
-        // In place of nothing or of provisional tags (a refresh that began
-        // before this parse may have scanned the files again).
-        exact.retain(|(hash, _)| state.tags.get(hash).is_none_or(|t| t.provisional));
-        inner
-            .parses
-            .fetch_add(exact.len() as u64, Ordering::Relaxed);
-        state.tags.extend(exact.iter().cloned());
-        state.upgrades += 1;
-        save(
-            &mut state.store,
-            &state.tags,
-            exact.iter().map(|(h, t)| (*h, t.as_ref())),
-        );
-        drop(guard);
-        // What the batch's parse trees used is free in the workers' arenas.
-        release_free_memory();
     }
 }
 
@@ -676,173 +583,12 @@ impl Drop for Inner {
     }
 }
 
-impl Drop for Snapshot {
-    /// The last holder of a workspace's tags (the index dropped, a map or
-    /// search keeping its last snapshot) gives the memory back once they are freed.
-    fn drop(&mut self) {
-        if frees_many(self.files.iter().map(|f| &f.tags)) {
-            self.files = Vec::new();
-            drop(self.graph.take());
-            drop(self.bm25.take());
-            release_free_memory();
-        }
-    }
-}
-
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, IndexError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|err| IndexError::Worker(err.to_string()))
-}
-
-/// What a refresh did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RefreshStats {
-    /// Source files found.
-    pub files: usize,
-    /// Files whose size and modification time had not changed (not read).
-    pub unchanged: usize,
-    /// Files that were new or changed.
-    pub changed: usize,
-    /// Changed files whose content's tags were already known (memory or disk cache).
-    pub cached: usize,
-    /// Files parsed.
-    pub parsed: usize,
-    /// Files tagged by the quick scan (see [`CodeIndex::refresh_quick`]).
-    pub scanned: usize,
-    /// Files skipped (binary, too large, unreadable, unparsable), in the snapshot.
-    pub skipped: usize,
-    /// Files gone since the last refresh.
-    pub removed: usize,
-}
-
-/// The result of [`CodeIndex::refresh`].
-#[derive(Debug, Clone)]
-pub struct Refresh {
-    /// The workspace's files and tags.
-    pub snapshot: Arc<Snapshot>,
-    /// What the refresh did.
-    pub stats: RefreshStats,
-}
-
-/// A source file and its tags.
-#[derive(Debug, Clone)]
-pub struct IndexedFile {
-    /// Workspace-relative, `/`-separated.
-    pub path: String,
-    /// Its language.
-    pub lang: Lang,
-    /// Its tags.
-    pub tags: Arc<FileTags>,
-}
-
-/// A source file that was not indexed, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkippedFile {
-    /// Workspace-relative path.
-    pub path: String,
-    /// Why (binary, too large, unreadable, ...).
-    pub reason: String,
-}
-
-/// The tags of one workspace at one moment. Unchanged refreshes return the
-/// same snapshot, so what is derived from it (the reference graph, the BM25
-/// index) is computed once.
-#[derive(Debug, Default)]
-pub struct Snapshot {
-    files: Vec<IndexedFile>,
-    skipped: Vec<SkippedFile>,
-    pub(crate) graph: OnceLock<crate::context::rank::Graph>,
-    pub(crate) bm25: OnceLock<crate::context::retrieval::Bm25>,
-    /// Files whose tags are provisional.
-    provisional: usize,
-}
-
-impl Snapshot {
-    fn build(files: &HashMap<String, Entry>, tags: &HashMap<u128, Arc<FileTags>>) -> Self {
-        let mut indexed = Vec::new();
-        let mut skipped = Vec::new();
-        for (path, entry) in files {
-            match &entry.outcome {
-                Outcome::Tags(hash) => {
-                    if let Some(tags) = tags.get(hash) {
-                        indexed.push(IndexedFile {
-                            path: path.clone(),
-                            lang: entry.lang,
-                            tags: tags.clone(),
-                        });
-                    }
-                }
-                Outcome::Skipped(reason) => skipped.push(SkippedFile {
-                    path: path.clone(),
-                    reason: reason.clone(),
-                }),
-            }
-        }
-        indexed.sort_by(|a, b| a.path.cmp(&b.path));
-        skipped.sort_by(|a, b| a.path.cmp(&b.path));
-        Self {
-            provisional: indexed.iter().filter(|f| f.tags.provisional).count(),
-            files: indexed,
-            skipped,
-            graph: OnceLock::new(),
-            bm25: OnceLock::new(),
-        }
-    }
-
-    /// Whether some files' tags come from the quick scan (see
-    /// [`CodeIndex::refresh_quick`]): ranking-grade, without retrieval chunks.
-    pub fn is_provisional(&self) -> bool {
-        self.provisional > 0
-    }
-
-    /// The indexed files, by path.
-    pub fn files(&self) -> &[IndexedFile] {
-        &self.files
-    }
-
-    /// The files that were skipped, by path.
-    pub fn skipped(&self) -> &[SkippedFile] {
-        &self.skipped
-    }
-
-    /// The file at `path`, if indexed.
-    pub fn file(&self, path: &str) -> Option<&IndexedFile> {
-        self.files
-            .binary_search_by(|f| f.path.as_str().cmp(path))
-            .ok()
-            .map(|i| &self.files[i])
-    }
-
-    /// Every definition named exactly `name`, by path then line.
-    pub fn definitions(&self, name: &str) -> Vec<(&IndexedFile, &Definition)> {
-        self.files
-            .iter()
-            .flat_map(|f| {
-                f.tags
-                    .defs
-                    .iter()
-                    .filter(|d| d.name == name)
-                    .map(move |d| (f, d))
-            })
-            .collect()
-    }
-
-    /// Every file referring to `name`, with the lines, by path.
-    pub fn references(&self, name: &str) -> Vec<(&IndexedFile, &Reference)> {
-        self.files
-            .iter()
-            .filter_map(|f| {
-                f.tags
-                    .refs
-                    .binary_search_by(|r| r.name.as_str().cmp(name))
-                    .ok()
-                    .map(|i| (f, &f.tags.refs[i]))
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
