@@ -19,7 +19,7 @@ pub struct RefreshStats {
     pub cached: usize,
     /// Files parsed.
     pub parsed: usize,
-    /// Files tagged by the quick scan (see [`CodeIndex::refresh_quick`]).
+    /// Files tagged by the quick scan (see [`CodeIndex::refresh_quick`](super::CodeIndex::refresh_quick)).
     pub scanned: usize,
     /// Files skipped (binary, too large, unreadable, unparsable), in the snapshot.
     pub skipped: usize,
@@ -27,7 +27,7 @@ pub struct RefreshStats {
     pub removed: usize,
 }
 
-/// The result of [`CodeIndex::refresh`].
+/// The result of [`CodeIndex::refresh`](super::CodeIndex::refresh).
 #[derive(Debug, Clone)]
 pub struct Refresh {
     /// The workspace's files and tags.
@@ -105,7 +105,7 @@ impl Snapshot {
     }
 
     /// Whether some files' tags come from the quick scan (see
-    /// [`CodeIndex::refresh_quick`]): ranking-grade, without retrieval chunks.
+    /// [`CodeIndex::refresh_quick`](super::CodeIndex::refresh_quick)): ranking-grade, without retrieval chunks.
     pub fn is_provisional(&self) -> bool {
         self.provisional > 0
     }
