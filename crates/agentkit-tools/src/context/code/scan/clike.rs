@@ -55,9 +55,38 @@ pub(super) struct Lexed<'s> {
     pub s: &'s [u8],
     pub toks: Vec<Tok>,
     pub pair: Vec<u32>,
+    /// Look-ahead steps left (see [`Lexed::more`]).
+    budget: std::cell::Cell<usize>,
 }
 
+/// Look-ahead steps a file may take per token (real code takes a few),
+/// beyond a fixed allowance.
+const LOOKAHEAD_PER_TOKEN: usize = 16;
+const LOOKAHEAD_BASE: usize = 1 << 16;
+
 impl<'s> Lexed<'s> {
+    /// Whether a look-ahead may go on to token `k`: it is a token and the
+    /// file's look-ahead budget is not spent. The rules look ahead from many
+    /// tokens (to a body, the end of a statement, a closing `>`); on input
+    /// no compiler would take (a million `(`), that could cost quadratic
+    /// time. Once the budget is spent every look-ahead stops at once and the
+    /// file's tags are given up ([`Lexed::gave_up`]): tree-sitter parses it.
+    pub fn more(&self, k: usize) -> bool {
+        k < self.toks.len() && self.spend()
+    }
+
+    /// Spends one look-ahead step; `false` once the budget is spent.
+    pub fn spend(&self) -> bool {
+        let left = self.budget.get();
+        self.budget.set(left.saturating_sub(1));
+        left > 0
+    }
+
+    /// Whether the look-ahead budget ran out (the tags are not to be trusted).
+    pub fn gave_up(&self) -> bool {
+        self.budget.get() == 0
+    }
+
     /// The text of token `t` (empty past the end).
     pub fn text(&self, t: usize) -> &'s [u8] {
         self.toks
@@ -149,7 +178,7 @@ impl<'s> Lexed<'s> {
     pub fn angle_close(&self, open: usize, stops: &[u8]) -> Option<usize> {
         let mut depth = 0u32;
         let mut k = open;
-        while k < self.toks.len() {
+        while self.more(k) {
             match self.toks[k].kind {
                 Kind::Punct(b'(' | b'[' | b'{') if self.pair(k) > k => k = self.pair(k),
                 Kind::Punct(b'<') => depth += 1,
@@ -186,6 +215,9 @@ pub(super) fn lex(source: &[u8], flavor: Flavor) -> Lexed<'_> {
     let toks = lexer.toks;
     let pair = pairs(&toks);
     Lexed {
+        budget: std::cell::Cell::new(
+            LOOKAHEAD_BASE.saturating_add(toks.len().saturating_mul(LOOKAHEAD_PER_TOKEN)),
+        ),
         s: source,
         toks,
         pair,

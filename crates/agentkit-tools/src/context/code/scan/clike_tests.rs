@@ -505,3 +505,24 @@ fn minified_lines_give_short_signatures() {
             .all(|d| d.signature == expected && d.line == 1)
     );
 }
+
+/// Input on which the rules' look-ahead would take quadratic time (a
+/// million-byte line of method headers without a body, `for` clauses without
+/// a block) spends the look-ahead budget: the scan gives it up, for
+/// tree-sitter to parse. Real code as long stays within it.
+#[test]
+fn input_that_would_make_look_ahead_quadratic_is_given_up() {
+    let headers = b"public int f(int x) ".repeat(50_000);
+    assert!(scan(Lang::Java, &headers).is_none());
+    let clauses = b"for a ".repeat(150_000);
+    assert!(scan(Lang::Go, &clauses).is_none());
+
+    let class = "class Shop {\n    int total(int[] xs) {\n        for (int x : xs) { add(x); }\n        return sum(xs);\n    }\n}\n";
+    let long_java = class.repeat(8_000);
+    let tags = scan(Lang::Java, long_java.as_bytes()).expect("real code is scanned");
+    assert_eq!(tags.defs.len(), 16_000);
+    let func = "func Total(xs []int) int {\n\tfor _, x := range xs {\n\t\tadd(x)\n\t}\n\treturn sum(xs)\n}\n";
+    let long_go = func.repeat(10_000);
+    let tags = scan(Lang::Go, long_go.as_bytes()).expect("real code is scanned");
+    assert_eq!(tags.defs.len(), 10_000);
+}

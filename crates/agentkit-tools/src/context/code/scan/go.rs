@@ -13,8 +13,8 @@
 use super::super::tags::{FileTags, SymbolKind, TagsBuilder};
 use super::clike::{Flavor, Kind, Lexed, MAX_NESTING, lex};
 
-/// Tags of `source`.
-pub(super) fn scan(source: &[u8]) -> FileTags {
+/// Tags of `source`, or `None` when it spent the look-ahead budget.
+pub(super) fn scan(source: &[u8]) -> Option<FileTags> {
     let code = lex(source, Flavor::Go);
     let mut tags = TagsBuilder::new(source);
     let mut go = Go {
@@ -25,7 +25,8 @@ pub(super) fn scan(source: &[u8]) -> FileTags {
         nesting: 0,
     };
     go.run(0, code.toks.len());
-    tags.finish(false, true)
+    // Input that spent the look-ahead budget is left to tree-sitter.
+    (!code.gave_up()).then(|| tags.finish(false, true))
 }
 
 fn is_keyword(word: &[u8]) -> bool {
@@ -163,7 +164,7 @@ impl Go<'_, '_> {
         let c = self.c;
         let mut k = i + 1;
         let mut on_type = false;
-        while k < to {
+        while k < to && c.spend() {
             match c.toks[k].kind {
                 Kind::Punct(b'(' | b'[') => {
                     on_type |= c.is_word(k + 1, b"type") && c.is_punct(k - 1, b'.');
@@ -304,7 +305,7 @@ impl Go<'_, '_> {
     /// `case`); returns the index after `end`.
     fn type_list(&mut self, mut k: usize, end: u8) -> usize {
         let c = self.c;
-        while k < c.toks.len() {
+        while c.more(k) {
             let after = self.ty(k);
             k = after.max(k + 1);
             if c.is_punct(after, end) {

@@ -16,8 +16,8 @@
 use super::super::tags::{FileTags, SymbolKind, TagsBuilder};
 use super::clike::{Flavor, Kind, Lexed, lex};
 
-/// Tags of `source`.
-pub(super) fn scan(source: &[u8]) -> FileTags {
+/// Tags of `source`, or `None` when it spent the look-ahead budget.
+pub(super) fn scan(source: &[u8]) -> Option<FileTags> {
     let code = lex(source, Flavor::Java);
     let mut tags = TagsBuilder::new(source);
     Java {
@@ -25,7 +25,8 @@ pub(super) fn scan(source: &[u8]) -> FileTags {
         tags: &mut tags,
     }
     .run();
-    tags.finish(false, true)
+    // Input that spent the look-ahead budget is left to tree-sitter.
+    (!code.gave_up()).then(|| tags.finish(false, true))
 }
 
 fn is_keyword(word: &[u8]) -> bool {
@@ -149,7 +150,7 @@ impl Java<'_, '_> {
     /// The first `{` or `;` from `k` on at this level.
     fn body_or_end(&self, mut k: usize) -> usize {
         let c = self.c;
-        while k < c.toks.len() {
+        while c.more(k) {
             match c.toks[k].kind {
                 Kind::Punct(b'{' | b';') => return k,
                 Kind::Punct(b'(' | b'[') => k = c.pair(k) + 1,
@@ -172,7 +173,7 @@ impl Java<'_, '_> {
         j = j.wrapping_sub(1);
         if c.is_punct(j, b'>') {
             let mut depth = 0;
-            while j > 0 {
+            while j > 0 && c.spend() {
                 match c.toks[j].kind {
                     Kind::Punct(b'>') => depth += 1,
                     Kind::Punct(b'<') => depth -= 1,
@@ -184,7 +185,7 @@ impl Java<'_, '_> {
                 }
             }
         }
-        while c.is_ident(j) && j > 0 {
+        while c.is_ident(j) && j > 0 && c.spend() {
             if c.text(j) == b"new" {
                 return true;
             }

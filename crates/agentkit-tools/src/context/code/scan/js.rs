@@ -23,7 +23,7 @@ mod syntax;
 use syntax::{is_modifier, is_type_word};
 
 /// Tags of `source`; `typescript` for TypeScript and TSX.
-pub(super) fn scan(source: &[u8], typescript: bool, jsx: bool) -> FileTags {
+pub(super) fn scan(source: &[u8], typescript: bool, jsx: bool) -> Option<FileTags> {
     let code = lex(source, Flavor::Js);
     let mut tags = TagsBuilder::new(source);
     Js {
@@ -40,7 +40,8 @@ pub(super) fn scan(source: &[u8], typescript: bool, jsx: bool) -> FileTags {
         type_eq: None,
     }
     .run();
-    tags.finish(false, true)
+    // Input that spent the look-ahead budget is left to tree-sitter.
+    (!code.gave_up()).then(|| tags.finish(false, true))
 }
 
 fn is_keyword(word: &[u8]) -> bool {
@@ -570,10 +571,7 @@ impl Js<'_, '_> {
         while self.is_name(name) {
             // Past an annotation, to `=`, `,` or the end of the declaration.
             let mut k = name + 1;
-            while k < c.toks.len()
-                && !c.is_punct(k, b',')
-                && (!c.is_punct(k, b'=') || self.arrow_at(k))
-            {
+            while c.more(k) && !c.is_punct(k, b',') && (!c.is_punct(k, b'=') || self.arrow_at(k)) {
                 match c.toks[k].kind {
                     Kind::Punct(b';' | b')' | b']' | b'}') => return,
                     Kind::Punct(b'(' | b'[' | b'{') => k = c.pair(k).max(k),
@@ -586,7 +584,7 @@ impl Js<'_, '_> {
                 self.definition(name, SymbolKind::Function, t, end);
             }
             // The next declarator, after a `,` at this depth.
-            while k < c.toks.len() && !(c.is_punct(k, b',') && k > name + 1) {
+            while c.more(k) && !(c.is_punct(k, b',') && k > name + 1) {
                 let new_statement =
                     c.is_ident(k) && c.line(k) > c.end_line(k - 1) && self.ends_value(k - 1);
                 match c.toks[k].kind {

@@ -49,16 +49,17 @@ fn is_ident_continue(b: u8) -> bool {
     is_ident_start(b) || b.is_ascii_digit()
 }
 
-/// The provisional tags of `source`, or `None` when `lang` has no quick
-/// scan (its files are parsed with tree-sitter right away).
+/// The provisional tags of `source`, or `None` when the scan gives it up
+/// (input so unlike code that its look-ahead would cost quadratic time):
+/// then the file is parsed with tree-sitter right away.
 pub(crate) fn scan(lang: Lang, source: &[u8]) -> Option<FileTags> {
     match lang {
         Lang::Python => Some(python::scan(source)),
-        Lang::Go => Some(go::scan(source)),
-        Lang::Java => Some(java::scan(source)),
-        Lang::Rust => Some(rust::scan(source)),
-        Lang::JavaScript => Some(js::scan(source, false, true)),
-        Lang::TypeScript => Some(js::scan(source, true, false)),
-        Lang::Tsx => Some(js::scan(source, true, true)),
+        Lang::Go => go::scan(source),
+        Lang::Java => java::scan(source),
+        Lang::Rust => rust::scan(source),
+        Lang::JavaScript => js::scan(source, false, true),
+        Lang::TypeScript => js::scan(source, true, false),
+        Lang::Tsx => js::scan(source, true, true),
     }
 }

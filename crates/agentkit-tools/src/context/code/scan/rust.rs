@@ -22,8 +22,8 @@ use super::clike::{Flavor, Kind, Lexed, lex};
 mod items;
 use items::{is_primitive, looks_like_type};
 
-/// Tags of `source`.
-pub(super) fn scan(source: &[u8]) -> FileTags {
+/// Tags of `source`, or `None` when it spent the look-ahead budget.
+pub(super) fn scan(source: &[u8]) -> Option<FileTags> {
     let code = lex(source, Flavor::Rust);
     let mut tags = TagsBuilder::new(source);
     Rust {
@@ -40,7 +40,8 @@ pub(super) fn scan(source: &[u8]) -> FileTags {
         type_eq: None,
     }
     .run();
-    tags.finish(false, true)
+    // Input that spent the look-ahead budget is left to tree-sitter.
+    (!code.gave_up()).then(|| tags.finish(false, true))
 }
 
 fn is_keyword(word: &[u8]) -> bool {

@@ -68,7 +68,7 @@ impl Js<'_, '_> {
     pub(super) fn statement_end(&self, mut k: usize) -> usize {
         let c = self.c;
         let mut last = k;
-        while k < c.toks.len() {
+        while c.more(k) {
             match c.toks[k].kind {
                 Kind::Punct(b';') => return k,
                 Kind::Punct(b')' | b']' | b'}') => return last,
@@ -109,7 +109,7 @@ impl Js<'_, '_> {
         }
         if c.is_punct(k, b'<') {
             // Generic arrow: skip to `(`.
-            while k < c.toks.len() && !c.is_punct(k, b'(') && k < c.toks.len() {
+            while c.more(k) && !c.is_punct(k, b'(') {
                 if c.is_punct(k, b';') || c.is_punct(k, b'{') {
                     return false;
                 }
@@ -131,7 +131,7 @@ impl Js<'_, '_> {
         }
         // A return type, then `=>`.
         let mut j = after + 1;
-        while j < c.toks.len() && j < after + 64 {
+        while c.more(j) && j < after + 64 {
             match c.toks[j].kind {
                 Kind::Punct(b';' | b')' | b'}') => return false,
                 Kind::Punct(b'=') if self.arrow_at(j) => return true,
@@ -351,7 +351,7 @@ impl Js<'_, '_> {
     /// The `{` ending a class or interface header from `k`.
     pub(super) fn header_end(&self, mut k: usize) -> usize {
         let c = self.c;
-        while k < c.toks.len() {
+        while c.more(k) {
             match c.toks[k].kind {
                 Kind::Punct(b'{') => return k,
                 Kind::Punct(b';') => return k,

@@ -67,7 +67,7 @@ impl Rust<'_, '_> {
     /// its body or its `;` (with `braces`, blocks in a value are skipped).
     pub(super) fn item_end(&self, mut k: usize, braces: bool) -> usize {
         let c = self.c;
-        while k < c.toks.len() {
+        while c.more(k) {
             match c.toks[k].kind {
                 Kind::Punct(b';') => return k,
                 Kind::Punct(b'{') if !braces => return c.pair(k),
@@ -86,7 +86,7 @@ impl Rust<'_, '_> {
         let mut start = j;
         if c.is_punct(j, b'<') {
             // Skip the impl's own parameters.
-            while j < c.toks.len() {
+            while c.more(j) {
                 match c.toks[j].kind {
                     Kind::Punct(b'<') => angle += 1,
                     Kind::Punct(b'>') if !c.is_punct(j - 1, b'-') => {
@@ -103,7 +103,7 @@ impl Rust<'_, '_> {
             j += 1;
             start = j;
         }
-        while j < c.toks.len() {
+        while c.more(j) {
             match c.toks[j].kind {
                 Kind::Punct(b'<') => angle += 1,
                 Kind::Punct(b'>') if !c.is_punct(j - 1, b'-') => angle = angle.saturating_sub(1),
