@@ -3,6 +3,7 @@
 //! indentation) and the tree walk's rules applied to its tokens.
 
 use super::super::tags::{FileTags, SymbolKind, TagsBuilder};
+use super::clike::MAX_NESTING;
 use super::{is_ident_continue, is_ident_start};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +55,7 @@ pub(super) fn scan(source: &[u8]) -> FileTags {
             line_start: 0,
             toks,
             at_line_start: true,
+            nesting: 0,
         };
         lexer.code(false);
         let toks = lexer.toks;
@@ -71,6 +73,8 @@ struct Lexer<'s> {
     line_start: usize,
     toks: Vec<Tok>,
     at_line_start: bool,
+    /// f-string fields open around the cursor (each one a recursion).
+    nesting: u32,
 }
 
 impl Lexer<'_> {
@@ -230,11 +234,16 @@ impl Lexer<'_> {
             } else if f && b == b'{' {
                 if self.s.get(self.i + 1) == Some(&b'{') {
                     self.i += 2;
+                } else if self.nesting >= MAX_NESTING {
+                    // Fields nested this deep are read as text, not recursed into.
+                    self.i += 1;
                 } else {
                     self.i += 1;
                     // The field's tokens come before the string's own token.
                     let at_line_start = std::mem::replace(&mut self.at_line_start, false);
+                    self.nesting += 1;
                     self.code(true);
+                    self.nesting -= 1;
                     self.at_line_start = at_line_start;
                 }
             } else {
@@ -249,9 +258,11 @@ impl Lexer<'_> {
     fn format_spec(&mut self) {
         while self.i < self.s.len() {
             match self.s[self.i] {
-                b'{' => {
+                b'{' if self.nesting < MAX_NESTING => {
                     self.i += 1;
+                    self.nesting += 1;
                     self.code(true);
+                    self.nesting -= 1;
                 }
                 b'}' => {
                     self.i += 1;

@@ -167,6 +167,13 @@ fn bad_input_degrades_without_panicking() {
     ] {
         let _ = scan(source);
     }
+    // f-string fields nested past the recursion cap are read as text (a
+    // recursion per level would overflow the stack).
+    for deep in [b"f\"{".repeat(200_000), b"f'{x:{".repeat(200_000)] {
+        let _ = scan(&deep);
+    }
+    let nested = format!("x = {}call(y){}\n", "f\"{".repeat(100), "}\"".repeat(100));
+    assert_eq!(tags(&nested).0, owned(&[("x", "const", 1, 1, 1)]));
     // Bytes from a fixed-seed generator, in many lengths.
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     for len in 0..400 {
