@@ -33,12 +33,12 @@
 //! after the first cold cycle (first map, background parse, exact map) is
 //! printed too (the process then builds five more indexes).
 //!
-//! With the quick scan (2026-12-07 18:30, three runs, load 1.1–1.3):
+//! With the quick scan (2026-12-07 18:30 and 18:53, five runs, load 1.1–1.5):
 //!
 //! | tree | cold (first map) | exact tags | warm | warm from disk | after one edit | peak RSS, first cold cycle / process |
 //! | --- | --- | --- | --- | --- | --- | --- |
-//! | rich | 16–24 ms | 159–241 ms | 0.3 ms | 8–14 ms | 4.0–7.1 ms | 62–63 / 63–72 MB |
-//! | Django | 265–291 ms | 2.49–2.88 s | 14–15 ms | 188–207 ms | 34 ms | 96.6–99.4 / 100.1–102.6 MB |
+//! | rich | 15.7–24.4 ms | 159–241 ms | 0.3–0.4 ms | 8–14 ms | 4.0–7.1 ms | 62–63 / 63–72 MB |
+//! | Django | 265–323 ms | 2.49–2.91 s | 14–17 ms | 188–207 ms | 32–35 ms | 96.4–99.4 / 100.1–102.6 MB |
 //!
 //! Both first maps are line for line the exact maps (75 and 80 lines). The
 //! same morning, before the scan, at load 1.1–1.3: rich cold 135 ms, warm
