@@ -114,8 +114,6 @@ struct State {
     store: Option<DiskStore>,
     workspaces: HashMap<String, Workspace>,
     tick: u64,
-    /// Background parses that replaced provisional tags so far.
-    upgrades: u64,
 }
 
 #[derive(Default)]
@@ -129,9 +127,6 @@ struct Workspace {
     /// (up to [`RECENT_PARSES`], of files up to [`RECENT_PARSE_MAX_BYTES`]),
     /// most recent first.
     recent: Vec<(String, Lang, LastParse)>,
-    /// Whether the snapshot holds provisional tags, and `State::upgrades` when it was built.
-    provisional: bool,
-    upgrades_seen: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -444,10 +439,9 @@ impl CodeIndex {
             .values_mut()
             .find(|w| w.last_used == tick)
             .ok_or_else(|| IndexError::Worker("workspace table lost".into()))?;
-        let changed = stats.changed > 0
-            || stats.removed > 0
-            || workspace.snapshot.is_none()
-            || (workspace.provisional && workspace.upgrades_seen != state.upgrades);
+        // The background parse drops a provisional snapshot, so the next
+        // refresh builds one from the exact tags.
+        let changed = stats.changed > 0 || stats.removed > 0 || workspace.snapshot.is_none();
         recent.retain(|(path, lang, _)| next.get(path).is_some_and(|e| e.lang == *lang));
         recent.truncate(RECENT_PARSES);
         workspace.recent = recent;
@@ -461,13 +455,11 @@ impl CodeIndex {
             {
                 let _ = next.graph.set(updated);
             }
-            workspace.provisional = next.is_provisional();
-            workspace.upgrades_seen = state.upgrades;
             workspace.snapshot = Some(Arc::new(next));
         }
         let snapshot = workspace.snapshot.clone().unwrap_or_default();
         // Parse what was scanned, in the background.
-        if workspace.provisional
+        if snapshot.is_provisional()
             && let Some(root) = &host_root
             && let Ok(guard) = self.inner.upgrade.clone().try_lock_owned()
         {

@@ -58,8 +58,14 @@ pub(super) fn upgrade(
                 state.tags.remove(hash);
             }
         }
-        for workspace in state.workspaces.values_mut().filter(|w| w.provisional) {
-            workspace.snapshot = None;
+        for workspace in state.workspaces.values_mut() {
+            if workspace
+                .snapshot
+                .as_ref()
+                .is_some_and(|s| s.is_provisional())
+            {
+                workspace.snapshot = None;
+            }
         }
     }
     release_free_memory();
@@ -96,7 +102,6 @@ pub(super) fn upgrade(
             .parses
             .fetch_add(exact.len() as u64, Ordering::Relaxed);
         state.tags.extend(exact.iter().cloned());
-        state.upgrades += 1;
         save(
             &mut state.store,
             &state.tags,
