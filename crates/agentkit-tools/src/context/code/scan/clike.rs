@@ -8,7 +8,7 @@
 //! line, as tree-sitter recovers), and bytes that are not UTF-8 are read as
 //! letters.
 
-use super::super::tags::{SymbolKind, TagsBuilder};
+use super::super::tags::{FileTags, SymbolKind, TagsBuilder};
 use super::{is_ident_continue, is_ident_start};
 
 /// What a token is.
@@ -199,6 +199,19 @@ impl<'s> Lexed<'s> {
         }
         None
     }
+}
+
+/// Lexes `source` and lets `rules` find its tags; `None` when the rules
+/// spent the look-ahead budget (see [`Lexed::more`]): tree-sitter parses it.
+pub(super) fn scan_with<'s>(
+    source: &'s [u8],
+    flavor: Flavor,
+    rules: impl FnOnce(&Lexed<'s>, &mut TagsBuilder<'s>),
+) -> Option<FileTags> {
+    let code = lex(source, flavor);
+    let mut tags = TagsBuilder::new(source);
+    rules(&code, &mut tags);
+    (!code.gave_up()).then(|| tags.finish(false, true))
 }
 
 /// Lexes `source` as `flavor`.

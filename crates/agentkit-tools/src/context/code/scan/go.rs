@@ -11,22 +11,20 @@
 //! rest by one pass over the tokens.
 
 use super::super::tags::{FileTags, SymbolKind, TagsBuilder};
-use super::clike::{Flavor, Kind, Lexed, MAX_NESTING, lex};
+use super::clike::{self, Flavor, Kind, Lexed, MAX_NESTING};
 
 /// Tags of `source`, or `None` when it spent the look-ahead budget.
 pub(super) fn scan(source: &[u8]) -> Option<FileTags> {
-    let code = lex(source, Flavor::Go);
-    let mut tags = TagsBuilder::new(source);
-    let mut go = Go {
-        c: &code,
-        tags: &mut tags,
-        header_braces: Vec::new(),
-        switches: Vec::new(),
-        nesting: 0,
-    };
-    go.run(0, code.toks.len());
-    // Input that spent the look-ahead budget is left to tree-sitter.
-    (!code.gave_up()).then(|| tags.finish(false, true))
+    clike::scan_with(source, Flavor::Go, |c, tags| {
+        Go {
+            c,
+            tags,
+            header_braces: Vec::new(),
+            switches: Vec::new(),
+            nesting: 0,
+        }
+        .run(0, c.toks.len());
+    })
 }
 
 fn is_keyword(word: &[u8]) -> bool {

@@ -14,19 +14,11 @@
 //! `Foo.BAR` are expressions: only the called name is a reference.
 
 use super::super::tags::{FileTags, SymbolKind, TagsBuilder};
-use super::clike::{Flavor, Kind, Lexed, lex};
+use super::clike::{self, Flavor, Kind, Lexed};
 
 /// Tags of `source`, or `None` when it spent the look-ahead budget.
 pub(super) fn scan(source: &[u8]) -> Option<FileTags> {
-    let code = lex(source, Flavor::Java);
-    let mut tags = TagsBuilder::new(source);
-    Java {
-        c: &code,
-        tags: &mut tags,
-    }
-    .run();
-    // Input that spent the look-ahead budget is left to tree-sitter.
-    (!code.gave_up()).then(|| tags.finish(false, true))
+    clike::scan_with(source, Flavor::Java, |c, tags| Java { c, tags }.run())
 }
 
 fn is_keyword(word: &[u8]) -> bool {

@@ -17,31 +17,29 @@
 //! complete type.
 
 use super::super::tags::{FileTags, SymbolKind, TagsBuilder};
-use super::clike::{Flavor, Kind, Lexed, lex};
+use super::clike::{self, Flavor, Kind, Lexed};
 
 mod syntax;
 use syntax::{is_modifier, is_type_word};
 
 /// Tags of `source`; `typescript` for TypeScript and TSX.
 pub(super) fn scan(source: &[u8], typescript: bool, jsx: bool) -> Option<FileTags> {
-    let code = lex(source, Flavor::Js);
-    let mut tags = TagsBuilder::new(source);
-    Js {
-        c: &code,
-        tags: &mut tags,
-        ts: typescript,
-        jsx,
-        stack: Vec::new(),
-        types: Vec::new(),
-        ternaries: Vec::new(),
-        forced: Vec::new(),
-        import: None,
-        init: false,
-        type_eq: None,
-    }
-    .run();
-    // Input that spent the look-ahead budget is left to tree-sitter.
-    (!code.gave_up()).then(|| tags.finish(false, true))
+    clike::scan_with(source, Flavor::Js, |c, tags| {
+        Js {
+            c,
+            tags,
+            ts: typescript,
+            jsx,
+            stack: Vec::new(),
+            types: Vec::new(),
+            ternaries: Vec::new(),
+            forced: Vec::new(),
+            import: None,
+            init: false,
+            type_eq: None,
+        }
+        .run();
+    })
 }
 
 fn is_keyword(word: &[u8]) -> bool {

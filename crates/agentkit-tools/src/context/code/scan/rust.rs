@@ -17,31 +17,29 @@
 //! block must follow (the condition of `if`/`while`/`match`/`for`).
 
 use super::super::tags::{FileTags, SymbolKind, TagsBuilder};
-use super::clike::{Flavor, Kind, Lexed, lex};
+use super::clike::{self, Flavor, Kind, Lexed};
 
 mod items;
 use items::{is_primitive, looks_like_type};
 
 /// Tags of `source`, or `None` when it spent the look-ahead budget.
 pub(super) fn scan(source: &[u8]) -> Option<FileTags> {
-    let code = lex(source, Flavor::Rust);
-    let mut tags = TagsBuilder::new(source);
-    Rust {
-        c: &code,
-        tags: &mut tags,
-        stack: Vec::new(),
-        types: Vec::new(),
-        headers: Vec::new(),
-        pattern: None,
-        use_depth: None,
-        impl_name: None,
-        tuple_fields: None,
-        forced: Vec::new(),
-        type_eq: None,
-    }
-    .run();
-    // Input that spent the look-ahead budget is left to tree-sitter.
-    (!code.gave_up()).then(|| tags.finish(false, true))
+    clike::scan_with(source, Flavor::Rust, |c, tags| {
+        Rust {
+            c,
+            tags,
+            stack: Vec::new(),
+            types: Vec::new(),
+            headers: Vec::new(),
+            pattern: None,
+            use_depth: None,
+            impl_name: None,
+            tuple_fields: None,
+            forced: Vec::new(),
+            type_eq: None,
+        }
+        .run();
+    })
 }
 
 fn is_keyword(word: &[u8]) -> bool {
