@@ -1,5 +1,6 @@
 //! Behaviour of the loop: budgets, pairing, invalid arguments, cancellation,
-//! resume, parallelism, hooks, verification.
+//! resume, parallelism, hooks, verification. (Events and checkpoints:
+//! `events.rs`; what each model call is sent: `requests.rs`.)
 
 mod common;
 
@@ -46,20 +47,6 @@ async fn run_cancellable(builder: AgentBuilder, cancel: CancellationToken) -> Ru
         state,
         events: sink.events(),
     }
-}
-
-fn agent(model: Arc<ScriptedModel>) -> AgentBuilder {
-    Agent::builder(model)
-        .tool(Finish)
-        .tool(Echo)
-        .tool(Fail)
-        .tool(Broken)
-}
-
-const ECHO_FOREVER: &str = r#"{"tool_calls":[{"name":"echo","arguments":{"text":"hi"}}]}"#;
-
-fn repeat(turn: &str, n: usize) -> String {
-    format!("[{}]", vec![turn; n].join(","))
 }
 
 #[tokio::test]
@@ -467,13 +454,7 @@ async fn a_serialized_run_resumes_where_it_stopped() {
         })
         .checkpoint(store.clone())
         .build();
-    let outcome = first
-        .run(
-            task(),
-            Arc::new(MemorySandbox::new()),
-            CancellationToken::new(),
-        )
-        .await;
+    let outcome = run_once(first).await;
     assert_eq!(outcome.stop_reason, StopReason::MaxSteps { limit: 2 });
 
     // The state goes through JSON, as it would through a database.
@@ -612,98 +593,6 @@ fn empty_and_repeated_call_ids_are_replaced_so_results_pair_by_id() {
 }
 
 #[tokio::test]
-async fn every_event_of_a_run_names_its_task() {
-    let sink = Arc::new(MemorySink::new());
-    let agent = agent(script(
-        r#"[{"tool_calls":[{"name":"echo","arguments":{"text":"a"}}]},
-            {"tool_calls":[{"name":"finish","arguments":{"summary":"ok"}}]}]"#,
-    ))
-    .shared_sink(sink.clone())
-    .build();
-    agent
-        .run(
-            task(),
-            Arc::new(MemorySandbox::new()),
-            CancellationToken::new(),
-        )
-        .await;
-    let records = sink.records();
-    assert!(records.len() > 5);
-    assert!(records.iter().all(|r| r.task_id == Some(task().id)));
-    let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
-    assert_eq!(seqs, (0..records.len() as u64).collect::<Vec<_>>());
-}
-
-#[tokio::test]
-async fn the_first_tool_choice_applies_to_the_first_call_and_the_tool_choice_to_the_rest() {
-    let model = script(&format!(
-        "[{ECHO_FOREVER},{ECHO_FOREVER},{}]",
-        r#"{"tool_calls":[{"name":"finish","arguments":{"summary":"done"}}]}"#
-    ));
-    let forced = agentkit_core::model::ToolChoice::Tool {
-        name: "echo".into(),
-    };
-    let run = run_with(
-        agent(model.clone())
-            .first_tool_choice(forced.clone())
-            .tool_choice(agentkit_core::model::ToolChoice::Required),
-    )
-    .await;
-    assert!(run.outcome.stop_reason.is_success(), "{:?}", run.outcome);
-    let choices: Vec<_> = model
-        .requests()
-        .into_iter()
-        .map(|r| r.tool_choice)
-        .collect();
-    assert_eq!(
-        choices,
-        vec![
-            forced,
-            agentkit_core::model::ToolChoice::Required,
-            agentkit_core::model::ToolChoice::Required
-        ]
-    );
-}
-
-#[tokio::test]
-async fn without_settings_every_call_lets_the_model_choose() {
-    let model = script(&format!(
-        "[{ECHO_FOREVER},{}]",
-        r#"{"tool_calls":[{"name":"finish","arguments":{"summary":"done"}}]}"#
-    ));
-    run_with(agent(model.clone())).await;
-    let choices: Vec<_> = model
-        .requests()
-        .into_iter()
-        .map(|r| r.tool_choice)
-        .collect();
-    assert_eq!(choices, vec![agentkit_core::model::ToolChoice::Auto; 2]);
-}
-
-#[tokio::test]
-async fn temperature_and_reasoning_effort_are_sent_with_every_call() {
-    let model = script(&format!(
-        "[{ECHO_FOREVER},{}]",
-        r#"{"tool_calls":[{"name":"finish","arguments":{"summary":"done"}}]}"#
-    ));
-    run_with(
-        agent(model.clone())
-            .temperature(0.0)
-            .reasoning_effort(agentkit_core::model::ReasoningEffort::High),
-    )
-    .await;
-    let sent: Vec<_> = model
-        .requests()
-        .into_iter()
-        .map(|r| (r.temperature, r.reasoning_effort))
-        .collect();
-    assert_eq!(
-        sent,
-        vec![(Some(0.0), Some(agentkit_core::model::ReasoningEffort::High)); 2]
-    );
-}
-
-#[tokio::test]
 async fn a_call_cut_off_by_the_output_limit_is_not_run_and_the_model_is_told() {
     let run = run_with(agent(script(
         r#"[{"tool_calls":[
@@ -778,90 +667,4 @@ async fn a_call_by_an_alias_runs_the_tool_and_is_recorded_under_its_name() {
         .map(|t| t.name.clone())
         .collect();
     assert_eq!(shown, vec!["echo".to_string(), "finish".to_string()]);
-}
-
-/// A sink that stores events only when asked to flush (like a run log's
-/// writer task), and a checkpoint store that notes, at each save, how many
-/// events the sink had been given and how many it had stored.
-mod flushing {
-    use std::sync::Mutex;
-
-    use agentkit_core::checkpoint::CheckpointError;
-    use agentkit_core::event::{EventRecord, EventSink};
-    use futures::future::BoxFuture;
-
-    use super::*;
-
-    #[derive(Default)]
-    pub struct LaggingSink {
-        given: Mutex<usize>,
-        stored: Mutex<usize>,
-    }
-
-    impl LaggingSink {
-        pub fn counts(&self) -> (usize, usize) {
-            (*self.given.lock().unwrap(), *self.stored.lock().unwrap())
-        }
-    }
-
-    impl EventSink for LaggingSink {
-        fn emit(&self, _record: &EventRecord) {
-            *self.given.lock().unwrap() += 1;
-        }
-
-        fn flushed(&self) -> Option<BoxFuture<'_, ()>> {
-            Some(Box::pin(async move {
-                tokio::task::yield_now().await;
-                let given = *self.given.lock().unwrap();
-                *self.stored.lock().unwrap() = given;
-            }))
-        }
-    }
-
-    pub struct NotingCheckpoint {
-        pub sink: Arc<LaggingSink>,
-        pub inner: MemoryCheckpoint,
-        pub seen: Mutex<Vec<(usize, usize)>>,
-    }
-
-    #[async_trait::async_trait]
-    impl Checkpoint for NotingCheckpoint {
-        async fn save(&self, state: &RunState) -> Result<(), CheckpointError> {
-            self.seen.lock().unwrap().push(self.sink.counts());
-            self.inner.save(state).await
-        }
-
-        async fn load(&self, task: &TaskId) -> Result<Option<RunState>, CheckpointError> {
-            self.inner.load(task).await
-        }
-    }
-}
-
-#[tokio::test]
-async fn every_checkpoint_waits_for_the_events_before_it_to_be_stored() {
-    let sink = Arc::new(flushing::LaggingSink::default());
-    let store = Arc::new(flushing::NotingCheckpoint {
-        sink: sink.clone(),
-        inner: MemoryCheckpoint::new(),
-        seen: Default::default(),
-    });
-    let agent = agent(script(&repeat(ECHO_FOREVER, 3)))
-        .checkpoint(store.clone())
-        .shared_sink(sink.clone())
-        .build();
-    agent
-        .run(
-            task(),
-            Arc::new(MemorySandbox::new()),
-            CancellationToken::new(),
-        )
-        .await;
-    let seen = store.seen.lock().unwrap().clone();
-    assert!(seen.len() >= 3, "{seen:?}");
-    for (given, stored) in &seen {
-        assert_eq!(
-            stored, given,
-            "a checkpoint was saved before its events: {seen:?}"
-        );
-    }
 }

@@ -216,3 +216,31 @@ pub fn results(messages: &[Message]) -> Vec<ToolResult> {
         .flat_map(|m| m.tool_results().cloned())
         .collect()
 }
+
+/// An agent with `finish`, `echo`, `fail` and `broken` over `model`.
+pub fn agent(model: Arc<ScriptedModel>) -> AgentBuilder {
+    Agent::builder(model)
+        .tool(Finish)
+        .tool(Echo)
+        .tool(Fail)
+        .tool(Broken)
+}
+
+/// A model turn calling `echo`.
+pub const ECHO_FOREVER: &str = r#"{"tool_calls":[{"name":"echo","arguments":{"text":"hi"}}]}"#;
+
+/// A script of `turn` `n` times.
+pub fn repeat(turn: &str, n: usize) -> String {
+    format!("[{}]", vec![turn; n].join(","))
+}
+
+/// Runs `agent` on the test task, in an empty in-memory sandbox, to its end.
+pub async fn run_once(agent: Agent) -> Outcome {
+    agent
+        .run(
+            task(),
+            Arc::new(agentkit_core::testing::MemorySandbox::new()),
+            CancellationToken::new(),
+        )
+        .await
+}
