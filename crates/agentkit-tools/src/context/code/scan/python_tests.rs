@@ -1,28 +1,30 @@
+use super::super::super::tags::FileTags;
 use super::scan;
 
-/// `(name, kind, line, start..end)` of each definition, and `(name, lines)` of each reference.
-#[allow(clippy::type_complexity)]
-fn tags(
-    source: &str,
-) -> (
-    Vec<(String, &'static str, u32, u32, u32)>,
-    Vec<(String, Vec<u32>)>,
-) {
+/// A definition as `(name, kind, line, start, end)`.
+type Def = (String, &'static str, u32, u32, u32);
+
+fn def_rows(tags: &FileTags) -> Vec<Def> {
+    tags.defs
+        .iter()
+        .map(|d| {
+            (
+                d.name.clone(),
+                d.kind.name(),
+                d.line,
+                d.start_line,
+                d.end_line,
+            )
+        })
+        .collect()
+}
+
+/// The scan's definitions, and `(name, lines)` of each reference.
+fn tags(source: &str) -> (Vec<Def>, Vec<(String, Vec<u32>)>) {
     let tags = scan(source.as_bytes());
     assert!(tags.provisional && tags.chunks.is_empty());
     (
-        tags.defs
-            .iter()
-            .map(|d| {
-                (
-                    d.name.clone(),
-                    d.kind.name(),
-                    d.line,
-                    d.start_line,
-                    d.end_line,
-                )
-            })
-            .collect(),
+        def_rows(&tags),
         tags.refs
             .iter()
             .map(|r| (r.name.clone(), r.lines.clone()))
@@ -30,7 +32,7 @@ fn tags(
     )
 }
 
-fn owned(v: &[(&str, &'static str, u32, u32, u32)]) -> Vec<(String, &'static str, u32, u32, u32)> {
+fn owned(v: &[(&str, &'static str, u32, u32, u32)]) -> Vec<Def> {
     v.iter()
         .map(|(n, k, a, b, c)| (n.to_string(), *k, *a, *b, *c))
         .collect()
@@ -67,7 +69,7 @@ fn f_string_fields_are_code_and_their_specs_are_not() {
 }
 
 /// Tree-sitter's tags of `source`.
-fn exact(source: &str) -> super::super::super::tags::FileTags {
+fn exact(source: &str) -> FileTags {
     super::super::super::tags::Extractor::new()
         .extract(super::super::super::lang::Lang::Python, source.as_bytes())
         .unwrap()
@@ -108,19 +110,7 @@ LIMIT = (
     // class block takes in the comment at the class's depth (spans are not
     // used for ranking, and exact tags replace these).
     assert_eq!(scan(source.as_bytes()).refs, exact(source).refs);
-    let exact: Vec<_> = exact(source)
-        .defs
-        .iter()
-        .map(|d| {
-            (
-                d.name.clone(),
-                d.kind.name(),
-                d.line,
-                d.start_line,
-                d.end_line,
-            )
-        })
-        .collect();
+    let exact = def_rows(&exact(source));
     let mut expected = defs.clone();
     expected[0].4 = 12;
     assert_eq!(exact, expected);
