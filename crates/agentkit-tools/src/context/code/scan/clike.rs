@@ -127,6 +127,12 @@ impl<'s> Lexed<'s> {
         }
     }
 
+    /// Whether tokens `t` and `t + 1` are the two bytes of operator `op`
+    /// (`::`, `->`, `=>`, `<<`), written together.
+    pub fn is_op(&self, t: usize, op: &[u8; 2]) -> bool {
+        self.is_punct(t, op[0]) && self.is_punct(t + 1, op[1]) && self.touching(t)
+    }
+
     /// The index of the token matching bracket `t` (`t` itself when none).
     pub fn pair(&self, t: usize) -> usize {
         self.pair.get(t).map_or(t, |p| *p as usize)
@@ -183,9 +189,7 @@ impl<'s> Lexed<'s> {
                 Kind::Punct(b'(' | b'[' | b'{') if self.pair(k) > k => k = self.pair(k),
                 Kind::Punct(b'<') => depth += 1,
                 Kind::Punct(b'>')
-                    if !(k > 0
-                        && (self.is_punct(k - 1, b'-') || self.is_punct(k - 1, b'='))
-                        && self.touching(k - 1)) =>
+                    if !(k > 0 && (self.is_op(k - 1, b"->") || self.is_op(k - 1, b"=>"))) =>
                 {
                     depth = depth.saturating_sub(1);
                     if depth == 0 {

@@ -154,7 +154,7 @@ impl Js<'_, '_> {
     }
 
     fn arrow_at(&self, t: usize) -> bool {
-        self.c.is_punct(t, b'=') && self.c.is_punct(t + 1, b'>') && self.c.touching(t)
+        self.c.is_op(t, b"=>")
     }
 
     fn in_type(&self) -> bool {
@@ -292,9 +292,7 @@ impl Js<'_, '_> {
             b'<' if self.ts && !double(b'=') && !double(b'<') && self.generic_here(t) => {
                 self.stack.push(Open::Angle);
             }
-            b'>' if (!c.is_punct(t.wrapping_sub(1), b'=') || !c.touching(t - 1))
-                && top == Some(Open::Angle) =>
-            {
+            b'>' if !(t > 0 && c.is_op(t - 1, b"=>")) && top == Some(Open::Angle) => {
                 self.stack.pop();
             }
             b'?' if !double(b'.')

@@ -159,7 +159,7 @@ impl Rust<'_, '_> {
 
     /// Whether tokens `t` and `t + 1` are `::`.
     fn colons(&self, t: usize) -> bool {
-        self.c.is_punct(t, b':') && self.c.is_punct(t + 1, b':') && self.c.touching(t)
+        self.c.is_op(t, b"::")
     }
 
     fn in_type(&self) -> bool {
@@ -197,8 +197,8 @@ impl Rust<'_, '_> {
             return;
         }
         let prev = t.checked_sub(1);
-        let arrow = b == b'>' && prev.is_some_and(|p| c.is_punct(p, b'-') && c.touching(p));
-        let fat_arrow = b == b'>' && prev.is_some_and(|p| c.is_punct(p, b'=') && c.touching(p));
+        let arrow = prev.is_some_and(|p| c.is_op(p, b"->"));
+        let fat_arrow = prev.is_some_and(|p| c.is_op(p, b"=>"));
         let double = |x: u8| c.is_punct(t + 1, x) && c.touching(t);
         // Types end at a terminator of their depth.
         let mut type_ended = false;
@@ -292,7 +292,7 @@ impl Rust<'_, '_> {
                             }
                     });
                 // (`<<` and `<=` are operators.)
-                let shift = prev.is_some_and(|p| c.is_punct(p, b'<') && c.touching(p));
+                let shift = prev.is_some_and(|p| c.is_op(p, b"<<"));
                 if generic && !double(b'=') && !double(b'<') && !shift {
                     self.stack.push(Open::Angle);
                 }
