@@ -126,12 +126,17 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn chunks_become_whole_lines_per_stream_and_the_rest_is_flushed() {
+    /// Live setup output whose events go to the returned sink.
+    fn live_output() -> (Arc<MemorySink>, SetupOutput) {
         let sink = Arc::new(MemorySink::default());
         let mut events = EventBus::default();
         events.add(sink.clone());
-        let live = SetupOutput::new(events, TaskId("t".into()));
+        (sink, SetupOutput::new(events, TaskId("t".into())))
+    }
+
+    #[test]
+    fn chunks_become_whole_lines_per_stream_and_the_rest_is_flushed() {
+        let (sink, live) = live_output();
         let tap = live.tap();
         tap.send(OutputStream::Stdout, b"Collecting si");
         tap.send(OutputStream::Stderr, b"warn: x\n");
@@ -152,10 +157,7 @@ mod tests {
 
     #[test]
     fn output_past_the_bound_is_left_out_with_one_notice() {
-        let sink = Arc::new(MemorySink::default());
-        let mut events = EventBus::default();
-        events.add(sink.clone());
-        let live = SetupOutput::new(events, TaskId("t".into()));
+        let (sink, live) = live_output();
         let line = format!("{}\n", "x".repeat(1023));
         for _ in 0..(MAX_BYTES / 1024 + 10) {
             live.tap().send(OutputStream::Stdout, line.as_bytes());
