@@ -463,7 +463,7 @@ impl CodeIndex {
             && let Some(root) = &host_root
             && let Ok(guard) = self.inner.upgrade.clone().try_lock_owned()
         {
-            let scanned: Vec<(Listed, u128)> = workspace
+            let mut scanned: Vec<(Listed, u128)> = workspace
                 .files
                 .iter()
                 .filter_map(|(path, entry)| match entry.outcome {
@@ -481,6 +481,9 @@ impl CodeIndex {
                     _ => None,
                 })
                 .collect();
+            // The largest first: their parse trees (10-20x the source) then
+            // come while few exact tags are held, not on top of them all.
+            scanned.sort_unstable_by_key(|(file, _)| std::cmp::Reverse(file.size));
             let inner = Arc::downgrade(&self.inner);
             let (root, threads) = (root.clone(), self.inner.threads);
             // Without a thread the scanned tags stay until a refresh parses them.
