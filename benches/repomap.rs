@@ -38,7 +38,11 @@
 //! | tree | cold (first map) | exact tags | warm | warm from disk | after one edit | peak RSS, first cold cycle / process |
 //! | --- | --- | --- | --- | --- | --- | --- |
 //! | rich | 15.7–24.4 ms | 159–241 ms | 0.3–0.4 ms | 8–14 ms | 4.0–7.1 ms | 62–63 / 63–72 MB |
-//! | Django | 265–323 ms | 2.49–2.91 s | 14–17 ms | 188–207 ms | 32–35 ms | 96.4–99.4 / 100.1–102.6 MB |
+//! | Django | 265–323 ms | 2.49–2.91 s | 14–17 ms | 188–207 ms | 32–35 ms | 95.0–96.8 / 98.8–100.6 MB¹ |
+//!
+//! ¹ After the background parse was made to take the largest files first
+//! (five runs at 19:20, load 1.6–1.8; before it, nine runs gave 94.8–101.6 MB
+//! for the first cold cycle, depending on where the largest trees fell).
 //!
 //! Both first maps are line for line the exact maps (75 and 80 lines). The
 //! same morning, before the scan, at load 1.1–1.3: rich cold 135 ms, warm
